@@ -1,0 +1,414 @@
+//! Stage two: validate the raw configuration and index it for per-request lookups.
+
+use std::collections::HashMap;
+
+use super::raw::{RawConfig, RawModel, RawProvider, RawTeam};
+use super::ConfigError;
+use crate::api::Api;
+use crate::secret::Secret;
+
+/// Largest body limit accepted; Envoy's buffer limit in the shipped configs is above it.
+pub const MAX_BODY_LIMIT: u64 = 32 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    OpenAi,
+    Anthropic,
+    AzureOpenAi,
+}
+
+impl ProviderKind {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "openai" => Some(ProviderKind::OpenAi),
+            "anthropic" => Some(ProviderKind::Anthropic),
+            "azure_openai" => Some(ProviderKind::AzureOpenAi),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAi => "openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::AzureOpenAi => "azure_openai",
+        }
+    }
+
+    /// The client API this kind of provider serves.
+    pub fn api(self) -> Api {
+        match self {
+            ProviderKind::OpenAi | ProviderKind::AzureOpenAi => Api::ChatCompletions,
+            ProviderKind::Anthropic => Api::Messages,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Team {
+    pub name: String,
+}
+
+#[derive(Debug)]
+pub struct Provider {
+    pub name: String,
+    pub kind: ProviderKind,
+    pub upstream: String,
+    pub api_key_env: String,
+    pub anthropic_version: String,
+    pub api_version: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Model {
+    pub name: String,
+    pub provider: usize,
+    pub upstream_model: String,
+}
+
+/// Provider keys, one per provider, read from the VM's environment.
+#[derive(Debug, Default)]
+pub struct Credentials {
+    keys: Vec<Secret>,
+}
+
+impl Credentials {
+    pub fn for_provider(&self, index: usize) -> Option<&Secret> {
+        self.keys.get(index)
+    }
+}
+
+/// The immutable, indexed configuration.
+#[derive(Debug)]
+pub struct Compiled {
+    pub runbook_base_url: String,
+    pub max_request_body_bytes: usize,
+    pub teams: Vec<Team>,
+    pub providers: Vec<Provider>,
+    pub models: Vec<Model>,
+    keys: HashMap<[u8; 32], usize>,
+    model_index: HashMap<String, usize>,
+    credentials: Credentials,
+}
+
+impl Compiled {
+    /// The team whose key hashes to `digest`.
+    pub fn team_by_key_digest(&self, digest: &[u8; 32]) -> Option<&Team> {
+        self.keys.get(digest).and_then(|i| self.teams.get(*i))
+    }
+
+    /// The model a name or alias stands for.
+    pub fn model(&self, name: &str) -> Option<&Model> {
+        self.model_index.get(name).and_then(|i| self.models.get(*i))
+    }
+
+    pub fn provider(&self, index: usize) -> Option<&Provider> {
+        self.providers.get(index)
+    }
+
+    pub fn credential(&self, provider: usize) -> Option<&Secret> {
+        self.credentials.for_provider(provider)
+    }
+
+    /// Every name a client may send in `model`: names and aliases, sorted.
+    pub fn model_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.model_index.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// Reads each provider's key from the environment (`lookup` is `std::env::var` in
+    /// the VM). A missing or empty variable is an error naming the field and variable,
+    /// never a value.
+    pub fn resolve_credentials(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let mut keys = Vec::with_capacity(self.providers.len());
+        for (i, p) in self.providers.iter().enumerate() {
+            match lookup(&p.api_key_env) {
+                Some(v) if !v.trim().is_empty() => keys.push(Secret::new(v.trim().to_string())),
+                _ => {
+                    return Err(ConfigError::new(
+                        format!("providers[{i}].api_key_env"),
+                        format!(
+                            "environment variable {} is not set in the Wasm VM; set it on the \
+                             Envoy process and list it in vm_config.environment_variables.host_env_keys",
+                            p.api_key_env
+                        ),
+                    ))
+                }
+            }
+        }
+        self.credentials = Credentials { keys };
+        Ok(())
+    }
+}
+
+/// Parses and validates a JSON plugin configuration.
+pub fn compile(json: &[u8]) -> Result<Compiled, ConfigError> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        ConfigError::new(field, e.into_inner().to_string())
+    })?;
+    de.end()
+        .map_err(|e| ConfigError::new("", format!("trailing data after the JSON object: {e}")))?;
+    build(raw)
+}
+
+fn build(raw: RawConfig) -> Result<Compiled, ConfigError> {
+    if !(raw.runbook_base_url.starts_with("https://")
+        || raw.runbook_base_url.starts_with("http://"))
+    {
+        return Err(ConfigError::new(
+            "runbook_base_url",
+            "must start with https:// or http://",
+        ));
+    }
+    let runbook_base_url = if raw.runbook_base_url.ends_with('/') {
+        raw.runbook_base_url
+    } else {
+        format!("{}/", raw.runbook_base_url)
+    };
+    if raw.max_request_body_bytes == 0 || raw.max_request_body_bytes > MAX_BODY_LIMIT {
+        return Err(ConfigError::new(
+            "max_request_body_bytes",
+            format!("must be between 1 and {MAX_BODY_LIMIT}"),
+        ));
+    }
+    let max_request_body_bytes = usize::try_from(raw.max_request_body_bytes)
+        .map_err(|_| ConfigError::new("max_request_body_bytes", "too large for this platform"))?;
+
+    let (teams, keys) = build_teams(raw.teams)?;
+    let providers = build_providers(raw.providers)?;
+    let (models, model_index) = build_models(raw.models, &providers)?;
+
+    Ok(Compiled {
+        runbook_base_url,
+        max_request_body_bytes,
+        teams,
+        providers,
+        models,
+        keys,
+        model_index,
+        credentials: Credentials::default(),
+    })
+}
+
+/// Teams, and the index from key digest to team.
+type TeamIndex = (Vec<Team>, HashMap<[u8; 32], usize>);
+
+fn build_teams(raw: Vec<RawTeam>) -> Result<TeamIndex, ConfigError> {
+    if raw.is_empty() {
+        return Err(ConfigError::new("teams", "at least one team is required"));
+    }
+    let mut teams = Vec::with_capacity(raw.len());
+    let mut keys = HashMap::new();
+    for (i, t) in raw.into_iter().enumerate() {
+        check_name(&format!("teams[{i}].name"), &t.name, is_label_char)?;
+        if teams.iter().any(|x: &Team| x.name == t.name) {
+            return Err(ConfigError::new(
+                format!("teams[{i}].name"),
+                format!("duplicate team `{}`", t.name),
+            ));
+        }
+        if t.key_sha256.is_empty() {
+            return Err(ConfigError::new(
+                format!("teams[{i}].key_sha256"),
+                "at least one key hash is required",
+            ));
+        }
+        for (j, h) in t.key_sha256.iter().enumerate() {
+            let field = format!("teams[{i}].key_sha256[{j}]");
+            let digest = parse_sha256_hex(h).ok_or_else(|| {
+                ConfigError::new(
+                    field.clone(),
+                    "must be 64 hex digits (the SHA-256 of the key; `genaictl mint-key` prints it), never the key itself",
+                )
+            })?;
+            if keys.insert(digest, i).is_some() {
+                return Err(ConfigError::new(field, "this key hash is already listed"));
+            }
+        }
+        teams.push(Team { name: t.name });
+    }
+    Ok((teams, keys))
+}
+
+fn build_providers(raw: Vec<RawProvider>) -> Result<Vec<Provider>, ConfigError> {
+    if raw.is_empty() {
+        return Err(ConfigError::new(
+            "providers",
+            "at least one provider is required",
+        ));
+    }
+    let mut providers: Vec<Provider> = Vec::with_capacity(raw.len());
+    for (i, p) in raw.into_iter().enumerate() {
+        check_name(&format!("providers[{i}].name"), &p.name, is_label_char)?;
+        if providers.iter().any(|x| x.name == p.name) {
+            return Err(ConfigError::new(
+                format!("providers[{i}].name"),
+                format!("duplicate provider `{}`", p.name),
+            ));
+        }
+        let kind = ProviderKind::parse(&p.kind).ok_or_else(|| {
+            ConfigError::new(
+                format!("providers[{i}].kind"),
+                format!(
+                    "unknown kind `{}`; expected one of openai, anthropic, azure_openai",
+                    p.kind
+                ),
+            )
+        })?;
+        let upstream = p.upstream.unwrap_or_else(|| p.name.clone());
+        check_name(
+            &format!("providers[{i}].upstream"),
+            &upstream,
+            is_label_char,
+        )?;
+        check_name(
+            &format!("providers[{i}].api_key_env"),
+            &p.api_key_env,
+            |c| c.is_ascii_alphanumeric() || c == '_',
+        )?;
+        if p.anthropic_version.is_some() && kind != ProviderKind::Anthropic {
+            return Err(ConfigError::new(
+                format!("providers[{i}].anthropic_version"),
+                "only applies to kind anthropic",
+            ));
+        }
+        let api_version = match (kind, p.api_version) {
+            (ProviderKind::AzureOpenAi, Some(v)) => {
+                check_name(&format!("providers[{i}].api_version"), &v, |c| {
+                    c.is_ascii_alphanumeric() || c == '-'
+                })?;
+                Some(v)
+            }
+            (ProviderKind::AzureOpenAi, None) => {
+                return Err(ConfigError::new(
+                    format!("providers[{i}].api_version"),
+                    "required for kind azure_openai",
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(ConfigError::new(
+                    format!("providers[{i}].api_version"),
+                    "only applies to kind azure_openai",
+                ))
+            }
+            (_, None) => None,
+        };
+        let anthropic_version = p
+            .anthropic_version
+            .unwrap_or_else(|| "2023-06-01".to_string());
+        providers.push(Provider {
+            name: p.name,
+            kind,
+            upstream,
+            api_key_env: p.api_key_env,
+            anthropic_version,
+            api_version,
+        });
+    }
+    Ok(providers)
+}
+
+fn build_models(
+    raw: Vec<RawModel>,
+    providers: &[Provider],
+) -> Result<(Vec<Model>, HashMap<String, usize>), ConfigError> {
+    if raw.is_empty() {
+        return Err(ConfigError::new("models", "at least one model is required"));
+    }
+    let mut models = Vec::with_capacity(raw.len());
+    let mut index = HashMap::new();
+    for (i, m) in raw.into_iter().enumerate() {
+        check_name(&format!("models[{i}].name"), &m.name, is_model_char)?;
+        let provider = providers
+            .iter()
+            .position(|p| p.name == m.provider)
+            .ok_or_else(|| {
+                ConfigError::new(
+                    format!("models[{i}].provider"),
+                    format!("no provider named `{}`", m.provider),
+                )
+            })?;
+        let upstream_model = m.upstream_model.unwrap_or_else(|| m.name.clone());
+        check_name(
+            &format!("models[{i}].upstream_model"),
+            &upstream_model,
+            is_model_char,
+        )?;
+        let names = std::iter::once((format!("models[{i}].name"), m.name.clone())).chain(
+            m.aliases
+                .into_iter()
+                .enumerate()
+                .map(|(j, a)| (format!("models[{i}].aliases[{j}]"), a)),
+        );
+        for (field, name) in names {
+            check_name(&field, &name, is_model_char)?;
+            if index.insert(name.clone(), i).is_some() {
+                return Err(ConfigError::new(
+                    field,
+                    format!("`{name}` already names another model"),
+                ));
+            }
+        }
+        models.push(Model {
+            name: m.name,
+            provider,
+            upstream_model,
+        });
+    }
+    Ok((models, index))
+}
+
+/// Team, provider and upstream names become stat tags and header values: keep them plain.
+fn is_label_char(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'
+}
+
+fn is_model_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/' | '@')
+}
+
+fn check_name(field: &str, value: &str, ok: impl Fn(char) -> bool) -> Result<(), ConfigError> {
+    if value.is_empty() || value.len() > 128 {
+        return Err(ConfigError::new(field, "must be 1 to 128 characters"));
+    }
+    if let Some(c) = value.chars().find(|c| !ok(*c)) {
+        return Err(ConfigError::new(
+            field,
+            format!("character {c:?} is not allowed in `{value}`"),
+        ));
+    }
+    Ok(())
+}
+
+fn parse_sha256_hex(s: &str) -> Option<[u8; 32]> {
+    let bytes = s.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        let hi = hex_val(*pair.first()?)?;
+        let lo = hex_val(*pair.get(1)?)?;
+        *slot = (hi << 4) | lo;
+    }
+    Some(out)
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

