@@ -29,7 +29,9 @@ fn main() -> ExitCode {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match words.as_slice() {
         ["validate", path] => validate(path, false),
-        ["validate", path, "--require-env"] | ["validate", "--require-env", path] => validate(path, true),
+        ["validate", path, "--require-env"] | ["validate", "--require-env", path] => {
+            validate(path, true)
+        }
         ["mint-key", team] => mint_key(team),
         ["hash-key"] => hash_key(),
         ["models", path] => models(path),
@@ -69,12 +71,19 @@ fn validate(path: &str, require_env: bool) -> Result<(), String> {
 }
 
 fn mint_key(team: &str) -> Result<(), String> {
-    if team.is_empty() || !team.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') {
+    if team.is_empty()
+        || !team
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
         return Err("TEAM must be lower-case letters, digits, '-' or '_'".into());
     }
     let mut raw = [0u8; 24];
     getrandom::getrandom(&mut raw).map_err(|e| format!("no randomness available: {e}"))?;
-    let key = format!("gk-{}", raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let key = format!(
+        "gk-{}",
+        raw.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
     let hash = key_digest_hex(key.as_bytes());
     println!("key (shown once; give it to {team} through your secret store):");
     println!("  {key}");
