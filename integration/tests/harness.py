@@ -102,6 +102,8 @@ class Gateway:
             "OPENAI_API_KEY": "sk-test-openai-" + secrets.token_hex(8),
             "ANTHROPIC_API_KEY": "sk-ant-test-" + secrets.token_hex(8),
             "AZURE_OPENAI_API_KEY": "azure-test-" + secrets.token_hex(8),
+            "ANTHROPIC_PRIVATE_API_KEY": "sk-ant-private-test-" + secrets.token_hex(8),
+            "SELF_HOSTED_API_KEY": "self-hosted-test-" + secrets.token_hex(8),
         }
         self.proc: subprocess.Popen | None = None
 

@@ -22,13 +22,14 @@ def validate(config: pathlib.Path, env: dict) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, env=env, timeout=60)
 
 
-KEYS = {"OPENAI_API_KEY": "x", "ANTHROPIC_API_KEY": "y", "AZURE_OPENAI_API_KEY": "z", "PATH": "/usr/bin:/bin"}
+KEYS = {"OPENAI_API_KEY": "x", "ANTHROPIC_API_KEY": "y", "AZURE_OPENAI_API_KEY": "z",
+        "ANTHROPIC_PRIVATE_API_KEY": "w", "SELF_HOSTED_API_KEY": "v", "PATH": "/usr/bin:/bin"}
 
 
 def test_demo_config_loads(tmp_path):
     out = validate(render(tmp_path, DEMO_CONFIG), KEYS)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "genai filter configured: 2 teams, 3 providers, 4 models" in out.stdout + out.stderr
+    assert "genai filter configured: 2 teams, 5 providers, 6 models" in out.stdout + out.stderr
 
 
 BAD = [
@@ -36,6 +37,9 @@ BAD = [
     (lambda c: c["models"][1].update(provider="nobody"), "configuration field `models[1].provider`", "no provider named `nobody`"),
     (lambda c: c["teams"][0].update(key_sha256=["team-abc-key-xxxxx"]), "configuration field `teams[0].key_sha256[0]`", "64 hex digits"),
     (lambda c: c.update(max_request_body_bytes="lots"), "configuration field `max_request_body_bytes`", "invalid type"),
+    (lambda c: c["models"][0].update(tier="platinum"), "configuration field `models[0].tier`", "no tier named `platinum`"),
+    (lambda c: c["models"][2]["pricing"].update(output_per_million=-3), "configuration field `models[2].pricing.output_per_million`", "must be a price"),
+    (lambda c: c["model_tiers"][1].update(approved_for=["secret"]), "configuration field `model_tiers[1].approved_for[0]`", "unknown classification"),
 ]
 
 
@@ -69,7 +73,7 @@ def test_genaictl_validate_and_mint_key(tmp_path):
     ok = subprocess.run([str(GENAICTL), "validate", str(DEMO_CONFIG), "--require-env"],
                         capture_output=True, text=True, env=KEYS)
     assert ok.returncode == 0, ok.stderr
-    assert "OK (2 teams, 3 providers, 4 models)" in ok.stdout
+    assert "OK (2 teams, 5 providers, 6 models)" in ok.stdout
 
     minted = subprocess.run([str(GENAICTL), "mint-key", "team-new"], capture_output=True, text=True, check=True)
     key = minted.stdout.split("\n")[1].strip()
@@ -103,7 +107,9 @@ def test_shipped_envoy_config_lets_long_streams_finish(tmp_path):
     assert seconds(hcm["stream_idle_timeout"]) >= 300
     assert seconds(hcm["request_timeout"]) == 0
     routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
-    assert {r["route"]["cluster"] for r in routes} == {"openai", "anthropic", "azure"}
+    providers = json.loads(DEMO_CONFIG.read_text())["providers"]
+    assert {r["route"]["cluster"] for r in routes} == {p.get("upstream", p["name"]) for p in providers}
+    assert {c["name"] for c in cfg["static_resources"]["clusters"]} == {p.get("upstream", p["name"]) for p in providers}
     for r in routes:
         assert seconds(r["route"]["timeout"]) >= 300, "a 5-minute stream must finish"
         assert seconds(r["route"]["idle_timeout"]) >= 300

@@ -75,7 +75,8 @@ def test_stream_is_not_buffered(gateway, mock):
 def test_second_team_and_model_list(gateway, mock):
     models = client(gateway, key=TEAM_XYZ_KEY).models.list()
     ids = sorted(m.id for m in models.data)
-    assert ids == ["azure-gpt-4o", "claude-sonnet", "default-chat", "default-messages", "gpt-4o", "gpt-4o-mini"]
+    assert ids == ["azure-gpt-4o", "claude-sonnet", "claude-sonnet-private", "default-chat", "default-messages",
+                   "gpt-4o", "gpt-4o-mini", "llama-internal"]
     assert mock.requests() == [], "the model list is answered by the gateway"
 
 

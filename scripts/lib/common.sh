@@ -1,4 +1,4 @@
-# Shared by scripts/run, scripts/test and scripts/bench. Sourced, not run.
+# Shared by the scripts in this folder. Sourced, not run.
 # Every install step lives here, so a fresh machine needs nothing done by hand.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

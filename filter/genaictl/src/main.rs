@@ -29,9 +29,7 @@ fn main() -> ExitCode {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match words.as_slice() {
         ["validate", path] => validate(path, false),
-        ["validate", path, "--require-env"] | ["validate", "--require-env", path] => {
-            validate(path, true)
-        }
+        ["validate", path, "--require-env"] | ["validate", "--require-env", path] => validate(path, true),
         ["mint-key", team] => mint_key(team),
         ["hash-key"] => hash_key(),
         ["models", path] => models(path),
@@ -80,10 +78,7 @@ fn mint_key(team: &str) -> Result<(), String> {
     }
     let mut raw = [0u8; 24];
     getrandom::getrandom(&mut raw).map_err(|e| format!("no randomness available: {e}"))?;
-    let key = format!(
-        "gk-{}",
-        raw.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
+    let key = format!("gk-{}", raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
     let hash = key_digest_hex(key.as_bytes());
     println!("key (shown once; give it to {team} through your secret store):");
     println!("  {key}");

@@ -75,18 +75,9 @@ mod tests {
             endpoint(b"POST", b"/v1/messages?beta=true"),
             Endpoint::Api(Api::Messages)
         );
-        assert_eq!(
-            endpoint(b"GET", b"/v1/models"),
-            Endpoint::Api(Api::ListModels)
-        );
-        assert_eq!(
-            endpoint(b"GET", b"/v1/chat/completions"),
-            Endpoint::WrongMethod("POST")
-        );
-        assert_eq!(
-            endpoint(b"POST", b"/v1/models"),
-            Endpoint::WrongMethod("GET")
-        );
+        assert_eq!(endpoint(b"GET", b"/v1/models"), Endpoint::Api(Api::ListModels));
+        assert_eq!(endpoint(b"GET", b"/v1/chat/completions"), Endpoint::WrongMethod("POST"));
+        assert_eq!(endpoint(b"POST", b"/v1/models"), Endpoint::WrongMethod("GET"));
         assert_eq!(endpoint(b"POST", b"/v1/embeddings"), Endpoint::Unknown);
         assert_eq!(endpoint(b"POST", b"/admin"), Endpoint::Unknown);
         assert_eq!(endpoint(b"POST", b""), Endpoint::Unknown);

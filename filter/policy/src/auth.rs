@@ -17,24 +17,24 @@ pub fn key_digest_hex(key: &[u8]) -> String {
 }
 
 /// The team the request's key belongs to. Error messages never contain the key.
-pub fn authenticate<'c>(
-    config: &'c Compiled,
-    headers: &Headers<'_>,
-) -> Result<&'c Team, GatewayError> {
+pub fn authenticate<'c>(config: &'c Compiled, headers: &Headers<'_>) -> Result<&'c Team, GatewayError> {
     let unauthorized = |msg: &str| GatewayError::new(ErrorCode::Unauthorized, msg);
     if headers.count("authorization") > 1 || headers.count("x-api-key") > 1 {
         return Err(unauthorized("send one API key, in one header"));
     }
     let bearer = match headers.get("authorization") {
-        Some(v) => Some(bearer_token(v).ok_or_else(|| {
-            unauthorized("the Authorization header must be `Bearer <your team's API key>`")
-        })?),
+        Some(v) => Some(
+            bearer_token(v)
+                .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <your team's API key>`"))?,
+        ),
         None => None,
     };
     let x_api_key = headers.get("x-api-key").map(trim);
     let key = match (bearer, x_api_key) {
         (Some(a), Some(b)) if a != b => {
-            return Err(unauthorized("Authorization and x-api-key carry different keys; send one"))
+            return Err(unauthorized(
+                "Authorization and x-api-key carry different keys; send one",
+            ))
         }
         (Some(k), _) | (None, Some(k)) => k,
         (None, None) => {
@@ -61,10 +61,7 @@ fn bearer_token(value: &[u8]) -> Option<&[u8]> {
 }
 
 fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(v.len());
+    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
     let end = v
         .iter()
         .rposition(|b| !b.is_ascii_whitespace())
@@ -81,7 +78,7 @@ mod tests {
         let json = format!(
             r#"{{"teams":[{{"name":"team-abc","key_sha256":["{}"]}},{{"name":"team-xyz","key_sha256":["{}"]}}],
                 "providers":[{{"name":"p","kind":"openai","api_key_env":"K"}}],
-                "models":[{{"name":"m","provider":"p"}}]}}"#,
+                "models":[{{"name":"m","provider":"p","tier":"general"}}]}}"#,
             key_digest_hex(b"team-abc-key-xxxxx"),
             key_digest_hex(b"xyz-key")
         );
@@ -89,10 +86,7 @@ mod tests {
     }
 
     fn hs(pairs: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_vec()))
-            .collect()
+        pairs.iter().map(|(n, v)| (n.to_string(), v.to_vec())).collect()
     }
 
     fn team_of(pairs: &[(&str, &[u8])]) -> Result<String, GatewayError> {
@@ -121,11 +115,7 @@ mod tests {
         );
         assert_eq!(team_of(&[("x-api-key", b"xyz-key")]).unwrap(), "team-xyz");
         assert_eq!(
-            team_of(&[
-                ("authorization", b"Bearer xyz-key"),
-                ("x-api-key", b"xyz-key")
-            ])
-            .unwrap(),
+            team_of(&[("authorization", b"Bearer xyz-key"), ("x-api-key", b"xyz-key")]).unwrap(),
             "team-xyz"
         );
     }

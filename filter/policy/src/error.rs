@@ -126,8 +126,7 @@ mod tests {
 
     #[test]
     fn body_has_openai_shape_with_runbook() {
-        let e = GatewayError::new(ErrorCode::ModelNotFound, "model 'x' is not in the catalog")
-            .with_param("model");
+        let e = GatewayError::new(ErrorCode::ModelNotFound, "model 'x' is not in the catalog").with_param("model");
         let v: serde_json::Value = serde_json::from_slice(&e.body("https://rb/")).unwrap();
         assert_eq!(v["error"]["code"], "model_not_found");
         assert_eq!(v["error"]["type"], "invalid_request_error");

@@ -27,10 +27,7 @@ impl<'a> Headers<'a> {
 
     /// The first value of `name` (lower-case).
     pub fn get(&self, name: &str) -> Option<&'a [u8]> {
-        self.pairs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
+        self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
     }
 
     pub fn count(&self, name: &str) -> usize {
@@ -53,8 +50,9 @@ impl<'a> Headers<'a> {
     pub fn to_strip(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for (name, _) in self.iter() {
-            let strip =
-                name.starts_with(GATEWAY_PREFIX) || CLIENT_CREDENTIAL_HEADERS.contains(&name);
+            let strip = name.starts_with(GATEWAY_PREFIX)
+                || name.starts_with(ENVOY_PREFIX)
+                || CLIENT_CREDENTIAL_HEADERS.contains(&name);
             if strip && !out.iter().any(|n| n == name) {
                 out.push(name.to_string());
             }
@@ -68,10 +66,7 @@ mod tests {
     use super::*;
 
     fn h(pairs: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_vec()))
-            .collect()
+        pairs.iter().map(|(n, v)| (n.to_string(), v.to_vec())).collect()
     }
 
     #[test]
@@ -92,7 +87,8 @@ mod tests {
                 "x-genai-upstream",
                 "authorization",
                 "x-genai-team",
-                "api-key"
+                "api-key",
+                "x-envoy-max-retries"
             ]
         );
     }

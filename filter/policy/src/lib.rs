@@ -6,10 +6,13 @@
 
 pub mod api;
 pub mod auth;
+pub mod classification;
 pub mod config;
 pub mod error;
 pub mod flow;
 pub mod headers;
+pub mod metrics;
+pub mod pricing;
 pub mod request;
 pub mod secret;
 

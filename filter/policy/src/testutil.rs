@@ -14,7 +14,7 @@ pub fn config_json() -> String {
   "runbook_base_url": "https://rb.example/runbooks",
   "max_request_body_bytes": 1000,
   "teams": [
-    {{"name": "team-abc", "key_sha256": ["{}"]}},
+    {{"name": "team-abc", "key_sha256": ["{}"], "daily_budget_dollars": 50}},
     {{"name": "team-xyz", "key_sha256": ["{}"]}}
   ],
   "providers": [
@@ -23,9 +23,10 @@ pub fn config_json() -> String {
     {{"name": "azure", "kind": "azure_openai", "api_key_env": "AZURE_OPENAI_API_KEY", "api_version": "2024-10-21"}}
   ],
   "models": [
-    {{"name": "gpt-4o", "aliases": ["default-chat"], "provider": "openai", "upstream_model": "gpt-4o-2024-08-06"}},
-    {{"name": "claude-sonnet", "provider": "anthropic", "upstream_model": "claude-sonnet-4-5"}},
-    {{"name": "azure-gpt-4o", "provider": "azure", "upstream_model": "gpt4o-deployment"}}
+    {{"name": "gpt-4o", "aliases": ["default-chat"], "provider": "openai", "upstream_model": "gpt-4o-2024-08-06", "tier": "general",
+      "pricing": {{"input_per_million": 2.5, "cached_input_per_million": 1.25, "output_per_million": 10}}}},
+    {{"name": "claude-sonnet", "provider": "anthropic", "upstream_model": "claude-sonnet-4-5", "tier": "premium"}},
+    {{"name": "azure-gpt-4o", "provider": "azure", "upstream_model": "gpt4o-deployment", "tier": "self_hosted"}}
   ]
 }}"#,
         key_digest_hex(ABC_KEY.as_bytes()),

@@ -1,39 +1,38 @@
 //! Root and HTTP contexts: read from Envoy, ask the policy, apply its answer.
 //! Any host call that fails while a request is held fails it closed (500, not forwarded).
 
+use std::rc::Rc;
 use std::sync::Arc;
 
-use genai_policy::flow::{BodyOutcome, ForwardPlan, HeadersOutcome, LocalResponse};
-use genai_policy::{compile, Compiled, RequestFlow};
+use genai_policy::flow::{BodyOutcome, Forward, ForwardPlan, HeadersOutcome, LocalResponse};
+use genai_policy::metrics::budget_points;
+use genai_policy::{compile, Compiled, ErrorCode, GatewayError, RequestFlow};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 
 use crate::host;
+use crate::metrics::Metrics;
 
-/// Holds the compiled configuration, shared by every request on this worker.
+/// Holds the compiled configuration and the metric handles, shared by every request on
+/// this worker.
 #[derive(Default)]
 pub struct Root {
     config: Option<Arc<Compiled>>,
+    metrics: Rc<Metrics>,
 }
 
 impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
-        let bytes = match host::buffer(
-            BufferType::PluginConfiguration,
-            0,
-            plugin_configuration_size,
-        ) {
+        let bytes = match host::buffer(BufferType::PluginConfiguration, 0, plugin_configuration_size) {
             Ok(b) => b,
             Err(e) => {
-                host::log(
-                    LogLevel::Critical,
-                    &format!(
-                        "genai filter: cannot read the plugin configuration (host status {})",
-                        e.0
-                    ),
+                let msg = format!(
+                    "genai filter: cannot read the plugin configuration (host status {})",
+                    e.0
                 );
+                host::log(LogLevel::Critical, &msg);
                 return false;
             }
         };
@@ -43,15 +42,19 @@ impl RootContext for Root {
         });
         match compiled {
             Ok(c) => {
-                host::log(
-                    LogLevel::Info,
-                    &format!(
-                        "genai filter configured: {} teams, {} providers, {} models",
-                        c.teams.len(),
-                        c.providers.len(),
-                        c.models.len()
-                    ),
+                let summary = format!(
+                    "genai filter configured: {} teams, {} providers, {} models",
+                    c.teams.len(),
+                    c.providers.len(),
+                    c.models.len()
                 );
+                host::log(LogLevel::Info, &summary);
+                let budgets: Vec<_> = c
+                    .teams
+                    .iter()
+                    .map(|t| (t.name.clone(), t.daily_budget_dollars))
+                    .collect();
+                self.metrics.emit(&budget_points(&budgets));
                 self.config = Some(Arc::new(c));
                 true
             }
@@ -63,8 +66,10 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let now = host::now_ms();
         Some(Box::new(Http {
-            flow: self.config.clone().map(RequestFlow::new),
+            flow: self.config.clone().map(|c| RequestFlow::new(c, now)),
+            metrics: Rc::clone(&self.metrics),
         }))
     }
 
@@ -77,6 +82,7 @@ impl RootContext for Root {
 /// request is refused rather than forwarded unchecked.
 pub struct Http {
     flow: Option<RequestFlow>,
+    metrics: Rc<Metrics>,
 }
 
 impl Context for Http {}
@@ -90,7 +96,11 @@ impl HttpContext for Http {
             Ok(p) => p,
             Err(e) => return fail(flow, "read the request headers", e),
         };
-        match flow.on_headers(&pairs, end_of_stream) {
+        let outcome = flow.on_headers(&pairs, end_of_stream);
+        if let Some(team) = flow.team() {
+            let _ = host::set_property("genai_team", team.as_bytes());
+        }
+        match outcome {
             HeadersOutcome::HoldForBody { strip } => {
                 for name in &strip {
                     if let Err(e) = host::remove_header(MapType::HttpRequestHeaders, name) {
@@ -120,15 +130,91 @@ impl HttpContext for Http {
             Ok(b) => b,
             Err(e) => return fail(flow, "read the request body", e),
         };
-        match flow.on_body(&body) {
+        match flow.on_body(body) {
             BodyOutcome::Forward(plan) => match apply(&plan, body_size) {
                 Ok(()) => Action::Continue,
                 Err((what, e)) => fail(flow, what, e),
             },
-            BodyOutcome::Respond(r) => respond(&r),
+            BodyOutcome::Respond(r) => {
+                if let Some((model, provider)) = flow_model(flow) {
+                    let _ = host::set_property("genai_model", model.as_bytes());
+                    let _ = host::set_property("genai_provider", provider.as_bytes());
+                }
+                respond(&r)
+            }
             BodyOutcome::Buffer => Action::Pause,
         }
     }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        let Some(flow) = self.flow.as_mut() else {
+            return unconfigured();
+        };
+        match flow.on_trailers() {
+            Some(r) => respond(&r),
+            None => Action::Continue,
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(exchange) = self.flow.as_mut().and_then(RequestFlow::exchange) else {
+            return Action::Continue;
+        };
+        let headers = host::header_pairs(MapType::HttpResponseHeaders).unwrap_or_default();
+        let get = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice());
+        let status = get(":status")
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .and_then(|s| s.parse::<u32>().ok())
+            .unwrap_or(0);
+        // Envoy says `via_upstream` when the provider produced the response.
+        let details = host::property(&["response", "code_details"]).ok().flatten();
+        let from_provider = details.as_deref() == Some(b"via_upstream".as_slice());
+        let plan = exchange.on_response_headers(status, get("content-type"), from_provider);
+        if plan.remove_content_length {
+            let _ = host::remove_header(MapType::HttpResponseHeaders, "content-length");
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(exchange) = self.flow.as_mut().and_then(RequestFlow::exchange) else {
+            return Action::Continue;
+        };
+        if !exchange.wants_body() {
+            return Action::Continue;
+        }
+        // Not paused, so the buffer holds just this chunk.
+        let chunk = match host::buffer(BufferType::HttpResponseBody, 0, body_size) {
+            Ok(c) => c,
+            Err(e) => {
+                host::log(
+                    LogLevel::Warn,
+                    &format!("genai filter: cannot read a response chunk (host status {})", e.0),
+                );
+                return Action::Continue;
+            }
+        };
+        if let Forward::Replace(bytes) = exchange.on_response_body(&chunk, end_of_stream, host::now_ms()) {
+            if let Err(e) = host::set_buffer(BufferType::HttpResponseBody, 0, body_size, &bytes) {
+                host::log(
+                    LogLevel::Error,
+                    &format!("genai filter: cannot rewrite a response chunk (host status {})", e.0),
+                );
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        if let Some(flow) = self.flow.as_mut() {
+            let outcome = flow.finish(host::now_ms());
+            self.metrics.emit(&outcome.points());
+        }
+    }
+}
+
+fn flow_model(flow: &RequestFlow) -> Option<(String, String)> {
+    flow.model().map(|(m, p)| (m.to_string(), p.to_string()))
 }
 
 /// Applies a forward plan while the headers are still held.
@@ -162,23 +248,14 @@ fn respond(r: &LocalResponse) -> Action {
         let _ = host::set_property("genai_error_code", code.as_bytes());
     }
     let details = format!("genai_{code}");
-    let headers = [
-        ("content-type", "application/json"),
-        ("x-genai-error-code", code),
-    ];
-    let headers = if r.code.is_some() {
-        &headers[..]
-    } else {
-        &headers[..1]
-    };
-    if let Err(e) = host::send_response(r.status, &details, headers, &r.body) {
-        host::log(
-            LogLevel::Error,
-            &format!(
-                "genai filter: could not send a local response (host status {})",
-                e.0
-            ),
-        );
+    let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
+    if r.code.is_some() {
+        headers.push(("x-genai-error-code", code));
+    }
+    headers.extend(r.headers.iter().map(|(k, v)| (*k, v.as_str())));
+    if let Err(e) = host::send_response(r.status, &details, &headers, &r.body) {
+        let msg = format!("genai filter: could not send a local response (host status {})", e.0);
+        host::log(LogLevel::Error, &msg);
     }
     Action::Pause
 }
@@ -192,17 +269,18 @@ fn fail(flow: &mut RequestFlow, what: &str, e: host::HostError) -> Action {
     respond(&r)
 }
 
+/// No valid configuration: refuse, in the same error shape as every other refusal.
 fn unconfigured() -> Action {
-    host::log(
-        LogLevel::Error,
-        "genai filter: no configuration; refusing the request",
+    host::log(LogLevel::Error, "genai filter: no configuration; refusing the request");
+    let err = GatewayError::new(
+        ErrorCode::GatewayInternalError,
+        "the gateway filter has no valid configuration; the request was not forwarded",
     );
-    let body = br#"{"error":{"message":"the gateway filter has no valid configuration; the request was not forwarded","type":"server_error","param":null,"code":"gateway_internal_error"}}"#;
-    let _ = host::send_response(
-        500,
-        "genai_unconfigured",
-        &[("content-type", "application/json")],
+    let body = err.body(genai_policy::config::raw::DEFAULT_RUNBOOK_BASE_URL);
+    respond(&LocalResponse {
+        status: err.status(),
         body,
-    );
-    Action::Pause
+        code: Some(err.code),
+        headers: Vec::new(),
+    })
 }

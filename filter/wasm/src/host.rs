@@ -6,7 +6,7 @@
 //! the filter makes goes through this module instead: each returns a `Result`, and the
 //! header-map decoding is bounds-checked. The SDK still provides the callback dispatcher.
 
-use proxy_wasm::types::{BufferType, LogLevel, MapType};
+use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType};
 
 /// A non-OK status from the host (proxy-wasm `WasmResult`), or a malformed reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,17 +22,14 @@ use ffi::*;
 /// The host's imports. Outside wasm (native unit tests) they are stubs that fail.
 #[cfg(target_arch = "wasm32")]
 mod ffi {
-    use proxy_wasm::types::{BufferType, LogLevel, MapType};
+    use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType};
 
     #[allow(clashing_extern_declarations)] // the SDK declares these returning its `Status` enum
     #[link(wasm_import_module = "env")]
     extern "C" {
         pub fn proxy_log(level: LogLevel, message_data: *const u8, message_size: usize) -> u32;
-        pub fn proxy_get_header_map_pairs(
-            map_type: MapType,
-            return_data: *mut *mut u8,
-            return_size: *mut usize,
-        ) -> u32;
+        pub fn proxy_get_header_map_pairs(map_type: MapType, return_data: *mut *mut u8, return_size: *mut usize)
+            -> u32;
         pub fn proxy_replace_header_map_value(
             map_type: MapType,
             key_data: *const u8,
@@ -40,11 +37,7 @@ mod ffi {
             value_data: *const u8,
             value_size: usize,
         ) -> u32;
-        pub fn proxy_remove_header_map_value(
-            map_type: MapType,
-            key_data: *const u8,
-            key_size: usize,
-        ) -> u32;
+        pub fn proxy_remove_header_map_value(map_type: MapType, key_data: *const u8, key_size: usize) -> u32;
         pub fn proxy_get_buffer_bytes(
             buffer_type: BufferType,
             start: usize,
@@ -75,19 +68,30 @@ mod ffi {
             value_data: *const u8,
             value_size: usize,
         ) -> u32;
+        pub fn proxy_get_property(
+            path_data: *const u8,
+            path_size: usize,
+            return_data: *mut *mut u8,
+            return_size: *mut usize,
+        ) -> u32;
+        pub fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
+        pub fn proxy_define_metric(
+            metric_type: MetricType,
+            name_data: *const u8,
+            name_size: usize,
+            return_id: *mut u32,
+        ) -> u32;
+        pub fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+        pub fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
     }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 #[allow(clippy::missing_safety_doc, clippy::too_many_arguments)]
 mod ffi {
-    use proxy_wasm::types::{BufferType, LogLevel, MapType};
+    use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType};
 
-    pub unsafe fn proxy_log(
-        _level: LogLevel,
-        _message_data: *const u8,
-        _message_size: usize,
-    ) -> u32 {
+    pub unsafe fn proxy_log(_level: LogLevel, _message_data: *const u8, _message_size: usize) -> u32 {
         12 // Unimplemented: there is no host outside Envoy
     }
 
@@ -109,11 +113,7 @@ mod ffi {
         12 // Unimplemented: there is no host outside Envoy
     }
 
-    pub unsafe fn proxy_remove_header_map_value(
-        _map_type: MapType,
-        _key_data: *const u8,
-        _key_size: usize,
-    ) -> u32 {
+    pub unsafe fn proxy_remove_header_map_value(_map_type: MapType, _key_data: *const u8, _key_size: usize) -> u32 {
         12 // Unimplemented: there is no host outside Envoy
     }
 
@@ -156,6 +156,26 @@ mod ffi {
         _value_data: *const u8,
         _value_size: usize,
     ) -> u32 {
+        12 // Unimplemented: there is no host outside Envoy
+    }
+
+    pub unsafe fn proxy_get_property(_p: *const u8, _ps: usize, _rd: *mut *mut u8, _rs: *mut usize) -> u32 {
+        12 // Unimplemented: there is no host outside Envoy
+    }
+
+    pub unsafe fn proxy_get_current_time_nanoseconds(_t: *mut u64) -> u32 {
+        12 // Unimplemented: there is no host outside Envoy
+    }
+
+    pub unsafe fn proxy_define_metric(_t: MetricType, _n: *const u8, _ns: usize, _id: *mut u32) -> u32 {
+        12 // Unimplemented: there is no host outside Envoy
+    }
+
+    pub unsafe fn proxy_increment_metric(_id: u32, _o: i64) -> u32 {
+        12 // Unimplemented: there is no host outside Envoy
+    }
+
+    pub unsafe fn proxy_record_metric(_id: u32, _v: u64) -> u32 {
         12 // Unimplemented: there is no host outside Envoy
     }
 }
@@ -248,9 +268,7 @@ pub fn encode_pairs(pairs: &[(&str, &str)]) -> Vec<u8> {
 
 pub fn set_header(map: MapType, name: &str, value: &str) -> HostResult<()> {
     // SAFETY: pointers and lengths describe live &strs.
-    check(unsafe {
-        proxy_replace_header_map_value(map, name.as_ptr(), name.len(), value.as_ptr(), value.len())
-    })
+    check(unsafe { proxy_replace_header_map_value(map, name.as_ptr(), name.len(), value.as_ptr(), value.len()) })
 }
 
 pub fn remove_header(map: MapType, name: &str) -> HostResult<()> {
@@ -279,12 +297,7 @@ pub fn set_buffer(kind: BufferType, start: usize, size: usize, value: &[u8]) -> 
 }
 
 /// Answers the request locally. `details` shows in Envoy's `%RESPONSE_CODE_DETAILS%`.
-pub fn send_response(
-    status: u32,
-    details: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> HostResult<()> {
+pub fn send_response(status: u32, details: &str, headers: &[(&str, &str)], body: &[u8]) -> HostResult<()> {
     let headers = encode_pairs(headers);
     // SAFETY: all pointers and lengths describe live buffers.
     check(unsafe {
@@ -299,6 +312,50 @@ pub fn send_response(
             -1,
         )
     })
+}
+
+/// Milliseconds since the epoch, by the host's clock; 0 if the host does not say.
+pub fn now_ms() -> u64 {
+    let mut ns: u64 = 0;
+    // SAFETY: the out-pointer is valid.
+    match unsafe { proxy_get_current_time_nanoseconds(&mut ns) } {
+        0 => ns / 1_000_000,
+        _ => 0,
+    }
+}
+
+/// A property of the stream (e.g. `["response", "code_details"]`); `None` if absent.
+pub fn property(path: &[&str]) -> HostResult<Option<Vec<u8>>> {
+    // proxy-wasm property paths are NUL-separated segments.
+    let serialized = path.join("\0");
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: pointers are valid; on OK the host hands us an allocation we own.
+    unsafe {
+        match proxy_get_property(serialized.as_ptr(), serialized.len(), &mut data, &mut size) {
+            0 => Ok(Some(take(data, size))),
+            1 => Ok(None), // NotFound
+            s => Err(HostError(s)),
+        }
+    }
+}
+
+pub fn define_metric(kind: MetricType, name: &str) -> HostResult<u32> {
+    let mut id: u32 = 0;
+    // SAFETY: pointers are valid.
+    check(unsafe { proxy_define_metric(kind, name.as_ptr(), name.len(), &mut id) })?;
+    Ok(id)
+}
+
+pub fn increment_metric(id: u32, by: u64) -> HostResult<()> {
+    let by = i64::try_from(by).unwrap_or(i64::MAX);
+    // SAFETY: plain values.
+    check(unsafe { proxy_increment_metric(id, by) })
+}
+
+pub fn record_metric(id: u32, value: u64) -> HostResult<()> {
+    // SAFETY: plain values.
+    check(unsafe { proxy_record_metric(id, value) })
 }
 
 /// Sets filter state (Envoy stores it as `wasm.<name>`, readable by the access log).

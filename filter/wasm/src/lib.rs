@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod host;
+pub mod metrics;
 
 use proxy_wasm::types::LogLevel;
 

@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 
-use super::raw::{RawConfig, RawModel, RawProvider, RawTeam};
+use super::raw::{RawConfig, RawModel, RawModelTier, RawProvider, RawTeam};
 use super::ConfigError;
 use crate::api::Api;
+use crate::classification::{Classification, ClassificationSet};
+use crate::pricing::Pricing;
 use crate::secret::Secret;
 
 /// Largest body limit accepted; Envoy's buffer limit in the shipped configs is above it.
@@ -47,6 +49,13 @@ impl ProviderKind {
 #[derive(Debug)]
 pub struct Team {
     pub name: String,
+    pub daily_budget_dollars: Option<u64>,
+}
+
+#[derive(Debug)]
+pub struct ModelTier {
+    pub name: String,
+    pub approved_for: ClassificationSet,
 }
 
 #[derive(Debug)]
@@ -64,6 +73,8 @@ pub struct Model {
     pub name: String,
     pub provider: usize,
     pub upstream_model: String,
+    pub tier: usize,
+    pub pricing: Option<Pricing>,
 }
 
 /// Provider keys, one per provider, read from the VM's environment.
@@ -86,6 +97,7 @@ pub struct Compiled {
     pub teams: Vec<Team>,
     pub providers: Vec<Provider>,
     pub models: Vec<Model>,
+    pub tiers: Vec<ModelTier>,
     keys: HashMap<[u8; 32], usize>,
     model_index: HashMap<String, usize>,
     credentials: Credentials,
@@ -106,6 +118,10 @@ impl Compiled {
         self.providers.get(index)
     }
 
+    pub fn tier(&self, index: usize) -> Option<&ModelTier> {
+        self.tiers.get(index)
+    }
+
     pub fn credential(&self, provider: usize) -> Option<&Secret> {
         self.credentials.for_provider(provider)
     }
@@ -120,10 +136,7 @@ impl Compiled {
     /// Reads each provider's key from the environment (`lookup` is `std::env::var` in
     /// the VM). A missing or empty variable is an error naming the field and variable,
     /// never a value.
-    pub fn resolve_credentials(
-        &mut self,
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<(), ConfigError> {
+    pub fn resolve_credentials(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         let mut keys = Vec::with_capacity(self.providers.len());
         for (i, p) in self.providers.iter().enumerate() {
             match lookup(&p.api_key_env) {
@@ -150,7 +163,12 @@ pub fn compile(json: &[u8]) -> Result<Compiled, ConfigError> {
     let mut de = serde_json::Deserializer::from_slice(json);
     let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { String::new() } else { path };
+        // serde_path_to_error says `.` for the top level and `?` where input ended early.
+        let field = if path == "." || path == "?" {
+            String::new()
+        } else {
+            path
+        };
         ConfigError::new(field, e.into_inner().to_string())
     })?;
     de.end()
@@ -159,9 +177,7 @@ pub fn compile(json: &[u8]) -> Result<Compiled, ConfigError> {
 }
 
 fn build(raw: RawConfig) -> Result<Compiled, ConfigError> {
-    if !(raw.runbook_base_url.starts_with("https://")
-        || raw.runbook_base_url.starts_with("http://"))
-    {
+    if !(raw.runbook_base_url.starts_with("https://") || raw.runbook_base_url.starts_with("http://")) {
         return Err(ConfigError::new(
             "runbook_base_url",
             "must start with https:// or http://",
@@ -183,7 +199,8 @@ fn build(raw: RawConfig) -> Result<Compiled, ConfigError> {
 
     let (teams, keys) = build_teams(raw.teams)?;
     let providers = build_providers(raw.providers)?;
-    let (models, model_index) = build_models(raw.models, &providers)?;
+    let tiers = build_tiers(raw.model_tiers)?;
+    let (models, model_index) = build_models(raw.models, &providers, &tiers)?;
 
     Ok(Compiled {
         runbook_base_url,
@@ -191,6 +208,7 @@ fn build(raw: RawConfig) -> Result<Compiled, ConfigError> {
         teams,
         providers,
         models,
+        tiers,
         keys,
         model_index,
         credentials: Credentials::default(),
@@ -232,17 +250,17 @@ fn build_teams(raw: Vec<RawTeam>) -> Result<TeamIndex, ConfigError> {
                 return Err(ConfigError::new(field, "this key hash is already listed"));
             }
         }
-        teams.push(Team { name: t.name });
+        teams.push(Team {
+            name: t.name,
+            daily_budget_dollars: t.daily_budget_dollars,
+        });
     }
     Ok((teams, keys))
 }
 
 fn build_providers(raw: Vec<RawProvider>) -> Result<Vec<Provider>, ConfigError> {
     if raw.is_empty() {
-        return Err(ConfigError::new(
-            "providers",
-            "at least one provider is required",
-        ));
+        return Err(ConfigError::new("providers", "at least one provider is required"));
     }
     let mut providers: Vec<Provider> = Vec::with_capacity(raw.len());
     for (i, p) in raw.into_iter().enumerate() {
@@ -263,16 +281,10 @@ fn build_providers(raw: Vec<RawProvider>) -> Result<Vec<Provider>, ConfigError> 
             )
         })?;
         let upstream = p.upstream.unwrap_or_else(|| p.name.clone());
-        check_name(
-            &format!("providers[{i}].upstream"),
-            &upstream,
-            is_label_char,
-        )?;
-        check_name(
-            &format!("providers[{i}].api_key_env"),
-            &p.api_key_env,
-            |c| c.is_ascii_alphanumeric() || c == '_',
-        )?;
+        check_name(&format!("providers[{i}].upstream"), &upstream, is_label_char)?;
+        check_name(&format!("providers[{i}].api_key_env"), &p.api_key_env, |c| {
+            c.is_ascii_alphanumeric() || c == '_'
+        })?;
         if p.anthropic_version.is_some() && kind != ProviderKind::Anthropic {
             return Err(ConfigError::new(
                 format!("providers[{i}].anthropic_version"),
@@ -300,9 +312,10 @@ fn build_providers(raw: Vec<RawProvider>) -> Result<Vec<Provider>, ConfigError> 
             }
             (_, None) => None,
         };
-        let anthropic_version = p
-            .anthropic_version
-            .unwrap_or_else(|| "2023-06-01".to_string());
+        let anthropic_version = p.anthropic_version.unwrap_or_else(|| "2023-06-01".to_string());
+        check_name(&format!("providers[{i}].anthropic_version"), &anthropic_version, |c| {
+            c.is_ascii_alphanumeric() || c == '-'
+        })?;
         providers.push(Provider {
             name: p.name,
             kind,
@@ -315,9 +328,64 @@ fn build_providers(raw: Vec<RawProvider>) -> Result<Vec<Provider>, ConfigError> 
     Ok(providers)
 }
 
+/// The reference doc's table: general models take public and internal data, premium ones
+/// up to confidential, self-hosted ones everything.
+fn default_tiers() -> Vec<ModelTier> {
+    use Classification::*;
+    [
+        ("general", vec![Public, Internal]),
+        ("premium", vec![Public, Internal, Confidential]),
+        ("self_hosted", vec![Public, Internal, Confidential, Restricted]),
+    ]
+    .into_iter()
+    .map(|(name, approved)| ModelTier {
+        name: name.to_string(),
+        approved_for: approved.into_iter().collect(),
+    })
+    .collect()
+}
+
+fn build_tiers(raw: Option<Vec<RawModelTier>>) -> Result<Vec<ModelTier>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(default_tiers());
+    };
+    if raw.is_empty() {
+        return Err(ConfigError::new(
+            "model_tiers",
+            "list at least one tier, or leave it out for the defaults",
+        ));
+    }
+    let mut tiers: Vec<ModelTier> = Vec::with_capacity(raw.len());
+    for (i, t) in raw.into_iter().enumerate() {
+        check_name(&format!("model_tiers[{i}].name"), &t.name, is_label_char)?;
+        if tiers.iter().any(|x| x.name == t.name) {
+            return Err(ConfigError::new(
+                format!("model_tiers[{i}].name"),
+                format!("duplicate tier `{}`", t.name),
+            ));
+        }
+        let mut approved_for = ClassificationSet::default();
+        for (j, c) in t.approved_for.iter().enumerate() {
+            let c = Classification::parse(c).ok_or_else(|| {
+                ConfigError::new(
+                    format!("model_tiers[{i}].approved_for[{j}]"),
+                    format!("unknown classification `{c}`; expected public, internal, confidential or restricted"),
+                )
+            })?;
+            approved_for.insert(c);
+        }
+        tiers.push(ModelTier {
+            name: t.name,
+            approved_for,
+        });
+    }
+    Ok(tiers)
+}
+
 fn build_models(
     raw: Vec<RawModel>,
     providers: &[Provider],
+    tiers: &[ModelTier],
 ) -> Result<(Vec<Model>, HashMap<String, usize>), ConfigError> {
     if raw.is_empty() {
         return Err(ConfigError::new("models", "at least one model is required"));
@@ -326,21 +394,25 @@ fn build_models(
     let mut index = HashMap::new();
     for (i, m) in raw.into_iter().enumerate() {
         check_name(&format!("models[{i}].name"), &m.name, is_model_char)?;
-        let provider = providers
-            .iter()
-            .position(|p| p.name == m.provider)
-            .ok_or_else(|| {
-                ConfigError::new(
-                    format!("models[{i}].provider"),
-                    format!("no provider named `{}`", m.provider),
-                )
-            })?;
+        let provider = providers.iter().position(|p| p.name == m.provider).ok_or_else(|| {
+            ConfigError::new(
+                format!("models[{i}].provider"),
+                format!("no provider named `{}`", m.provider),
+            )
+        })?;
         let upstream_model = m.upstream_model.unwrap_or_else(|| m.name.clone());
-        check_name(
-            &format!("models[{i}].upstream_model"),
-            &upstream_model,
-            is_model_char,
-        )?;
+        let field = format!("models[{i}].upstream_model");
+        check_name(&field, &upstream_model, is_model_char)?;
+        let in_path = providers
+            .get(provider)
+            .is_some_and(|p| p.kind == ProviderKind::AzureOpenAi);
+        let path_safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if in_path && (upstream_model.contains("..") || !upstream_model.chars().all(path_safe)) {
+            return Err(ConfigError::new(
+                field,
+                "an Azure deployment name goes into the URL path: use letters, digits, '-', '_' and '.' only",
+            ));
+        }
         let names = std::iter::once((format!("models[{i}].name"), m.name.clone())).chain(
             m.aliases
                 .into_iter()
@@ -349,17 +421,31 @@ fn build_models(
         );
         for (field, name) in names {
             check_name(&field, &name, is_model_char)?;
-            if index.insert(name.clone(), i).is_some() {
-                return Err(ConfigError::new(
-                    field,
-                    format!("`{name}` already names another model"),
-                ));
+            if let Some(other) = index.insert(name.clone(), i) {
+                let whose = if other == i { "this model" } else { "another model" };
+                return Err(ConfigError::new(field, format!("`{name}` already names {whose}")));
             }
         }
+        let tier = tiers.iter().position(|t| t.name == m.tier).ok_or_else(|| {
+            let known: Vec<&str> = tiers.iter().map(|t| t.name.as_str()).collect();
+            ConfigError::new(
+                format!("models[{i}].tier"),
+                format!("no tier named `{}`; known tiers: {}", m.tier, known.join(", ")),
+            )
+        })?;
+        let pricing = match &m.pricing {
+            Some(p) => Some(
+                Pricing::from_raw(p)
+                    .map_err(|(field, problem)| ConfigError::new(format!("models[{i}].pricing.{field}"), problem))?,
+            ),
+            None => None,
+        };
         models.push(Model {
             name: m.name,
             provider,
             upstream_model,
+            tier,
+            pricing,
         });
     }
     Ok((models, index))

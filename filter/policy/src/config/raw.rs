@@ -18,6 +18,33 @@ pub struct RawConfig {
     pub teams: Vec<RawTeam>,
     pub providers: Vec<RawProvider>,
     pub models: Vec<RawModel>,
+    /// Model tiers and the data classifications each is approved for. Defaults to the
+    /// reference table: general → public, internal; premium → up to confidential;
+    /// self_hosted → up to restricted.
+    #[serde(default)]
+    pub model_tiers: Option<Vec<RawModelTier>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModelTier {
+    pub name: String,
+    /// Classifications (`public`, `internal`, `confidential`, `restricted`) this tier may receive.
+    pub approved_for: Vec<String>,
+}
+
+/// Prices in US dollars per million tokens.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPricing {
+    pub input_per_million: f64,
+    /// Defaults to `input_per_million`.
+    #[serde(default)]
+    pub cached_input_per_million: Option<f64>,
+    /// Defaults to `input_per_million`.
+    #[serde(default)]
+    pub cache_write_per_million: Option<f64>,
+    pub output_per_million: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -26,6 +53,9 @@ pub struct RawTeam {
     pub name: String,
     /// Hex SHA-256 of each key the team may use (`genaictl mint-key` prints one).
     pub key_sha256: Vec<String>,
+    /// Whole US dollars a day; exported as `genai_team_daily_budget_dollars{team}`.
+    #[serde(default)]
+    pub daily_budget_dollars: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +90,11 @@ pub struct RawModel {
     /// The provider's name for the model (for Azure, the deployment). Defaults to `name`.
     #[serde(default)]
     pub upstream_model: Option<String>,
+    /// One of `model_tiers` (default tiers: general, premium, self_hosted).
+    pub tier: String,
+    /// Without prices the model's cost is reported as 0 and counted as unpriced.
+    #[serde(default)]
+    pub pricing: Option<RawPricing>,
 }
 
 fn default_runbook_base_url() -> String {

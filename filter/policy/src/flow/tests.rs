@@ -29,7 +29,7 @@ fn code_of(r: &LocalResponse) -> String {
 
 /// Runs a request through both stages.
 fn run(path: &str, extra: &[(&str, &[u8])], body: &str) -> (Vec<String>, BodyOutcome) {
-    let mut flow = RequestFlow::new(config());
+    let mut flow = RequestFlow::new(config(), 0);
     let strip = match flow.on_headers(&headers("POST", path, extra), false) {
         HeadersOutcome::HoldForBody { strip } => strip,
         HeadersOutcome::Respond(r) => {
@@ -41,7 +41,7 @@ fn run(path: &str, extra: &[(&str, &[u8])], body: &str) -> (Vec<String>, BodyOut
         Some(BodyOutcome::Buffer)
     ));
     assert!(flow.on_body_progress(body.len(), true).is_none());
-    (strip, flow.on_body(body.as_bytes()))
+    (strip, flow.on_body(body.as_bytes().to_vec()))
 }
 
 fn forward(o: BodyOutcome) -> ForwardPlan {
@@ -52,17 +52,13 @@ fn forward(o: BodyOutcome) -> ForwardPlan {
 }
 
 fn header<'a>(p: &'a ForwardPlan, name: &str) -> Option<&'a str> {
-    p.set_headers
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.as_str())
+    p.set_headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
 }
 
 #[test]
 fn openai_alias_is_rewritten_and_credentials_swapped() {
     let key = bearer(ABC_KEY);
-    let body =
-        r#"{"model":"default-chat","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
+    let body = r#"{"model":"default-chat","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
     let (strip, out) = run(
         "/v1/chat/completions",
         &[("authorization", &key), ("x-genai-upstream", b"azure")],
@@ -77,14 +73,13 @@ fn openai_alias_is_rewritten_and_credentials_swapped() {
     assert_eq!(header(&p, "x-genai-upstream"), Some("openai"));
     assert_eq!(header(&p, "authorization"), Some("Bearer sk-openai-secret"));
     let new_body = p.new_body.as_ref().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(new_body),
-        body.replace("default-chat", "gpt-4o-2024-08-06")
-    );
-    assert_eq!(
-        header(&p, "content-length"),
-        Some(new_body.len().to_string().as_str())
-    );
+    // The alias is rewritten, and usage is turned on for the stream (the client did not ask).
+    let expected = body
+        .replace("default-chat", "gpt-4o-2024-08-06")
+        .replacen('{', r#"{"stream_options":{"include_usage":true},"#, 1);
+    assert_eq!(String::from_utf8_lossy(new_body), expected);
+    assert_eq!(header(&p, ":path"), Some("/v1/chat/completions"));
+    assert_eq!(header(&p, "content-length"), Some(new_body.len().to_string().as_str()));
     assert!(
         !format!("{p:?}").contains("sk-openai-secret"),
         "Debug leaks the provider key"
@@ -93,8 +88,7 @@ fn openai_alias_is_rewritten_and_credentials_swapped() {
 
 #[test]
 fn anthropic_gets_x_api_key_and_version() {
-    let body =
-        r#"{"model":"claude-sonnet","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"#;
+    let body = r#"{"model":"claude-sonnet","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"#;
     let (strip, out) = run("/v1/messages", &[("x-api-key", XYZ_KEY.as_bytes())], body);
     assert_eq!(strip, vec!["x-api-key"]);
     let p = forward(out);
@@ -106,10 +100,7 @@ fn anthropic_gets_x_api_key_and_version() {
 
     let (_, out) = run(
         "/v1/messages",
-        &[
-            ("x-api-key", XYZ_KEY.as_bytes()),
-            ("anthropic-version", b"2024-01-01"),
-        ],
+        &[("x-api-key", XYZ_KEY.as_bytes()), ("anthropic-version", b"2024-01-01")],
         body,
     );
     assert_eq!(
@@ -145,18 +136,9 @@ fn header_stage_rejections() {
     let key = bearer(ABC_KEY);
     type Case = (Vec<(String, Vec<u8>)>, bool, u32, &'static str);
     let cases: Vec<Case> = vec![
+        (headers("POST", "/v1/chat/completions", &[]), false, 401, "unauthorized"),
         (
-            headers("POST", "/v1/chat/completions", &[]),
-            false,
-            401,
-            "unauthorized",
-        ),
-        (
-            headers(
-                "POST",
-                "/v1/chat/completions",
-                &[("authorization", b"Bearer wrong")],
-            ),
+            headers("POST", "/v1/chat/completions", &[("authorization", b"Bearer wrong")]),
             false,
             401,
             "unauthorized",
@@ -211,7 +193,7 @@ fn header_stage_rejections() {
         ),
     ];
     for (hs, eos, status, code) in cases {
-        let mut flow = RequestFlow::new(config());
+        let mut flow = RequestFlow::new(config(), 0);
         let r = respond(flow.on_headers(&hs, eos));
         assert_eq!((r.status, code_of(&r).as_str()), (status, code), "{hs:?}");
         assert!(!String::from_utf8_lossy(&r.body).contains(ABC_KEY));
@@ -259,7 +241,7 @@ fn body_stage_rejections() {
 #[test]
 fn oversized_body_without_content_length_is_413() {
     let key = bearer(ABC_KEY);
-    let mut flow = RequestFlow::new(config());
+    let mut flow = RequestFlow::new(config(), 0);
     assert!(matches!(
         flow.on_headers(
             &headers("POST", "/v1/chat/completions", &[("authorization", &key)]),
@@ -276,11 +258,8 @@ fn oversized_body_without_content_length_is_413() {
 #[test]
 fn models_list_is_served_locally_after_auth() {
     let key = bearer(ABC_KEY);
-    let mut flow = RequestFlow::new(config());
-    let r = respond(flow.on_headers(
-        &headers("GET", "/v1/models", &[("authorization", &key)]),
-        true,
-    ));
+    let mut flow = RequestFlow::new(config(), 0);
+    let r = respond(flow.on_headers(&headers("GET", "/v1/models", &[("authorization", &key)]), true));
     assert_eq!(r.status, 200);
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     let ids: Vec<_> = v["data"]
@@ -289,11 +268,8 @@ fn models_list_is_served_locally_after_auth() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        ids,
-        vec!["azure-gpt-4o", "claude-sonnet", "default-chat", "gpt-4o"]
-    );
-    let mut flow = RequestFlow::new(config());
+    assert_eq!(ids, vec!["azure-gpt-4o", "claude-sonnet", "default-chat", "gpt-4o"]);
+    let mut flow = RequestFlow::new(config(), 0);
     assert_eq!(
         respond(flow.on_headers(&headers("GET", "/v1/models", &[]), true)).status,
         401

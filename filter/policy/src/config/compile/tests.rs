@@ -18,10 +18,7 @@ fn compiles_and_indexes() {
     assert_eq!(c.runbook_base_url, "https://rb.example/runbooks/");
     assert_eq!(c.max_request_body_bytes, 1000);
     assert_eq!(c.model("default-chat").unwrap().name, "gpt-4o");
-    assert_eq!(
-        c.model("gpt-4o").unwrap().upstream_model,
-        "gpt-4o-2024-08-06"
-    );
+    assert_eq!(c.model("gpt-4o").unwrap().upstream_model, "gpt-4o-2024-08-06");
     assert!(
         c.model("gpt-4o-2024-08-06").is_none(),
         "upstream names are not client names"
@@ -55,14 +52,10 @@ fn type_errors_name_the_path() {
         r#""max_request_body_bytes": "big""#,
     ));
     assert_eq!(e.field, "max_request_body_bytes");
-    let e = error_of(&with(
-        r#""aliases": ["default-chat"]"#,
-        r#""aliases": "default-chat""#,
-    ));
+    let e = error_of(&with(r#""aliases": ["default-chat"]"#, r#""aliases": "default-chat""#));
     assert_eq!(e.field, "models[0].aliases");
     assert!(
-        e.to_string()
-            .starts_with("configuration field `models[0].aliases`:"),
+        e.to_string().starts_with("configuration field `models[0].aliases`:"),
         "{e}"
     );
 }
@@ -74,34 +67,16 @@ fn semantic_errors_name_the_field() {
             with(r#""provider": "anthropic""#, r#""provider": "nope""#),
             "models[1].provider",
         ),
+        (with(r#""kind": "openai""#, r#""kind": "gemini""#), "providers[0].kind"),
+        (with(r#""name": "team-xyz""#, r#""name": "team-abc""#), "teams[1].name"),
+        (with(r#""name": "team-xyz""#, r#""name": "Team XYZ""#), "teams[1].name"),
         (
-            with(r#""kind": "openai""#, r#""kind": "gemini""#),
-            "providers[0].kind",
-        ),
-        (
-            with(r#""name": "team-xyz""#, r#""name": "team-abc""#),
-            "teams[1].name",
-        ),
-        (
-            with(r#""name": "team-xyz""#, r#""name": "Team XYZ""#),
-            "teams[1].name",
-        ),
-        (
-            with(
-                r#""aliases": ["default-chat"]"#,
-                r#""aliases": ["claude-sonnet"]"#,
-            ),
+            with(r#""aliases": ["default-chat"]"#, r#""aliases": ["claude-sonnet"]"#),
             "models[1].name",
         ),
+        (with(r#", "api_version": "2024-10-21""#, ""), "providers[2].api_version"),
         (
-            with(r#", "api_version": "2024-10-21""#, ""),
-            "providers[2].api_version",
-        ),
-        (
-            with(
-                r#""max_request_body_bytes": 1000"#,
-                r#""max_request_body_bytes": 0"#,
-            ),
+            with(r#""max_request_body_bytes": 1000"#, r#""max_request_body_bytes": 0"#),
             "max_request_body_bytes",
         ),
         (
@@ -109,11 +84,31 @@ fn semantic_errors_name_the_field() {
             "runbook_base_url",
         ),
         (
-            with(
-                r#""api_key_env": "OPENAI_API_KEY""#,
-                r#""api_key_env": "OPENAI KEY""#,
-            ),
+            with(r#""api_key_env": "OPENAI_API_KEY""#, r#""api_key_env": "OPENAI KEY""#),
             "providers[0].api_key_env",
+        ),
+        (
+            with(
+                r#""upstream": "anthropic-up""#,
+                r#""upstream": "anthropic-up", "anthropic_version": "2023\n""#,
+            ),
+            "providers[1].anthropic_version",
+        ),
+        (
+            with(
+                r#""upstream_model": "gpt4o-deployment""#,
+                r#""upstream_model": "a/../../v1/x""#,
+            ),
+            "models[2].upstream_model",
+        ),
+        (
+            with(r#""aliases": ["default-chat"]"#, r#""aliases": ["gpt-4o"]"#),
+            "models[0].aliases[0]",
+        ),
+        (with(r#""tier": "premium""#, r#""tier": "platinum""#), "models[1].tier"),
+        (
+            with(r#""output_per_million": 10}"#, r#""output_per_million": -1}"#),
+            "models[0].pricing.output_per_million",
         ),
     ];
     for (json, field) in cases {
@@ -132,17 +127,15 @@ fn key_hashes_must_be_hashes_not_keys() {
         !e.to_string().contains("team-abc-key-xxxxx"),
         "a key must never be echoed: {e}"
     );
-    let e = error_of(&json.replacen(
-        &json[start..start + 64].to_string(),
-        &hash.replace('a', "g"),
-        1,
-    ));
+    let e = error_of(&json.replacen(&json[start..start + 64].to_string(), &hash.replace('a', "g"), 1));
     assert_eq!(e.field, "teams[0].key_sha256[0]");
 }
 
 #[test]
 fn invalid_json_and_trailing_data() {
-    assert!(error_of("{").problem.contains("EOF"));
+    let e = error_of("{");
+    assert!(e.problem.contains("EOF"));
+    assert_eq!(e.field, "", "no `?` field for input that ended early");
     assert!(error_of(&format!("{} {{}}", config_json()))
         .problem
         .contains("trailing"));
@@ -155,13 +148,7 @@ fn invalid_json_and_trailing_data() {
 fn missing_credentials_name_the_variable_not_a_value() {
     let mut c = compile(config_json().as_bytes()).unwrap();
     let e = c
-        .resolve_credentials(|n| {
-            if n == "ANTHROPIC_API_KEY" {
-                None
-            } else {
-                env(n)
-            }
-        })
+        .resolve_credentials(|n| if n == "ANTHROPIC_API_KEY" { None } else { env(n) })
         .unwrap_err();
     assert_eq!(e.field, "providers[1].api_key_env");
     assert!(e.problem.contains("ANTHROPIC_API_KEY"));

@@ -4,6 +4,10 @@
 //! request (Envoy keeps the headers back) until the whole body has arrived. Body: parse,
 //! resolve the model, and produce the [`ForwardPlan`] the host applies before letting the
 //! request go. Every refusal is a [`LocalResponse`] made before anything goes upstream.
+//! Response: an [`Exchange`] follows the forwarded request to its end, and [`RequestFlow::finish`]
+//! says what the request leaves behind for the metrics.
+
+pub mod exchange;
 
 use std::fmt;
 use std::sync::Arc;
@@ -15,8 +19,12 @@ use crate::auth::authenticate;
 use crate::config::{Compiled, ProviderKind};
 use crate::error::{ErrorCode, GatewayError};
 use crate::headers::{Headers, UPSTREAM_HEADER};
-use crate::request;
+use crate::metrics::{Origin, Outcome};
+use crate::request::{self, strings::apply_edits};
 use crate::secret::Secret;
+use exchange::ExchangeStart;
+pub use exchange::{Exchange, ResponseHeadersPlan};
+pub use genai_usage::Forward;
 
 /// A response the gateway sends itself instead of forwarding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +33,8 @@ pub struct LocalResponse {
     pub body: Vec<u8>,
     /// The error code, for logs; `None` for a successful local answer.
     pub code: Option<ErrorCode>,
+    /// Extra response headers (e.g. `allow` on a 405).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl LocalResponse {
@@ -33,6 +43,7 @@ impl LocalResponse {
             status: err.status(),
             body: err.body(&config.runbook_base_url),
             code: Some(err.code),
+            headers: Vec::new(),
         }
     }
 }
@@ -100,22 +111,37 @@ enum State {
     Start,
     AwaitBody {
         api: Api,
-        team: String,
         client_sent_anthropic_version: bool,
+        /// The client's query string (`?beta=true`), kept on the canonical path.
+        query: String,
     },
-    Done,
+    Forwarded(Box<Exchange>),
+    /// Answered by the gateway (refused, or served locally).
+    Answered {
+        status: u32,
+        guardrails: Vec<(String, &'static str)>,
+    },
 }
 
 pub struct RequestFlow {
     config: Arc<Compiled>,
     state: State,
+    /// The authenticated team, once known (kept for logs and metrics of refusals too).
+    team: Option<String>,
+    /// The catalog model and its provider, once resolved.
+    model: Option<(String, String)>,
+    started_ms: u64,
 }
 
 impl RequestFlow {
-    pub fn new(config: Arc<Compiled>) -> Self {
+    /// `now_ms`: the host's clock when the request's headers arrived.
+    pub fn new(config: Arc<Compiled>, now_ms: u64) -> Self {
         RequestFlow {
             config,
             state: State::Start,
+            team: None,
+            model: None,
+            started_ms: now_ms,
         }
     }
 
@@ -123,9 +149,27 @@ impl RequestFlow {
         &self.config
     }
 
+    /// The authenticated team, if any.
+    pub fn team(&self) -> Option<&str> {
+        self.team.as_deref()
+    }
+
+    /// The catalog model and its provider, once the body named one.
+    pub fn model(&self) -> Option<(&str, &str)> {
+        self.model.as_ref().map(|(m, p)| (m.as_str(), p.as_str()))
+    }
+
     /// True between accepted headers and the complete body.
     pub fn awaiting_body(&self) -> bool {
         matches!(self.state, State::AwaitBody { .. })
+    }
+
+    /// The forwarded request's exchange, while the response flows.
+    pub fn exchange(&mut self) -> Option<&mut Exchange> {
+        match &mut self.state {
+            State::Forwarded(x) => Some(x),
+            _ => None,
+        }
     }
 
     /// The response for a failure of the gateway itself; the request is not forwarded.
@@ -136,19 +180,37 @@ impl RequestFlow {
         ))
     }
 
-    fn reject(&mut self, err: GatewayError) -> LocalResponse {
-        self.state = State::Done;
-        LocalResponse::error(&self.config, &err)
+    /// Refuses a request carrying trailers: chat APIs never send them, and the gateway
+    /// decides on the whole request before any of it leaves.
+    pub fn on_trailers(&mut self) -> Option<LocalResponse> {
+        if !self.awaiting_body() {
+            return None;
+        }
+        Some(self.reject(GatewayError::new(
+            ErrorCode::InvalidRequest,
+            "request trailers are not supported; send the JSON body alone",
+        )))
     }
 
-    pub fn on_headers(
-        &mut self,
-        pairs: &[(String, Vec<u8>)],
-        end_of_stream: bool,
-    ) -> HeadersOutcome {
+    fn reject(&mut self, err: GatewayError) -> LocalResponse {
+        let r = LocalResponse::error(&self.config, &err);
+        self.state = State::Answered {
+            status: r.status,
+            guardrails: Vec::new(),
+        };
+        r
+    }
+
+    pub fn on_headers(&mut self, pairs: &[(String, Vec<u8>)], end_of_stream: bool) -> HeadersOutcome {
         match self.check_headers(pairs, end_of_stream) {
             Ok(outcome) => outcome,
-            Err(e) => HeadersOutcome::Respond(self.reject(e)),
+            Err((err, allow)) => {
+                let mut r = self.reject(err);
+                if let Some(method) = allow {
+                    r.headers.push(("allow", method.to_string()));
+                }
+                HeadersOutcome::Respond(r)
+            }
         }
     }
 
@@ -156,59 +218,70 @@ impl RequestFlow {
         &mut self,
         pairs: &[(String, Vec<u8>)],
         end_of_stream: bool,
-    ) -> Result<HeadersOutcome, GatewayError> {
+    ) -> Result<HeadersOutcome, (GatewayError, Option<&'static str>)> {
         let headers = Headers::new(pairs);
         let method = headers.get(":method").unwrap_or_default();
         let path = headers.get(":path").unwrap_or_default();
         let api = match endpoint(method, path) {
             Endpoint::Api(api) => api,
             Endpoint::WrongMethod(m) => {
-                return Err(GatewayError::new(ErrorCode::MethodNotAllowed, format!("this endpoint takes {m}")))
+                let e = GatewayError::new(ErrorCode::MethodNotAllowed, format!("this endpoint takes {m}"));
+                return Err((e, Some(m)));
             }
             Endpoint::Unknown => {
-                return Err(GatewayError::new(
+                let e = GatewayError::new(
                     ErrorCode::UnsupportedEndpoint,
                     "this gateway serves POST /v1/chat/completions, POST /v1/messages and GET /v1/models",
-                ))
+                );
+                return Err((e, None));
             }
         };
         if let Some(name) = headers.first_non_utf8() {
-            return Err(GatewayError::new(
+            let e = GatewayError::new(
                 ErrorCode::InvalidRequest,
                 format!("header `{name}` has a value that is not valid UTF-8"),
-            ));
+            );
+            return Err((e, None));
         }
-        let team = authenticate(&self.config, &headers)?.name.clone();
+        let team = authenticate(&self.config, &headers)
+            .map_err(|e| (e, None))?
+            .name
+            .clone();
+        self.team = Some(team);
 
         if api == Api::ListModels {
-            self.state = State::Done;
-            return Ok(HeadersOutcome::Respond(self.models_list()));
+            let r = self.models_list();
+            self.state = State::Answered {
+                status: r.status,
+                guardrails: Vec::new(),
+            };
+            return Ok(HeadersOutcome::Respond(r));
         }
         if let Some(len) = headers.get("content-length") {
-            let len = std::str::from_utf8(len)
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok());
+            let len = std::str::from_utf8(len).ok().and_then(|s| s.trim().parse::<u64>().ok());
             match len {
-                Some(n) if n > self.config.max_request_body_bytes as u64 => {
-                    return Err(self.too_large())
-                }
-                Some(0) => return Err(body_required()),
+                Some(n) if n > self.config.max_request_body_bytes as u64 => return Err((self.too_large(), None)),
+                Some(0) => return Err((body_required(), None)),
                 Some(_) => {}
                 None => {
-                    return Err(GatewayError::new(
-                        ErrorCode::InvalidRequest,
-                        "content-length is not a number",
-                    ))
+                    let e = GatewayError::new(ErrorCode::InvalidRequest, "content-length is not a number");
+                    return Err((e, None));
                 }
             }
         }
         if end_of_stream {
-            return Err(body_required());
+            return Err((body_required(), None));
         }
+        let query = path
+            .iter()
+            .position(|b| *b == b'?')
+            .and_then(|q| path.get(q..))
+            .map(|q| String::from_utf8_lossy(q).into_owned())
+            .unwrap_or_default();
         self.state = State::AwaitBody {
             api,
-            team,
             client_sent_anthropic_version: headers.get("anthropic-version").is_some(),
+            query,
         };
         Ok(HeadersOutcome::HoldForBody {
             strip: headers.to_strip(),
@@ -216,12 +289,8 @@ impl RequestFlow {
     }
 
     /// Called for each body chunk with the size buffered so far.
-    pub fn on_body_progress(
-        &mut self,
-        buffered: usize,
-        end_of_stream: bool,
-    ) -> Option<BodyOutcome> {
-        if !matches!(self.state, State::AwaitBody { .. }) {
+    pub fn on_body_progress(&mut self, buffered: usize, end_of_stream: bool) -> Option<BodyOutcome> {
+        if !self.awaiting_body() {
             return None;
         }
         if buffered > self.config.max_request_body_bytes {
@@ -235,13 +304,19 @@ impl RequestFlow {
         }
     }
 
-    /// Called once with the complete body.
-    pub fn on_body(&mut self, body: &[u8]) -> BodyOutcome {
-        let state = std::mem::replace(&mut self.state, State::Done);
+    /// Called once with the complete body (which the flow keeps, for usage estimation).
+    pub fn on_body(&mut self, body: Vec<u8>) -> BodyOutcome {
+        let state = std::mem::replace(
+            &mut self.state,
+            State::Answered {
+                status: 0,
+                guardrails: Vec::new(),
+            },
+        );
         let State::AwaitBody {
             api,
-            team,
             client_sent_anthropic_version,
+            query,
         } = state
         else {
             return BodyOutcome::Respond(self.reject(GatewayError::new(
@@ -253,29 +328,48 @@ impl RequestFlow {
             let err = self.too_large();
             return BodyOutcome::Respond(self.reject(err));
         }
-        match self.plan(api, team, client_sent_anthropic_version, body) {
-            Ok(plan) => BodyOutcome::Forward(plan),
+        match self.plan(api, client_sent_anthropic_version, &query, &body) {
+            Ok((plan, forced_usage)) => {
+                let pricing = self.config.model(&plan.model).and_then(|m| m.pricing);
+                self.state = State::Forwarded(Box::new(Exchange::new(ExchangeStart {
+                    team: plan.team.clone(),
+                    model: plan.model.clone(),
+                    provider: plan.provider.clone(),
+                    upstream_model: plan.upstream_model.clone(),
+                    pricing,
+                    api,
+                    forced_usage,
+                    request_body: body,
+                    started_ms: self.started_ms,
+                    guardrails: Vec::new(),
+                })));
+                BodyOutcome::Forward(plan)
+            }
             Err(e) => BodyOutcome::Respond(self.reject(e)),
         }
     }
 
     fn plan(
-        &self,
+        &mut self,
         api: Api,
-        team: String,
         client_sent_anthropic_version: bool,
+        query: &str,
         body: &[u8],
-    ) -> Result<ForwardPlan, GatewayError> {
+    ) -> Result<(ForwardPlan, bool), GatewayError> {
         let req = request::parse(api, body)?;
-        let config = &self.config;
+        let config = Arc::clone(&self.config);
         let model = config.model(&req.model).ok_or_else(|| {
             GatewayError::new(
                 ErrorCode::ModelNotFound,
-                format!("model `{}` is not in the gateway's catalog; GET /v1/models lists the models you can use", req.model),
+                format!(
+                    "model `{}` is not in the gateway's catalog; GET /v1/models lists the models you can use",
+                    req.model
+                ),
             )
             .with_param("model")
         })?;
         let provider = config.provider(model.provider).ok_or_else(internal)?;
+        self.model = Some((model.name.clone(), provider.name.clone()));
         if provider.kind.api() != api {
             return Err(GatewayError::new(
                 ErrorCode::ModelApiMismatch,
@@ -288,21 +382,19 @@ impl RequestFlow {
             )
             .with_param("model"));
         }
-        let secret = config
-            .credential(model.provider)
-            .ok_or_else(internal)?
-            .clone();
+        let secret = config.credential(model.provider).ok_or_else(internal)?.clone();
+        let team = self.team.clone().ok_or_else(internal)?;
 
-        let mut set_headers = vec![(
-            UPSTREAM_HEADER,
-            HeaderValue::Plain(provider.upstream.clone()),
-        )];
+        // The path the provider gets is the canonical one (no trailing slash), with the
+        // client's query string kept (Anthropic's SDK sends `?beta=true`).
+        let mut set_headers = vec![
+            (UPSTREAM_HEADER, HeaderValue::Plain(provider.upstream.clone())),
+            (":path", HeaderValue::Plain(format!("{}{query}", api.path()))),
+        ];
         match provider.kind {
             ProviderKind::OpenAi => {
-                set_headers.push((
-                    "authorization",
-                    HeaderValue::Secret(Secret::new(format!("Bearer {}", secret.expose()))),
-                ));
+                let bearer = Secret::new(format!("Bearer {}", secret.expose()));
+                set_headers.push(("authorization", HeaderValue::Secret(bearer)));
             }
             ProviderKind::Anthropic => {
                 set_headers.push(("x-api-key", HeaderValue::Secret(secret)));
@@ -316,22 +408,33 @@ impl RequestFlow {
             ProviderKind::AzureOpenAi => {
                 set_headers.push(("api-key", HeaderValue::Secret(secret)));
                 let version = provider.api_version.as_deref().unwrap_or_default();
-                set_headers.push((
-                    ":path",
-                    HeaderValue::Plain(format!(
-                        "/openai/deployments/{}/chat/completions?api-version={}",
-                        model.upstream_model, version
-                    )),
-                ));
+                let path = format!(
+                    "/openai/deployments/{}/chat/completions?api-version={version}",
+                    model.upstream_model
+                );
+                set_headers.retain(|(n, _)| *n != ":path");
+                set_headers.push((":path", HeaderValue::Plain(path)));
             }
         }
-        let new_body = req.rewrite_model(body, &model.upstream_model);
+
+        let mut edits = Vec::new();
+        edits.extend(req.model_edit(&model.upstream_model));
+        let force = matches!(provider.kind, ProviderKind::OpenAi | ProviderKind::AzureOpenAi);
+        let usage_edit = if force { req.force_usage_edit(body) } else { None };
+        let forced_usage = usage_edit.is_some();
+        edits.extend(usage_edit);
+
+        let new_body = if edits.is_empty() {
+            None
+        } else {
+            Some(apply_edits(body, edits).ok_or_else(internal)?)
+        };
         let mut remove_headers = Vec::new();
         if let Some(b) = &new_body {
             set_headers.push(("content-length", HeaderValue::Plain(b.len().to_string())));
             remove_headers.push("transfer-encoding");
         }
-        Ok(ForwardPlan {
+        let plan = ForwardPlan {
             set_headers,
             remove_headers,
             new_body,
@@ -340,7 +443,44 @@ impl RequestFlow {
             provider: provider.name.clone(),
             upstream_model: model.upstream_model.clone(),
             stream: req.stream,
-        })
+        };
+        Ok((plan, forced_usage))
+    }
+
+    /// The request is over; what it leaves behind for the metrics. `now_ms` is the host clock.
+    pub fn finish(&mut self, now_ms: u64) -> Outcome {
+        let state = std::mem::replace(
+            &mut self.state,
+            State::Answered {
+                status: 0,
+                guardrails: Vec::new(),
+            },
+        );
+        let (model, provider) = match self.model.clone() {
+            Some((m, p)) => (Some(m), Some(p)),
+            None => (None, None),
+        };
+        match state {
+            State::Forwarded(x) => x.finish(now_ms),
+            State::Answered { status, guardrails } => Outcome {
+                team: self.team.clone(),
+                model,
+                provider,
+                status,
+                origin: Some(Origin::Gateway),
+                duration_ms: Some(now_ms.saturating_sub(self.started_ms)),
+                guardrails,
+                ..Outcome::default()
+            },
+            // Abandoned before the gateway decided: nothing left, nothing to bill.
+            State::Start | State::AwaitBody { .. } => Outcome {
+                team: self.team.clone(),
+                status: 0,
+                origin: Some(Origin::Gateway),
+                duration_ms: Some(now_ms.saturating_sub(self.started_ms)),
+                ..Outcome::default()
+            },
+        }
     }
 
     fn too_large(&self) -> GatewayError {
@@ -367,10 +507,9 @@ impl RequestFlow {
             .collect();
         LocalResponse {
             status: 200,
-            body: json!({"object": "list", "data": data})
-                .to_string()
-                .into_bytes(),
+            body: json!({"object": "list", "data": data}).to_string().into_bytes(),
             code: None,
+            headers: Vec::new(),
         }
     }
 }

@@ -1,0 +1,166 @@
+//! `credit_card`: 13–19 digits, unbroken or grouped by single spaces or dashes (one
+//! separator throughout), Luhn-valid, with a known IIN prefix and a length that brand
+//! issues (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay).
+//!
+//! Grouped numbers may be followed by more digit groups (an expiry, a CVV): the longest
+//! leading run of groups that validates is reported.
+
+use crate::bytes::{at, digits_end, ends_cleanly, is_digit, is_word, starts_cleanly};
+
+const MAX_GROUPS: usize = 8;
+
+/// A card number whose first digit run starts at `i`.
+pub(super) fn at(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    if !starts_cleanly(b, i) {
+        return None;
+    }
+    let e0 = digits_end(b, i);
+    let n0 = e0 - i;
+    if n0 >= 13 {
+        let ok = n0 <= 19 && ends_cleanly(b, e0) && valid(b.get(i..e0)?);
+        return ok.then_some((i, e0));
+    }
+    if !(4..=6).contains(&n0) {
+        return None;
+    }
+    let sep = at(b, e0);
+    if !matches!(sep, b' ' | b'-') {
+        return None;
+    }
+    // Group ends, and the digits collected so far.
+    let mut ends = [0usize; MAX_GROUPS];
+    let mut count = 0;
+    let mut digits = [0u8; 19];
+    let mut total = 0;
+    let mut p = i;
+    loop {
+        let ge = digits_end(b, p);
+        let n = ge - p;
+        if n == 0 || n > 6 || total + n > 19 || is_word(at(b, ge)) || count == MAX_GROUPS {
+            break;
+        }
+        for (k, &d) in b.get(p..ge)?.iter().enumerate() {
+            *digits.get_mut(total + k)? = d;
+        }
+        total += n;
+        *ends.get_mut(count)? = ge;
+        count += 1;
+        if at(b, ge) == sep && is_digit(at(b, ge + 1)) {
+            p = ge + 1;
+        } else {
+            break;
+        }
+    }
+    // Longest prefix of whole groups that is a valid card.
+    let mut len = total;
+    for k in (0..count).rev() {
+        let end = *ends.get(k)?;
+        if len < 13 {
+            break;
+        }
+        let clean = !(at(b, end) == b'.' && is_digit(at(b, end + 1)));
+        if clean && valid(digits.get(..len)?) {
+            return Some((i, end));
+        }
+        let start_of_k = if k == 0 { i } else { *ends.get(k - 1)? + 1 };
+        len -= end - start_of_k;
+    }
+    None
+}
+
+/// Luhn checksum, IIN prefix and brand length.
+pub(crate) fn valid(digits: &[u8]) -> bool {
+    digits.iter().all(u8::is_ascii_digit) && luhn(digits) && brand_ok(digits)
+}
+
+fn luhn(digits: &[u8]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(k, &c)| {
+            let d = u32::from(c - b'0');
+            if k % 2 == 1 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+fn prefix(digits: &[u8], n: usize) -> u32 {
+    digits
+        .iter()
+        .take(n)
+        .fold(0, |acc, &c| acc * 10 + u32::from(c - b'0'))
+}
+
+fn brand_ok(d: &[u8]) -> bool {
+    let len = d.len();
+    let (p1, p2, p3, p4) = (prefix(d, 1), prefix(d, 2), prefix(d, 3), prefix(d, 4));
+    let visa = p1 == 4 && matches!(len, 13 | 16 | 19);
+    let mastercard = ((51..=55).contains(&p2) || (2221..=2720).contains(&p4)) && len == 16;
+    let amex = matches!(p2, 34 | 37) && len == 15;
+    let discover =
+        (p4 == 6011 || p2 == 65 || (644..=649).contains(&p3)) && (16..=19).contains(&len);
+    let jcb = (3528..=3589).contains(&p4) && (16..=19).contains(&len);
+    let diners = ((300..=305).contains(&p3) || matches!(p2, 36 | 38 | 39) || p4 == 3095)
+        && (14..=19).contains(&len);
+    let unionpay = p2 == 62 && (16..=19).contains(&len);
+    visa || mastercard || amex || discover || jcb || diners || unionpay
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(t: &str) -> Option<&str> {
+        let i = t.find(|c: char| c.is_ascii_digit())?;
+        at(t.as_bytes(), i).map(|(s, e)| &t[s..e])
+    }
+
+    #[test]
+    fn brands_and_groupings() {
+        for t in [
+            "4111111111111111",
+            "4111 1111 1111 1111",
+            "4111-1111-1111-1111",
+            "5555 5555 5555 4444",
+            "2223 0031 2200 3222",
+            "3782 822463 10005",
+            "6011 1111 1111 1117",
+            "3530 1113 3330 0000",
+            "3056 930902 5904",
+            "6200 0000 0000 0005",
+            "4222222222222",
+        ] {
+            assert_eq!(one(t), Some(t), "{t}");
+        }
+        assert_eq!(
+            one("4111 1111 1111 1111 12 25 123"),
+            Some("4111 1111 1111 1111")
+        );
+    }
+
+    #[test]
+    fn negatives() {
+        for t in [
+            "4111111111111112",
+            "1234567812345678",
+            "4111 1111-1111 1111",
+            "41111111111111111111",
+            "978-3-16-148410-0",
+            "1705312800000",
+            "4111111111111111.5",
+        ] {
+            assert_eq!(one(t), None, "{t}");
+        }
+    }
+}

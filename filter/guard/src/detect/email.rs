@@ -1,0 +1,114 @@
+//! `email`: local@domain.tld, triggered by `@`.
+//!
+//! The local part is the practical subset (`A-Z a-z 0-9 . _ % + -`, starting with a letter
+//! or digit, at most 64 bytes); the domain needs at least two labels and an alphabetic
+//! TLD. Not reported: `@mentions`, `pkg@1.2.3`, `logo@2x.png` (file extensions are not
+//! TLDs), scp-style `git@github.com:org/repo`.
+
+use crate::bytes::{at, before, find_byte, is_word};
+
+const MAX_LOCAL: usize = 64;
+
+/// TLD-shaped file extensions that are not real TLDs (`icon@2x.png`).
+const NOT_TLDS: &[&[u8]] = &[
+    b"png", b"jpg", b"jpeg", b"gif", b"svg", b"webp", b"ico", b"bmp", b"tif", b"tiff", b"css",
+    b"js", b"mjs", b"cjs", b"ts", b"tsx", b"jsx", b"json", b"yaml", b"yml", b"toml", b"txt",
+    b"html", b"htm", b"xml", b"csv", b"lock", b"exe", b"dll", b"wasm", b"pdf",
+];
+
+pub(super) fn scan(b: &[u8], found: &mut dyn FnMut(usize, usize)) {
+    let mut from = 0;
+    while let Some(at_sign) = find_byte(b, from, b'@') {
+        from = at_sign + 1;
+        if let Some((s, e)) = email_at(b, at_sign) {
+            found(s, e);
+            from = e;
+        }
+    }
+}
+
+fn is_local(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+fn email_at(b: &[u8], at_sign: usize) -> Option<(usize, usize)> {
+    // Local part, backwards from '@'.
+    let mut s = at_sign;
+    while s > 0 && is_local(before(b, s)) {
+        s -= 1;
+        if at_sign - s > MAX_LOCAL {
+            return None;
+        }
+    }
+    while s < at_sign && !at(b, s).is_ascii_alphanumeric() {
+        s += 1;
+    }
+    if s == at_sign || before(b, at_sign) == b'.' {
+        return None;
+    }
+
+    // Domain labels, forwards.
+    let mut p = at_sign + 1;
+    let mut labels = 0;
+    let mut end = p;
+    let mut tld = (p, p);
+    loop {
+        let ls = p;
+        while at(b, p).is_ascii_alphanumeric() || at(b, p) == b'-' {
+            p += 1;
+        }
+        let len = p - ls;
+        if len == 0 || len > 63 || at(b, ls) == b'-' || before(b, p) == b'-' {
+            break;
+        }
+        labels += 1;
+        end = p;
+        tld = (ls, p);
+        if at(b, p) == b'.' && at(b, p + 1).is_ascii_alphanumeric() {
+            p += 1;
+        } else {
+            break;
+        }
+    }
+    if labels < 2 || !valid_tld(b.get(tld.0..tld.1)?) {
+        return None;
+    }
+    let next = at(b, end);
+    // Glued to more token (`_`, `-`, `@`) or scp-style `host:path`.
+    if is_word(next) || next == b'-' || next == b'@' {
+        return None;
+    }
+    if next == b':' && !matches!(at(b, end + 1), 0 | b' ' | b'\t' | b'\n' | b'\r') {
+        return None;
+    }
+    Some((s, end))
+}
+
+fn valid_tld(t: &[u8]) -> bool {
+    if t.len() >= 4 && t.get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"xn--")) {
+        return true;
+    }
+    t.len() >= 2
+        && t.len() <= 24
+        && t.iter().all(u8::is_ascii_alphabetic)
+        && !NOT_TLDS.iter().any(|x| t.eq_ignore_ascii_case(x))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn find(t: &str) -> Vec<&str> {
+        let mut v = vec![];
+        scan(t.as_bytes(), &mut |s, e| v.push(&t[s..e]));
+        v
+    }
+
+    #[test]
+    fn basics() {
+        assert_eq!(find("mail john.doe+x@example.co.uk."), ["john.doe+x@example.co.uk"]);
+        assert_eq!(find("<a@b.io>, c_d@e-f.com"), ["a@b.io", "c_d@e-f.com"]);
+        assert!(find("@user lodash@4.17.21 icon@2x.png git@github.com:o/r a@localhost").is_empty());
+        assert!(find("x@-a.com .@a.com a.@b.com").is_empty());
+    }
+}

@@ -1,0 +1,240 @@
+//! `ip_address`: IPv4 dotted quads and IPv6 in full, compressed and IPv4-embedded forms.
+//!
+//! IPv4: exactly four dot-separated decimal octets ≤ 255, not part of a longer dotted
+//! run (`1.3.6.1.4.1`), not glued to a word (`v1.2.3.4`), and not introduced by a
+//! version-like word (`version 1.2.3.4`, `build 10.0.0.1`, `section 1.2.3.4`).
+//! IPv6: 8 groups, or fewer with one `::`; must contain a digit (so `a::b`, `Foo::Bar`
+//! are code), not a bare `::`, and a short compressed form (`1::2`, a slice in code)
+//! needs a group of three or more hex digits. Times (`12:30:45`) and MACs have too few
+//! groups and are not reported.
+
+use crate::bytes::{at, before, digits_end, find_byte, is_word, starts_cleanly};
+
+/// Words that make a following dotted quad a version or section number.
+const VERSION_WORDS: &[&[u8]] = &[
+    b"version", b"ver", b"v", b"release", b"rel", b"build", b"rev", b"revision", b"section",
+    b"sec", b"chapter", b"firmware", b"fw", b"kernel", b"patch", b"update", b"sdk", b"api",
+];
+
+/// An IPv4 address whose first octet starts at `i`.
+pub(super) fn v4_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    if !starts_cleanly(b, i) || before(b, i) == b'.' {
+        return None;
+    }
+    let end = quad(b, i)?;
+    let n = at(b, end);
+    if is_word(n) || (n == b'.' && is_word(at(b, end + 1))) || versioned(b, i) {
+        return None;
+    }
+    Some((i, end))
+}
+
+/// Four octets from `i`; the end offset.
+fn quad(b: &[u8], i: usize) -> Option<usize> {
+    let mut p = i;
+    for k in 0..4 {
+        let e = digits_end(b, p);
+        let n = e - p;
+        if n == 0 || n > 3 {
+            return None;
+        }
+        let v = b
+            .get(p..e)?
+            .iter()
+            .fold(0u32, |a, &c| a * 10 + u32::from(c - b'0'));
+        if v > 255 {
+            return None;
+        }
+        p = e;
+        if k < 3 {
+            if at(b, p) != b'.' {
+                return None;
+            }
+            p += 1;
+        }
+    }
+    Some(p)
+}
+
+/// Whether the word before `i` (skipping a little punctuation) is a version word.
+fn versioned(b: &[u8], i: usize) -> bool {
+    let mut p = i;
+    let mut skipped = 0;
+    while p > 0 && matches!(before(b, p), b' ' | b'\t' | b':' | b'=' | b'#' | b'.') && skipped < 4 {
+        p -= 1;
+        skipped += 1;
+    }
+    let e = p;
+    while p > 0 && before(b, p).is_ascii_alphabetic() && e - p < 12 {
+        p -= 1;
+    }
+    let word = b.get(p..e).unwrap_or_default();
+    !word.is_empty() && VERSION_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w))
+}
+
+/// IPv6 candidates, triggered by `:`.
+pub(super) fn scan_v6(b: &[u8], found: &mut dyn FnMut(usize, usize)) {
+    let mut from = 0;
+    while let Some(c) = find_byte(b, from, b':') {
+        from = c + 1;
+        let mut s = c;
+        while s > 0 && before(b, s).is_ascii_hexdigit() && c - s < 4 {
+            s -= 1;
+        }
+        let p = before(b, s);
+        // Not glued to a word; a `:` before is fine only after a non-hex byte (`ip:fe80::1`).
+        let glued = is_word(p)
+            || p == b'.'
+            || (p == b':' && (s < 2 || before(b, s - 1).is_ascii_hexdigit() || before(b, s - 1) == b':'));
+        if glued {
+            continue;
+        }
+        if let Some(e) = v6(b, s) {
+            found(s, e);
+            from = e;
+        }
+    }
+}
+
+/// Parses an IPv6 address at `s`; the end offset.
+fn v6(b: &[u8], s: usize) -> Option<usize> {
+    let mut p = s;
+    let mut groups = 0;
+    let mut double = false;
+    let mut digit = false;
+    let mut long_group = false;
+    if at(b, p) == b':' {
+        if at(b, p + 1) != b':' {
+            return None;
+        }
+        double = true;
+        p += 2;
+    }
+    loop {
+        let h = run_hex(b, p);
+        if h == 0 {
+            break;
+        }
+        if at(b, p + h) == b'.' {
+            // Embedded IPv4 tail (`::ffff:192.0.2.1`), two groups' worth.
+            p = quad(b, p)?;
+            groups += 2;
+            digit = true;
+            break;
+        }
+        if h > 4 {
+            return None;
+        }
+        digit |= b.get(p..p + h)?.iter().any(u8::is_ascii_digit);
+        long_group |= h >= 3;
+        groups += 1;
+        p += h;
+        if groups > 8 {
+            return None;
+        }
+        if at(b, p) == b':' && at(b, p + 1) == b':' {
+            if double || at(b, p + 2) == b':' {
+                return None;
+            }
+            double = true;
+            p += 2;
+        } else if at(b, p) == b':' && at(b, p + 1).is_ascii_hexdigit() {
+            p += 1;
+        } else {
+            break;
+        }
+    }
+    let count_ok = if double { groups <= 7 } else { groups == 8 };
+    let short_compressed = double && groups < 3 && at(b, s) != b':' && !long_group;
+    let n = at(b, p);
+    let glued = is_word(n) || (n == b'.' && is_word(at(b, p + 1)));
+    (groups > 0 && count_ok && digit && !short_compressed && !glued).then_some(p)
+}
+
+fn run_hex(b: &[u8], p: usize) -> usize {
+    let mut e = p;
+    while at(b, e).is_ascii_hexdigit() {
+        e += 1;
+    }
+    e - p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(t: &str) -> Vec<&str> {
+        let b = t.as_bytes();
+        let mut v = vec![];
+        let mut i = 0;
+        while i < b.len() {
+            if b[i].is_ascii_digit() {
+                if let Some((s, e)) = v4_at(b, i) {
+                    v.push(&t[s..e]);
+                }
+                i = digits_end(b, i);
+            } else {
+                i += 1;
+            }
+        }
+        v
+    }
+
+    fn v6s(t: &str) -> Vec<&str> {
+        let mut v = vec![];
+        scan_v6(t.as_bytes(), &mut |s, e| v.push(&t[s..e]));
+        v
+    }
+
+    #[test]
+    fn ipv4() {
+        assert_eq!(v4("from 10.0.0.1:8080 and 192.168.1.254."), ["10.0.0.1", "192.168.1.254"]);
+        assert_eq!(v4("range 10.0.0.1-10.0.0.9"), ["10.0.0.1", "10.0.0.9"]);
+        for t in [
+            "1.2.3",
+            "15.01.2024",
+            "version 1.2.3.4",
+            "v1.2.3.4",
+            "Version: 1.2.3.4",
+            "1.3.6.1.4.1",
+            "256.1.1.1",
+            "1.2.3.4a",
+            "Chrome 120.0.6099.109",
+        ] {
+            assert!(v4(t).is_empty(), "{t}");
+        }
+    }
+
+    #[test]
+    fn ipv6() {
+        for t in [
+            "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+            "2001:db8::8a2e:370:7334",
+            "::1",
+            "fe80::1",
+            "2001:db8::",
+            "::ffff:192.0.2.128",
+            "64:ff9b::192.0.2.33",
+        ] {
+            assert_eq!(v6s(&format!("x {t} y")), [t], "{t}");
+        }
+        assert_eq!(v6s("[::1]:8080"), ["::1"]);
+        assert_eq!(v6s("ip:fe80::1"), ["fe80::1"]);
+        for t in [
+            "::",
+            "12:30:45",
+            "00:1A:2B:3C:4D:5E",
+            "std::vector",
+            "a::b",
+            "Foo::Bar",
+            "u8::MAX",
+            "x[1::2]",
+            "arr[::-1]",
+            "1::2::3",
+            "2024-01-15T12:30:45Z",
+            "John 3:16",
+        ] {
+            assert!(v6s(t).is_empty(), "{t}: {:?}", v6s(t));
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! `secret`: credentials with a recognisable shape, triggered at word starts.
+//!
+//! AWS access key ids (`AKIA`/`ASIA` + 16), AWS secret keys (40 chars) after a label such
+//! as `aws_secret_access_key`, GitHub tokens (`ghp_` `gho_` `ghu_` `ghs_` `ghr_`,
+//! `github_pat_`), Slack tokens (`xoxa-` `xoxb-` `xoxp-` `xoxr-` `xoxs-` `xapp-`) and
+//! `hooks.slack.com` webhooks, Google API keys (`AIza` + 35), OpenAI (`sk-`, `sk-proj-`)
+//! and Anthropic (`sk-ant-`) keys with at least 20 characters after `sk-` including a
+//! digit and a letter, Stripe live keys (`sk_live_`, `rk_live_`), PEM private-key blocks,
+//! and JWTs (three base64url parts, the first a JSON object).
+
+use crate::bytes::{at, find_bytes, run_end, starts_with, starts_with_ci};
+
+/// Labels after which a 40-character AWS secret access key is expected.
+const AWS_SECRET_LABELS: &[&[u8]] = &[
+    b"aws_secret_access_key",
+    b"aws-secret-access-key",
+    b"aws secret access key",
+    b"aws_secret_key",
+    b"aws secret key",
+    b"secret_access_key",
+    b"secretaccesskey",
+    b"secret access key",
+];
+
+fn alnum(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+}
+
+fn b64url(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'-' || c == b'_'
+}
+
+/// A secret starting at word start `i` (its span may start later, e.g. a labelled value).
+pub(super) fn at(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    match at(b, i) {
+        b'A' => aws_key_id(b, i)
+            .or_else(|| google(b, i))
+            .or_else(|| aws_secret(b, i)),
+        b'a' | b's' | b'S' => {
+            if at(b, i) == b's' {
+                if let Some(s) = sk(b, i).or_else(|| stripe(b, i)) {
+                    return Some(s);
+                }
+            }
+            aws_secret(b, i)
+        }
+        b'r' => stripe(b, i),
+        b'g' => github(b, i),
+        b'x' => slack_token(b, i),
+        b'h' => slack_webhook(b, i),
+        b'e' => jwt(b, i),
+        b'-' => pem(b, i),
+        _ => None,
+    }
+}
+
+/// A body of `pred` bytes from `p`, at least `min` long; its end.
+fn body(b: &[u8], p: usize, min: usize, pred: fn(u8) -> bool) -> Option<usize> {
+    let e = run_end(b, p, pred);
+    (e - p >= min).then_some(e)
+}
+
+fn aws_key_id(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    if !(starts_with(b, i, b"AKIA") || starts_with(b, i, b"ASIA")) {
+        return None;
+    }
+    let e = run_end(b, i + 4, |c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    (e - i == 20 && !alnum(at(b, e))).then_some((i, e))
+}
+
+fn google(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    if !starts_with(b, i, b"AIza") {
+        return None;
+    }
+    let e = run_end(b, i + 4, b64url);
+    (e - i == 39).then_some((i, e))
+}
+
+fn aws_secret(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    let label = AWS_SECRET_LABELS
+        .iter()
+        .find(|l| starts_with_ci(b, i, l))?;
+    let mut p = i + label.len();
+    let sep_end = run_end(b, p, |c| matches!(c, b' ' | b'\t' | b'"' | b'\'' | b':' | b'='));
+    if sep_end == p || sep_end - p > 8 {
+        return None;
+    }
+    p = sep_end;
+    let key = |c: u8| c.is_ascii_alphanumeric() || c == b'/' || c == b'+';
+    let e = run_end(b, p, key);
+    (e - p == 40 && at(b, e) != b'=').then_some((p, e))
+}
+
+fn github(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    if starts_with(b, i, b"github_pat_") {
+        let e = body(b, i + 11, 22, |c| c.is_ascii_alphanumeric() || c == b'_')?;
+        return Some((i, e));
+    }
+    let kind = at(b, i + 2);
+    if !(starts_with(b, i, b"gh") && matches!(kind, b'p' | b'o' | b'u' | b's' | b'r'))
+        || at(b, i + 3) != b'_'
+    {
+        return None;
+    }
+    let e = body(b, i + 4, 36, alnum)?;
+    (e - i - 4 <= 255 && at(b, e) != b'_').then_some((i, e))
+}
+
+fn slack_token(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    let p = if starts_with(b, i, b"xox") && matches!(at(b, i + 3), b'a' | b'b' | b'p' | b'r' | b's')
+        && at(b, i + 4) == b'-'
+    {
+        i + 5
+    } else if starts_with(b, i, b"xapp-") {
+        i + 5
+    } else {
+        return None;
+    };
+    let e = body(b, p, 10, |c| c.is_ascii_alphanumeric() || c == b'-')?;
+    let has_digit = b.get(p..e)?.iter().any(u8::is_ascii_digit);
+    has_digit.then_some((i, e))
+}
+
+fn slack_webhook(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    if !starts_with(b, i, b"hooks.slack.com/") {
+        return None;
+    }
+    let p = i + 16;
+    let path = [&b"services/"[..], b"workflows/", b"triggers/"]
+        .into_iter()
+        .find(|s| starts_with(b, p, s))?;
+    let e = body(b, p + path.len(), 20, |c| {
+        c.is_ascii_alphanumeric() || matches!(c, b'/' | b'_' | b'-')
+    })?;
+    // Include the scheme so the redacted URL does not leave `https://` dangling.
+    let start = [&b"https://"[..], b"http://"]
+        .into_iter()
+        .find_map(|s| {
+            let st = i.checked_sub(s.len())?;
+            starts_with(b, st, s).then_some(st)
+        })
+        .unwrap_or(i);
+    Some((start, e))
+}
+
+fn sk(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    if !starts_with(b, i, b"sk-") {
+        return None;
+    }
+    let p = i + 3;
+    let e = body(b, p, 20, b64url)?;
+    let s = b.get(p..e)?;
+    let mixed = s.iter().any(u8::is_ascii_digit) && s.iter().any(u8::is_ascii_alphabetic);
+    mixed.then_some((i, e))
+}
+
+fn stripe(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    if !(starts_with(b, i, b"sk_live_") || starts_with(b, i, b"rk_live_")) {
+        return None;
+    }
+    let e = body(b, i + 8, 16, alnum)?;
+    Some((i, e))
+}
+
+fn jwt(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    if !starts_with(b, i, b"eyJ") {
+        return None;
+    }
+    let h = run_end(b, i, b64url);
+    if h - i < 10 || at(b, h) != b'.' {
+        return None;
+    }
+    let p = run_end(b, h + 1, b64url);
+    if p - (h + 1) < 2 || at(b, p) != b'.' {
+        return None;
+    }
+    let s = run_end(b, p + 1, b64url);
+    if at(b, s) == b'.' || at(b, s) == b'=' {
+        return None;
+    }
+    json_object(&decode_b64url(b.get(i..h)?)?).then_some((i, s))
+}
+
+fn json_object(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(bytes).is_ok()
+}
+
+/// Decodes unpadded base64url; `None` on a length that cannot occur.
+fn decode_b64url(s: &[u8]) -> Option<Vec<u8>> {
+    if s.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &c in s {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xFF) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// `-----BEGIN … PRIVATE KEY-----` through the matching `-----END …-----`; a truncated
+/// block extends over the base64 lines that follow the header.
+fn pem(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    if !starts_with(b, i, b"-----BEGIN ") {
+        return None;
+    }
+    let label_start = i + 11;
+    let label_end = find_bytes(b, label_start, label_start + 64, b"-----")?;
+    let label = b.get(label_start..label_end)?;
+    if !(label.ends_with(b"PRIVATE KEY") || label.ends_with(b"PRIVATE KEY BLOCK")) {
+        return None;
+    }
+    let body_start = label_end + 5;
+    if let Some(end_marker) = find_bytes(b, body_start, body_start + (64 << 10), b"-----END ") {
+        let close = find_bytes(b, end_marker + 9, end_marker + 9 + 64, b"-----")?;
+        return Some((i, close + 5));
+    }
+    // Truncated: RFC 1421 header lines and a blank line, then base64 lines.
+    let mut end = body_start;
+    let mut p = body_start;
+    match (at(b, p), at(b, p + 1)) {
+        (b'\n', _) => p += 1,
+        (b'\r', b'\n') => p += 2,
+        _ => return Some((i, end)),
+    }
+    let mut seen_base64 = false;
+    loop {
+        let line_end = run_end(b, p, |c| c != b'\n');
+        let raw = b.get(p..line_end)?;
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let is_base64 = !line.is_empty()
+            && line
+                .iter()
+                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'='));
+        let is_header = line.starts_with(b"Proc-Type:") || line.starts_with(b"DEK-Info:");
+        if is_base64 {
+            seen_base64 = true;
+            end = p + line.len();
+        } else if is_header && !seen_base64 {
+            end = p + line.len();
+        } else if !(line.is_empty() && !seen_base64) {
+            break;
+        }
+        if at(b, line_end) != b'\n' {
+            break;
+        }
+        p = line_end + 1;
+    }
+    Some((i, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(t: &str) -> Option<&str> {
+        let b = t.as_bytes();
+        (0..b.len())
+            .filter(|&i| i == 0 || !b[i - 1].is_ascii_alphanumeric())
+            .find_map(|i| at(b, i))
+            .map(|(s, e)| &t[s..e])
+    }
+
+    #[test]
+    fn shapes() {
+        assert_eq!(one("key AKIAIOSFODNN7EXAMPLE."), Some("AKIAIOSFODNN7EXAMPLE"));
+        assert_eq!(
+            one("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+        );
+        let gh = "ghp_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        assert_eq!(one(&format!("token: {gh}")), Some(gh));
+        let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        assert_eq!(one(&format!("Bearer {jwt}")), Some(jwt));
+        assert_eq!(one("eyJub3Rqc29u.eyJ4Ijox.sig"), None);
+        assert_eq!(one("sk-this-is-not-a-key-at-all-really"), None);
+        assert_eq!(one("AKIAIOSFODNN7EXAMPL"), None);
+    }
+
+    #[test]
+    fn pem_blocks() {
+        let full = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\nabc+/=\n-----END RSA PRIVATE KEY-----";
+        assert_eq!(one(&format!("x\n{full}\nmore")), Some(full));
+        let cut = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nMIIEvQIBADANBgkq";
+        assert_eq!(one(&format!("{cut}\nthanks for the help")), Some(cut));
+        assert_eq!(one("-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"), None);
+    }
+
+    #[test]
+    fn b64url_decoding() {
+        assert_eq!(decode_b64url(b"eyJhIjoxfQ").unwrap(), br#"{"a":1}"#);
+        assert_eq!(decode_b64url(b"a"), None);
+    }
+}

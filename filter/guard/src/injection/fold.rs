@@ -1,0 +1,54 @@
+//! Folding for injection matching: lowercase plus the common Cyrillic and Greek
+//! look-alikes of Latin letters (`іgnоre` with Cyrillic і and о reads as "ignore").
+
+/// Lowercases `text` and folds look-alike letters to ASCII.
+pub(crate) fn fold(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_ascii_lowercase();
+    }
+    text.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| confusable(c).unwrap_or(c))
+        .collect()
+}
+
+fn confusable(c: char) -> Option<char> {
+    Some(match c {
+        'а' | 'α' => 'a',
+        'в' | 'β' => 'b',
+        'с' | 'ϲ' => 'c',
+        'ԁ' => 'd',
+        'е' | 'ё' | 'ε' => 'e',
+        'һ' | 'н' => 'h',
+        'і' | 'ї' | 'ι' | 'ı' => 'i',
+        'ј' => 'j',
+        'к' | 'κ' => 'k',
+        'ӏ' => 'l',
+        'м' => 'm',
+        'п' | 'η' => 'n',
+        'о' | 'ο' | 'σ' => 'o',
+        'р' | 'ρ' => 'p',
+        'ԛ' => 'q',
+        'г' => 'r',
+        'ѕ' => 's',
+        'т' | 'τ' => 't',
+        'υ' | 'μ' => 'u',
+        'ν' => 'v',
+        'ԝ' | 'ω' => 'w',
+        'х' | 'χ' => 'x',
+        'у' | 'γ' => 'y',
+        'ᴢ' => 'z',
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_lookalikes() {
+        assert_eq!(fold("IGNORE"), "ignore");
+        assert_eq!(fold("Іgnоrе АLL"), "ignore all");
+    }
+}

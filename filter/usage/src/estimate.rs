@@ -1,0 +1,201 @@
+//! Token estimates for responses whose provider reported no usage.
+//!
+//! With the `tokenizer` feature (default), text is counted with OpenAI's BPE vocabularies
+//! (tiktoken-rs); without it, or should a vocabulary fail to load, a per-character heuristic.
+
+use crate::Usage;
+
+/// Text past this many bytes is not tokenized: its count is extrapolated from the part that
+/// was, which bounds the time one estimate can take.
+pub const MAX_COUNTED_BYTES: usize = 1 << 20;
+
+/// The tokenizer vocabulary used for a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// gpt-4o, gpt-4.1, gpt-4.5, gpt-5, o1/o3/o4, gpt-oss; also the stand-in for non-OpenAI models.
+    O200k,
+    /// gpt-4, gpt-3.5 and older OpenAI models.
+    Cl100k,
+}
+
+/// Picks the vocabulary for a model name (provider prefixes such as `openai/` are ignored).
+pub fn encoding_for_model(model: &str) -> Encoding {
+    let name = model.rsplit('/').next().unwrap_or(model).trim();
+    let name = name.strip_prefix("ft:").unwrap_or(name).to_ascii_lowercase();
+    let family = |prefix: &str| {
+        name.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['-', '.', ':', '_']))
+    };
+    let o200k = ["gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "gpt-oss"]
+        .iter()
+        .any(|p| name.starts_with(p))
+        || ["o1", "o3", "o4"].iter().any(|p| family(p));
+    let older_openai = ["gpt-", "text-", "davinci", "babbage", "curie", "ada", "code-"]
+        .iter()
+        .any(|p| name.starts_with(p));
+    if !o200k && older_openai {
+        Encoding::Cl100k
+    } else {
+        Encoding::O200k
+    }
+}
+
+/// Estimates usage from the prompt and the generated text. Pair it with
+/// `UsageReport { estimated: true, .. }`. Reasoning a provider did not stream is not seen, so
+/// reasoning models are undercounted.
+pub fn estimate(model: &str, prompt_text: &str, output_text: &str) -> Usage {
+    Usage {
+        input_tokens: count_tokens(model, prompt_text),
+        output_tokens: count_tokens(model, output_text),
+        ..Usage::default()
+    }
+}
+
+/// Tokens in `text` for `model`: at least 1 for non-empty text.
+pub fn count_tokens(model: &str, text: &str) -> u64 {
+    if text.is_empty() {
+        return 0;
+    }
+    let counted = prefix(text, MAX_COUNTED_BYTES);
+    let tokens = bpe_count(encoding_for_model(model), counted)
+        .unwrap_or_else(|| heuristic_tokens(counted));
+    scale(tokens, counted.len(), text.len() as u64).max(1)
+}
+
+/// Estimate without a vocabulary, in thousandths of a token per character: about 4 characters
+/// a token for English and code, one token per CJK character, and between the two for other
+/// scripts (measured against o200k_base).
+pub fn heuristic_tokens(text: &str) -> u64 {
+    let milli: u64 = text
+        .chars()
+        .map(|c| match c as u32 {
+            0..=0x7F => 250,
+            // CJK symbols, kana, CJK ideographs, Hangul syllables, full-width forms.
+            0x3000..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF => 1000,
+            0xF900..=0xFAFF | 0xFF00..=0xFFEF | 0x20000..=0x2FFFF => 1000,
+            // Emoji and other symbols outside the BMP take several tokens.
+            0x10000.. => 1500,
+            _ => 500,
+        })
+        .sum();
+    milli.div_ceil(1000).max(u64::from(!text.is_empty()))
+}
+
+#[cfg(feature = "tokenizer")]
+fn bpe_count(encoding: Encoding, text: &str) -> Option<u64> {
+    use std::sync::OnceLock;
+    use tiktoken_rs::CoreBPE;
+    // Loaded on first use only: parsing a vocabulary takes a while and tens of MB.
+    static O200K: OnceLock<Option<CoreBPE>> = OnceLock::new();
+    static CL100K: OnceLock<Option<CoreBPE>> = OnceLock::new();
+    let bpe = match encoding {
+        Encoding::O200k => O200K.get_or_init(|| tiktoken_rs::o200k_base().ok()),
+        Encoding::Cl100k => CL100K.get_or_init(|| tiktoken_rs::cl100k_base().ok()),
+    };
+    let bpe = bpe.as_ref()?;
+    // tiktoken-rs unwraps its regex matches, and fancy-regex gives up (an error, so a panic)
+    // on very long runs; byte-pair merging is also quadratic in a piece's length. Short pieces
+    // avoid both, at the cost of a token split differently at a few piece boundaries.
+    Some(
+        pieces(text, 2048)
+            .map(|p| bpe.encode_ordinary(p).len() as u64)
+            .sum(),
+    )
+}
+
+#[cfg(not(feature = "tokenizer"))]
+fn bpe_count(_: Encoding, _: &str) -> Option<u64> {
+    None
+}
+
+/// Splits `text` into pieces of at most `max` bytes (`max` >= 8), cutting before a space or
+/// newline where there is one in the second half of the window, else at a character boundary.
+fn pieces(text: &str, max: usize) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut cut = prefix(rest, max).len();
+        if cut < rest.len() {
+            let half = max / 2;
+            let window = rest.as_bytes().get(half..cut).unwrap_or_default();
+            if let Some(ws) = memchr::memrchr3(b' ', b'\n', b'\t', window) {
+                cut = half.saturating_add(ws);
+            }
+            if cut == 0 {
+                cut = rest.len();
+            }
+        }
+        let (piece, tail) = rest.split_at_checked(cut).unwrap_or((rest, ""));
+        rest = tail;
+        Some(piece)
+    })
+}
+
+/// The longest prefix of at most `max` bytes that ends on a character boundary.
+fn prefix(text: &str, max: usize) -> &str {
+    let mut cut = max.min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut = cut.saturating_sub(1);
+    }
+    text.get(..cut).unwrap_or(text)
+}
+
+/// Scales a count for `part` bytes up to `whole` bytes.
+pub(crate) fn scale(tokens: u64, part: usize, whole: u64) -> u64 {
+    let part = part as u64;
+    if part == 0 || whole <= part {
+        return tokens;
+    }
+    let scaled = u128::from(tokens).saturating_mul(u128::from(whole)) / u128::from(part);
+    u64::try_from(scaled).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings() {
+        for m in ["gpt-4o", "gpt-4o-mini", "openai/gpt-4.1", "o1", "o3-mini", "o4-mini", "gpt-5-nano", "gpt-oss-20b", "ft:gpt-4o-mini:org::x", "claude-3-5-sonnet", "gemini-2.0-flash", "llama3"] {
+            assert_eq!(encoding_for_model(m), Encoding::O200k, "{m}");
+        }
+        for m in ["gpt-4", "gpt-4-turbo", "gpt-3.5-turbo", "GPT-4-0613", "text-embedding-3-small", "davinci-002"] {
+            assert_eq!(encoding_for_model(m), Encoding::Cl100k, "{m}");
+        }
+    }
+
+    #[test]
+    fn pieces_cover_text() {
+        let text = "héllo wörld 😀 ".repeat(500) + &"x".repeat(5000);
+        let joined: String = pieces(&text, 64).collect();
+        assert_eq!(joined, text);
+        assert!(pieces(&text, 64).all(|p| p.len() <= 64 && !p.is_empty()));
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(count_tokens("gpt-4o", ""), 0);
+        assert!(count_tokens("gpt-4o", "a") >= 1);
+        assert_eq!(heuristic_tokens("abcdefgh"), 2);
+        assert_eq!(heuristic_tokens("你好"), 2);
+        assert_eq!(scale(10, 100, 1000), 100);
+    }
+
+    #[cfg(feature = "tokenizer")]
+    #[test]
+    fn bpe_matches_tiktoken() {
+        // "Hello, world!" is 4 tokens in both vocabularies.
+        assert_eq!(count_tokens("gpt-4o", "Hello, world!"), 4);
+        assert_eq!(count_tokens("gpt-4", "Hello, world!"), 4);
+    }
+
+    #[cfg(feature = "tokenizer")]
+    #[test]
+    fn pathological_input_does_not_panic() {
+        for text in ["^".repeat(1 << 20), " ".repeat(1 << 20), "a".repeat(100_000), "\n".repeat(100_000)] {
+            assert!(count_tokens("gpt-4o", &text) > 0);
+        }
+    }
+}

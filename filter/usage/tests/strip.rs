@@ -1,0 +1,173 @@
+//! Strip mode removes exactly the usage-only chunk the gateway forced, however the stream is
+//! chunked; peek mode forwards everything untouched.
+
+mod common;
+
+use common::{fixture, for_each_offset, run, split};
+use genai_usage::{ApiFormat, Forward, StreamTracker, Usage};
+use std::ops::Range;
+
+const FIXTURES: [(&str, Usage); 2] = [
+    (
+        "openai-chat-stream.sse",
+        Usage { input_tokens: 18, cached_input_tokens: 0, cache_write_input_tokens: 0, output_tokens: 286, reasoning_tokens: 192 },
+    ),
+    (
+        "openai-recorded-chat-streaming-detailed-usage.response.sse",
+        Usage { input_tokens: 12, cached_input_tokens: 0, cache_write_input_tokens: 0, output_tokens: 100, reasoning_tokens: 100 },
+    ),
+];
+
+fn strip() -> StreamTracker {
+    StreamTracker::new(ApiFormat::OpenAiChat).strip_forced_usage(true)
+}
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+}
+
+/// The byte range of the (single) usage-only event: its `data:` line through its blank line.
+fn usage_event(body: &[u8], eol: &[u8]) -> Range<usize> {
+    let at = find(body, b"\"choices\":[],\"usage\":{", 0).expect("usage-only chunk");
+    let start = body[..at].windows(5).rposition(|w| w == b"data:").unwrap();
+    let blank = [eol, eol].concat();
+    let end = find(body, &blank, at).unwrap() + blank.len();
+    start..end
+}
+
+fn without(body: &[u8], r: &Range<usize>) -> Vec<u8> {
+    [&body[..r.start], &body[r.end..]].concat()
+}
+
+fn with_eol(body: &[u8], eol: &[u8]) -> Vec<u8> {
+    body.split(|&b| b == b'\n').collect::<Vec<_>>().join(eol)
+}
+
+#[test]
+fn strips_only_the_usage_event_at_every_split() {
+    for (name, usage) in FIXTURES {
+        let body = fixture(name);
+        let cut = usage_event(&body, b"\n");
+        let want = without(&body, &cut);
+        assert_eq!(body.len() - want.len(), cut.len());
+        let whole = run(strip(), [&body[..]], "");
+        assert_eq!(whole.forwarded, want, "{name}");
+        assert_eq!(whole.usage, Some(usage), "{name}");
+        assert!(!whole.finish.report.estimated);
+        for_each_offset(body.len(), |at| {
+            let r = run(strip(), split(&body, at), "");
+            assert_eq!(r.forwarded, want, "{name} split at {at}");
+            assert_eq!(r.usage, Some(usage), "{name} split at {at}");
+        });
+        let r = run(strip(), body.chunks(1), "");
+        assert_eq!(r.forwarded, want, "{name} bytewise");
+        assert_eq!(r.usage, Some(usage), "{name} bytewise");
+    }
+}
+
+/// Complete events go out at once; only the unfinished one is held back.
+#[test]
+fn holds_back_only_the_unfinished_event() {
+    let body = fixture(FIXTURES[1].0);
+    let cut = usage_event(&body, b"\n");
+    for at in 0..=body.len() {
+        let boundary = (0..=at).rev().find(|&b| b == 0 || body[..b].ends_with(b"\n\n")).unwrap();
+        let mut t = strip();
+        let first = match t.feed(&body[..at]).forward {
+            Forward::Unchanged => body[..at].to_vec(),
+            Forward::Replace(v) => v,
+        };
+        let head = &body[..boundary];
+        let want = if cut.end <= boundary { without(head, &cut) } else { head.to_vec() };
+        assert_eq!(first, want, "split at {at}");
+    }
+}
+
+#[test]
+fn crlf_and_cr_line_endings() {
+    for eol in [&b"\r\n"[..], b"\r"] {
+        for (name, usage) in FIXTURES {
+            let body = with_eol(&fixture(name), eol);
+            let want = without(&body, &usage_event(&body, eol));
+            let check = |r: common::Run, how: &str| {
+                assert_eq!(String::from_utf8_lossy(&r.forwarded), String::from_utf8_lossy(&want), "{name} {eol:?} {how}");
+                assert_eq!(r.usage, Some(usage), "{name} {eol:?} {how}");
+            };
+            check(run(strip(), [&body[..]], ""), "whole");
+            check(run(strip(), body.chunks(1), ""), "bytewise");
+            if body.len() < 4096 {
+                for at in 0..=body.len() {
+                    check(run(strip(), split(&body, at), ""), &format!("split at {at}"));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn peek_mode_never_copies() {
+    for (name, usage) in FIXTURES {
+        let body = fixture(name);
+        for chunk_size in [1, 7, 64, 1000, body.len()] {
+            let mut t = StreamTracker::new(ApiFormat::OpenAiChat);
+            for chunk in body.chunks(chunk_size) {
+                assert_eq!(t.feed(chunk).forward, Forward::Unchanged, "{name}");
+            }
+            let fin = t.finish("");
+            assert!(fin.tail.is_empty());
+            assert_eq!(fin.report.usage, usage);
+        }
+    }
+}
+
+#[test]
+fn keeps_comments_and_other_chunks() {
+    let body = b": keep-alive\n\
+        data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n\
+        : before usage\n\
+        data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\n\
+        data: {\"choices\":[{\"delta\":{}}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\n\
+        data: [DONE]\n\n";
+    let text = String::from_utf8_lossy(body);
+    let start = text.find("data: {\"choices\":[],").unwrap();
+    let end = text[start..].find("\n\n").unwrap() + start + 2;
+    let want = [&body[..start], &body[end..]].concat();
+    for_each_offset(body.len(), |at| {
+        assert_eq!(run(strip(), split(body, at), "").forwarded, want, "split at {at}");
+    });
+}
+
+/// An event over the size cap is not read, and once past the cap no longer held back.
+#[test]
+fn oversized_events_pass_through() {
+    let body = fixture(FIXTURES[1].0);
+    let tracker = || strip().max_event_bytes(100);
+    let r = run(tracker(), body.chunks(10), "Hello");
+    assert_eq!(r.forwarded, body);
+    assert_eq!(r.usage, None);
+    assert!(r.finish.report.estimated);
+    let mut t = tracker();
+    let (mut fed, mut sent) = (0, 0);
+    for chunk in body.chunks(10) {
+        fed += chunk.len();
+        sent += match t.feed(chunk).forward {
+            Forward::Unchanged => chunk.len(),
+            Forward::Replace(v) => v.len(),
+        };
+        // Held back: at most the cap plus a field name and line ending.
+        assert!(fed - sent <= 100 + 8, "{fed} fed, {sent} sent");
+    }
+    assert_eq!(t.bad_events(), 3);
+}
+
+/// A stream that ends inside an event: the tail goes out unchanged and its usage still counts.
+#[test]
+fn unterminated_tail_is_flushed_and_read() {
+    let body = fixture(FIXTURES[1].0);
+    let end = find(&body, b"data: [DONE]", 0).unwrap() - 2; // drop the usage event's blank line
+    let body = &body[..end];
+    let r = run(strip(), [body], "");
+    assert_eq!(r.forwarded, body);
+    assert_eq!(r.usage, Some(FIXTURES[1].1));
+    assert!(!r.finish.report.estimated);
+}
