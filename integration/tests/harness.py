@@ -184,3 +184,56 @@ def access_log_entry(gateway: Gateway, request_id: str, timeout: float = 5.0) ->
 
     wait_until(seen, timeout, f"the access log entry of request {request_id}")
     return found[0]
+
+
+class Prometheus:
+    """A real Prometheus (Debian's package) scraping one gateway's Envoy admin every second."""
+
+    def __init__(self, workdir: pathlib.Path, gateway: "Gateway"):
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = workdir / "prometheus.log"
+        config = workdir / "prometheus.yml"
+        rules = ROOT / "envoy/prometheus/genai-rules.yml"
+        config.write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            f"rule_files: ['{rules}']\n"
+            "scrape_configs:\n"
+            "  - job_name: genai-gateway\n"
+            "    metrics_path: /stats/prometheus\n"
+            f"    static_configs: [{{targets: ['127.0.0.1:{gateway.admin_port}']}}]\n"
+        )
+        self.proc = subprocess.Popen(
+            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{self.port}"],
+            stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+        )
+        wait_until(lambda: httpx.get(f"{self.url}/-/ready").status_code == 200, 30, "Prometheus to be ready")
+
+    def query(self, expr: str) -> list[dict]:
+        r = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10)
+        body = r.json()
+        assert body["status"] == "success", body
+        return body["data"]["result"]
+
+    def value(self, expr: str) -> float | None:
+        result = self.query(expr)
+        return float(result[0]["value"][1]) if result else None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def envoy_stats(gateway: "Gateway") -> dict[str, float]:
+    """Counters and gauges from Envoy's admin, keyed by their full stat name."""
+    out = {}
+    for line in httpx.get(f"{gateway.admin}/stats", params={"filter": "^wasmcustom\\."}).text.splitlines():
+        name, _, value = line.partition(": ")
+        try:
+            out[name.removeprefix("wasmcustom.")] = float(value)
+        except ValueError:
+            pass  # histograms print summaries
+    return out

@@ -7,6 +7,8 @@ pub enum Api {
     ChatCompletions,
     /// Anthropic `POST /v1/messages`.
     Messages,
+    /// OpenAI `POST /v1/responses`.
+    Responses,
     /// `GET /v1/models`, answered by the gateway from its catalog.
     ListModels,
 }
@@ -16,6 +18,7 @@ impl Api {
         match self {
             Api::ChatCompletions => "/v1/chat/completions",
             Api::Messages => "/v1/messages",
+            Api::Responses => "/v1/responses",
             Api::ListModels => "/v1/models",
         }
     }
@@ -24,6 +27,7 @@ impl Api {
         match self {
             Api::ChatCompletions => "chat_completions",
             Api::Messages => "messages",
+            Api::Responses => "responses",
             Api::ListModels => "models",
         }
     }
@@ -45,6 +49,7 @@ pub fn endpoint(method: &[u8], path: &[u8]) -> Endpoint {
     let (api, wanted): (Api, &[u8]) = match path {
         b"/v1/chat/completions" => (Api::ChatCompletions, b"POST"),
         b"/v1/messages" => (Api::Messages, b"POST"),
+        b"/v1/responses" => (Api::Responses, b"POST"),
         b"/v1/models" => (Api::ListModels, b"GET"),
         _ => return Endpoint::Unknown,
     };
@@ -78,6 +83,7 @@ mod tests {
         assert_eq!(endpoint(b"GET", b"/v1/models"), Endpoint::Api(Api::ListModels));
         assert_eq!(endpoint(b"GET", b"/v1/chat/completions"), Endpoint::WrongMethod("POST"));
         assert_eq!(endpoint(b"POST", b"/v1/models"), Endpoint::WrongMethod("GET"));
+        assert_eq!(endpoint(b"POST", b"/v1/responses"), Endpoint::Api(Api::Responses));
         assert_eq!(endpoint(b"POST", b"/v1/embeddings"), Endpoint::Unknown);
         assert_eq!(endpoint(b"POST", b"/admin"), Endpoint::Unknown);
         assert_eq!(endpoint(b"POST", b""), Endpoint::Unknown);

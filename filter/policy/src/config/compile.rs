@@ -37,11 +37,22 @@ impl ProviderKind {
         }
     }
 
-    /// The client API this kind of provider serves.
-    pub fn api(self) -> Api {
+    /// Whether this kind of provider serves a client API.
+    pub fn serves(self, api: Api) -> bool {
+        matches!(
+            (self, api),
+            (ProviderKind::OpenAi, Api::ChatCompletions | Api::Responses)
+                | (ProviderKind::AzureOpenAi, Api::ChatCompletions)
+                | (ProviderKind::Anthropic, Api::Messages)
+        )
+    }
+
+    /// The paths a client may use for this kind of provider, for error messages.
+    pub fn paths(self) -> &'static str {
         match self {
-            ProviderKind::OpenAi | ProviderKind::AzureOpenAi => Api::ChatCompletions,
-            ProviderKind::Anthropic => Api::Messages,
+            ProviderKind::OpenAi => "/v1/chat/completions or /v1/responses",
+            ProviderKind::AzureOpenAi => "/v1/chat/completions",
+            ProviderKind::Anthropic => "/v1/messages",
         }
     }
 }

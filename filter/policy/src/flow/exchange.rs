@@ -56,6 +56,7 @@ pub struct ExchangeStart {
 fn format_of(api: Api) -> ApiFormat {
     match api {
         Api::Messages => ApiFormat::AnthropicMessages,
+        Api::Responses => ApiFormat::OpenAiResponses,
         Api::ChatCompletions | Api::ListModels => ApiFormat::OpenAiChat,
     }
 }

@@ -231,7 +231,7 @@ impl RequestFlow {
             Endpoint::Unknown => {
                 let e = GatewayError::new(
                     ErrorCode::UnsupportedEndpoint,
-                    "this gateway serves POST /v1/chat/completions, POST /v1/messages and GET /v1/models",
+                    "this gateway serves POST /v1/chat/completions, POST /v1/messages, POST /v1/responses and GET /v1/models",
                 );
                 return Err((e, None));
             }
@@ -370,14 +370,15 @@ impl RequestFlow {
         })?;
         let provider = config.provider(model.provider).ok_or_else(internal)?;
         self.model = Some((model.name.clone(), provider.name.clone()));
-        if provider.kind.api() != api {
+        if !provider.kind.serves(api) {
             return Err(GatewayError::new(
                 ErrorCode::ModelApiMismatch,
                 format!(
-                    "model `{}` is served through {} ({} provider); send it there",
+                    "model `{}` is served through {} ({} provider), not {}",
                     req.model,
-                    provider.kind.api().path(),
-                    provider.kind.as_str()
+                    provider.kind.paths(),
+                    provider.kind.as_str(),
+                    api.path()
                 ),
             )
             .with_param("model"));
@@ -419,7 +420,8 @@ impl RequestFlow {
 
         let mut edits = Vec::new();
         edits.extend(req.model_edit(&model.upstream_model));
-        let force = matches!(provider.kind, ProviderKind::OpenAi | ProviderKind::AzureOpenAi);
+        // Chat completions only: the Responses API always reports usage in `response.completed`.
+        let force = api == Api::ChatCompletions;
         let usage_edit = if force { req.force_usage_edit(body) } else { None };
         let forced_usage = usage_edit.is_some();
         edits.extend(usage_edit);

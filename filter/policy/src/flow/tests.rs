@@ -74,9 +74,11 @@ fn openai_alias_is_rewritten_and_credentials_swapped() {
     assert_eq!(header(&p, "authorization"), Some("Bearer sk-openai-secret"));
     let new_body = p.new_body.as_ref().unwrap();
     // The alias is rewritten, and usage is turned on for the stream (the client did not ask).
-    let expected = body
-        .replace("default-chat", "gpt-4o-2024-08-06")
-        .replacen('{', r#"{"stream_options":{"include_usage":true},"#, 1);
+    let expected = body.replace("default-chat", "gpt-4o-2024-08-06").replacen(
+        '{',
+        r#"{"stream_options":{"include_usage":true},"#,
+        1,
+    );
     assert_eq!(String::from_utf8_lossy(new_body), expected);
     assert_eq!(header(&p, ":path"), Some("/v1/chat/completions"));
     assert_eq!(header(&p, "content-length"), Some(new_body.len().to_string().as_str()));

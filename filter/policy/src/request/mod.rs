@@ -20,6 +20,9 @@ struct Envelope<'a> {
     model: Option<&'a RawValue>,
     #[serde(borrow, default)]
     messages: Option<&'a RawValue>,
+    /// The Responses API's prompt: a string or a list of input items.
+    #[serde(borrow, default)]
+    input: Option<&'a RawValue>,
     #[serde(default)]
     stream: Option<bool>,
     /// Kept raw, `null` included (a plain `Option` would read `null` as absent, and the
@@ -70,15 +73,29 @@ pub fn parse(api: Api, body: &[u8]) -> Result<ChatRequest, GatewayError> {
         return Err(invalid("`model` must not be empty").with_param("model"));
     }
 
-    let messages = envelope
-        .messages
-        .ok_or_else(|| invalid("`messages` is required").with_param("messages"))?;
-    let list: Vec<&RawValue> = serde_json::from_str(messages.get())
-        .map_err(|_| invalid("`messages` must be an array").with_param("messages"))?;
-    if list.is_empty() {
-        return Err(invalid("`messages` must not be empty").with_param("messages"));
+    if api == Api::Responses {
+        // `input` is a string or a list of items.
+        let input = envelope
+            .input
+            .ok_or_else(|| invalid("`input` is required").with_param("input"))?;
+        let ok = match serde_json::from_str::<serde_json::Value>(input.get()) {
+            Ok(serde_json::Value::String(s)) => !s.is_empty(),
+            Ok(serde_json::Value::Array(a)) => !a.is_empty(),
+            _ => false,
+        };
+        if !ok {
+            return Err(invalid("`input` must be a non-empty string or array").with_param("input"));
+        }
+    } else {
+        let messages = envelope
+            .messages
+            .ok_or_else(|| invalid("`messages` is required").with_param("messages"))?;
+        let list: Vec<&RawValue> = serde_json::from_str(messages.get())
+            .map_err(|_| invalid("`messages` must be an array").with_param("messages"))?;
+        if list.is_empty() {
+            return Err(invalid("`messages` must not be empty").with_param("messages"));
+        }
     }
-    let _ = api; // both APIs share these checks; per-API checks join here as they grow
 
     let locate = |raw: &RawValue, what: &str| {
         span_of(body, raw.get()).ok_or_else(|| {
@@ -262,6 +279,29 @@ mod tests {
             let e = err(body);
             assert_eq!(e.code, ErrorCode::InvalidRequest, "{:?}", String::from_utf8_lossy(body));
         }
+    }
+
+    #[test]
+    fn responses_api_takes_input_not_messages() {
+        let r = |b: &str| parse(Api::Responses, b.as_bytes());
+        assert_eq!(r(r#"{"model":"m","input":"hi"}"#).unwrap().model, "m");
+        assert!(
+            r(r#"{"model":"m","input":[{"role":"user","content":"hi"}],"stream":true}"#)
+                .unwrap()
+                .stream
+        );
+        for bad in [
+            r#"{"model":"m"}"#,
+            r#"{"model":"m","input":""}"#,
+            r#"{"model":"m","input":[]}"#,
+            r#"{"model":"m","input":4}"#,
+        ] {
+            assert_eq!(r(bad).unwrap_err().param, Some("input"), "{bad}");
+        }
+        assert!(
+            r(r#"{"model":"m","messages":[1]}"#).is_err(),
+            "messages is not the Responses API"
+        );
     }
 
     #[test]
