@@ -22,6 +22,8 @@ WASM = ROOT / "target/wasm32-wasip1/release/genai_filter.wasm"
 MOCK_BIN = ROOT / "target/release/mock-provider"
 GENAICTL = ROOT / "target/release/genaictl"
 DEMO_CONFIG = ROOT / "envoy/demo/filter-config.json"
+# Real provider recordings, shared by the project (the clone sits beside shared/).
+TRANSCRIPTS = ROOT.parent / "shared/fixtures/provider-transcripts"
 
 TEAM_ABC_KEY = "team-abc-key-xxxxx"  # the reference doc's key, accepted by the demo config
 TEAM_XYZ_KEY = "team-xyz-key-yyyyy"
@@ -62,7 +64,7 @@ class Mock:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [str(MOCK_BIN), "--listen", f"127.0.0.1:{self.port}"],
+            [str(MOCK_BIN), "--listen", f"127.0.0.1:{self.port}", "--fixtures", str(TRANSCRIPTS)],
             stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
         )
         wait_until(lambda: httpx.get(f"{self.url}/__mock/health").status_code == 200, 15, "the mock provider")

@@ -193,10 +193,7 @@ impl SseSource for MessagesStream {
             usage: usage(self.prompt_tokens, self.completion.tokens_u64()),
         });
         vec![
-            event(
-                "content_block_stop",
-                br#"{"type":"content_block_stop","index":0}"#,
-            ),
+            event("content_block_stop", br#"{"type":"content_block_stop","index":0}"#),
             event("message_delta", &delta),
             event("message_stop", br#"{"type":"message_stop"}"#),
         ]
@@ -213,11 +210,7 @@ mod tests {
         "messages":[{"role":"user","content":[{"type":"text","text":"abcd"}]}]}"#;
 
     fn split(e: &str) -> (&str, Value) {
-        let rest = e
-            .strip_prefix("event: ")
-            .unwrap()
-            .strip_suffix("\n\n")
-            .unwrap();
+        let rest = e.strip_prefix("event: ").unwrap().strip_suffix("\n\n").unwrap();
         let (name, data) = rest.split_once("\ndata: ").unwrap();
         (name, serde_json::from_str(data).unwrap())
     }
@@ -242,17 +235,13 @@ mod tests {
     #[test]
     fn non_stream_shape() {
         let r = parse(BODY.as_bytes()).unwrap();
-        let v: Value =
-            serde_json::from_slice(&message_body(&r, &Completion::new(8, None))).unwrap();
+        let v: Value = serde_json::from_slice(&message_body(&r, &Completion::new(8, None))).unwrap();
         assert!(v["id"].as_str().unwrap().starts_with("msg_"));
         assert_eq!(v["type"], "message");
         assert_eq!(v["role"], "assistant");
         assert_eq!(v["model"], "claude-x");
         assert_eq!(v["content"][0]["type"], "text");
-        assert_eq!(
-            v["content"][0]["text"],
-            "This is a mock reply from the provider. "
-        );
+        assert_eq!(v["content"][0]["text"], "This is a mock reply from the provider. ");
         assert_eq!(v["stop_reason"], "end_turn");
         assert!(v["stop_sequence"].is_null());
         assert_eq!(v["usage"], serde_json::to_value(usage(3, 8)).unwrap());
@@ -266,8 +255,7 @@ mod tests {
             tokens: 2,
             ..Pacing::default()
         };
-        let (ev, aborted) =
-            drain(MockBody::sse(Box::new(MessagesStream::new(&r, c)), pacing)).await;
+        let (ev, aborted) = drain(MockBody::sse(Box::new(MessagesStream::new(&r, c)), pacing)).await;
         assert!(!aborted);
         let parsed: Vec<(&str, Value)> = ev.iter().map(|e| split(e)).collect();
         let names: Vec<&str> = parsed.iter().map(|(n, _)| *n).collect();
@@ -287,19 +275,13 @@ mod tests {
         for ((name, data), raw) in parsed.iter().zip(&ev) {
             assert_eq!(data["type"], *name);
             // `type` leads every payload, as upstream.
-            assert!(
-                raw.contains("\ndata: {\"type\":") || *name == "ping",
-                "{raw}"
-            );
+            assert!(raw.contains("\ndata: {\"type\":") || *name == "ping", "{raw}");
         }
         let start = &parsed[0].1["message"];
         assert_eq!(start["model"], "claude-x");
         assert_eq!(start["usage"]["input_tokens"], 3);
         assert_eq!(start["usage"]["output_tokens"], 1);
-        assert_eq!(
-            parsed[3].1["delta"],
-            json!({"type": "text_delta", "text": "z\""})
-        );
+        assert_eq!(parsed[3].1["delta"], json!({"type": "text_delta", "text": "z\""}));
         let delta = &parsed[6].1;
         assert_eq!(delta["delta"]["stop_reason"], "end_turn");
         assert_eq!(delta["usage"]["output_tokens"], 2);

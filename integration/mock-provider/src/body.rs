@@ -1,4 +1,5 @@
-//! Response bodies: a whole buffer, or a paced server-sent-event stream.
+//! Response bodies: a whole buffer, a paced server-sent-event stream, or a fixed buffer sent in
+//! separately flushed pieces (fixture replay).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -74,10 +75,7 @@ impl Body for SseBody {
     type Data = Bytes;
     type Error = io::Error;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = self.get_mut();
         loop {
             if this.sleeping {
@@ -92,11 +90,7 @@ impl Body for SseBody {
             if this.tail_queued {
                 return Poll::Ready(None);
             }
-            if this
-                .pacing
-                .abort_after
-                .is_some_and(|k| this.next_token >= k)
-            {
+            if this.pacing.abort_after.is_some_and(|k| this.next_token >= k) {
                 if this.abort_armed {
                     return Poll::Ready(Some(Err(io::Error::new(
                         io::ErrorKind::ConnectionAborted,
@@ -125,10 +119,80 @@ impl Body for SseBody {
     }
 }
 
+/// A fixed buffer sent as writes of at most `chunk` bytes, each flushed on its own: between two
+/// writes the body waits `delay`, or (no delay) yields once so the connection flushes the
+/// previous write instead of coalescing it with the next.
+pub struct SplitBody {
+    rest: Bytes,
+    chunk: usize,
+    delay: Duration,
+    /// Announce the exact length (the transport sends `content-length` instead of chunking).
+    exact: bool,
+    /// A write went out; pause before the next one.
+    gap: bool,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl SplitBody {
+    /// `chunk: None` sends everything in one write; `Some(0)` is treated as 1.
+    pub fn new(data: Bytes, chunk: Option<usize>, delay: Duration, exact: bool) -> Self {
+        let chunk = chunk.map_or(data.len(), |c| c.max(1)).max(1);
+        Self {
+            rest: data,
+            chunk,
+            delay,
+            exact,
+            gap: false,
+            sleep: None,
+        }
+    }
+}
+
+impl Body for SplitBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = self.get_mut();
+        if this.rest.is_empty() {
+            return Poll::Ready(None);
+        }
+        if this.gap {
+            if this.delay.is_zero() {
+                this.gap = false;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            let delay = this.delay;
+            let sleep = this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(delay)));
+            ready!(sleep.as_mut().poll(cx));
+            this.sleep = None;
+            this.gap = false;
+        }
+        let n = this.chunk.min(this.rest.len());
+        let piece = this.rest.split_to(n);
+        this.gap = !this.rest.is_empty();
+        Poll::Ready(Some(Ok(Frame::data(piece))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if self.exact {
+            SizeHint::with_exact(self.rest.len() as u64)
+        } else {
+            SizeHint::default()
+        }
+    }
+}
+
 /// The body of every response.
 pub enum MockBody {
     Full(Option<Bytes>),
     Sse(Box<SseBody>),
+    Split(Box<SplitBody>),
 }
 
 impl MockBody {
@@ -139,24 +203,30 @@ impl MockBody {
     pub fn sse(source: Box<dyn SseSource>, pacing: Pacing) -> Self {
         Self::Sse(Box::new(SseBody::new(source, pacing)))
     }
+
+    pub fn split(body: SplitBody) -> Self {
+        Self::Split(Box::new(body))
+    }
 }
 
 impl Body for MockBody {
     type Data = Bytes;
     type Error = io::Error;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         match self.get_mut() {
             Self::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Self::Sse(s) => Pin::new(s.as_mut()).poll_frame(cx),
+            Self::Split(s) => Pin::new(s.as_mut()).poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self, Self::Full(None))
+        match self {
+            Self::Full(b) => b.is_none(),
+            Self::Sse(_) => false,
+            Self::Split(s) => s.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -164,6 +234,7 @@ impl Body for MockBody {
             Self::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Self::Full(None) => SizeHint::with_exact(0),
             Self::Sse(_) => SizeHint::default(),
+            Self::Split(s) => s.size_hint(),
         }
     }
 }
@@ -240,5 +311,31 @@ pub mod tests {
         let (ev, _) = drain(MockBody::sse(Box::new(Numbers), p)).await;
         assert_eq!(ev.len(), 7);
         assert_eq!(start.elapsed(), Duration::from_millis(300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn split_body_pieces_and_delays() {
+        let data = Bytes::from_static(b"0123456789abcdefghij");
+        let start = Instant::now();
+        let mut body = MockBody::split(SplitBody::new(data.clone(), Some(7), Duration::from_millis(50), true));
+        assert_eq!(body.size_hint().exact(), Some(20));
+        let (pieces, aborted) = drain(body).await;
+        assert!(!aborted);
+        assert_eq!(pieces, ["0123456", "789abcd", "efghij"]);
+        assert_eq!(start.elapsed(), Duration::from_millis(100));
+
+        body = MockBody::split(SplitBody::new(data.clone(), None, Duration::ZERO, false));
+        assert_eq!(body.size_hint().exact(), None);
+        assert!(!body.is_end_stream());
+        let (pieces, _) = drain(body).await;
+        assert_eq!(pieces, ["0123456789abcdefghij"]);
+
+        let (pieces, _) = drain(MockBody::split(SplitBody::new(data, Some(1), Duration::ZERO, false))).await;
+        assert_eq!(pieces.len(), 20);
+        assert_eq!(pieces.concat(), "0123456789abcdefghij");
+
+        let empty = MockBody::split(SplitBody::new(Bytes::new(), Some(3), Duration::ZERO, true));
+        assert!(empty.is_end_stream());
+        assert_eq!(drain(empty).await.0.len(), 0);
     }
 }

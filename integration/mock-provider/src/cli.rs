@@ -1,19 +1,23 @@
-//! Command-line parsing (no external parser: three flags).
+//! Command-line parsing (no external parser: four flags).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 
-pub const USAGE: &str = "usage: mock-provider [--listen ADDR] [--no-record] [--record-limit N]\n\
+pub const USAGE: &str = "usage: mock-provider [--listen ADDR] [--no-record] [--record-limit N] [--fixtures DIR]\n\
   --listen ADDR       address to listen on (default 127.0.0.1:18080; port 0 picks a free one)\n\
   --no-record         do not keep received requests (GET /__mock/requests returns [])\n\
-  --record-limit N    keep the last N requests (default 500)";
+  --record-limit N    keep the last N requests (default 500)\n\
+  --fixtures DIR      directory of recorded responses served by `x-mock-replay: NAME`";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
     pub listen: SocketAddr,
     pub record: bool,
     pub record_limit: usize,
+    /// `--fixtures DIR`: where `x-mock-replay` looks up its files.
+    pub fixtures: Option<PathBuf>,
 }
 
 impl Default for Args {
@@ -22,6 +26,7 @@ impl Default for Args {
             listen: SocketAddr::from(([127, 0, 0, 1], 18080)),
             record: true,
             record_limit: 500,
+            fixtures: None,
         }
     }
 }
@@ -48,9 +53,14 @@ impl Args {
                 }
                 "--record-limit" => {
                     let v = value("--record-limit")?;
-                    out.record_limit = v
-                        .parse()
-                        .with_context(|| format!("bad --record-limit {v:?}"))?;
+                    out.record_limit = v.parse().with_context(|| format!("bad --record-limit {v:?}"))?;
+                }
+                "--fixtures" => {
+                    let v = value("--fixtures")?;
+                    if v.is_empty() {
+                        bail!("--fixtures needs a directory\n{USAGE}");
+                    }
+                    out.fixtures = Some(PathBuf::from(v));
                 }
                 "--no-record" => out.record = false,
                 "-h" | "--help" => return Ok(None),
@@ -78,6 +88,13 @@ mod tests {
         assert_eq!(a.listen.port(), 0);
         assert!(!a.record);
         assert_eq!(a.record_limit, 7);
+        assert_eq!(a.fixtures, None);
+        let a = parse(&["--fixtures", "/tmp/fx"]).unwrap().unwrap();
+        assert_eq!(a.fixtures, Some(PathBuf::from("/tmp/fx")));
+        let a = parse(&["--fixtures=rel/dir"]).unwrap().unwrap();
+        assert_eq!(a.fixtures, Some(PathBuf::from("rel/dir")));
+        assert!(parse(&["--fixtures"]).is_err());
+        assert!(parse(&["--fixtures="]).is_err());
         assert_eq!(parse(&["--help"]).unwrap(), None);
         assert!(parse(&["--bogus"]).is_err());
         assert!(parse(&["--listen"]).is_err());

@@ -25,6 +25,14 @@ pub struct Controls {
     pub hang: Duration,
     /// `x-mock-abort-after`: in a stream, close the connection after this many token events.
     pub abort_after: Option<usize>,
+    /// `x-mock-replay`: answer with this file from the `--fixtures` directory (name unchecked here).
+    pub replay: Option<String>,
+    /// `x-mock-chunk-bytes`: send a replayed body in writes of at most this many bytes (>= 1).
+    pub chunk_bytes: Option<usize>,
+    /// `x-mock-chunk-delay-ms`: wait between the writes of a replayed body.
+    pub chunk_delay: Duration,
+    /// `x-mock-usage: omit`: OpenAI chat streams never carry usage, even with `include_usage`.
+    pub omit_usage: bool,
 }
 
 impl Default for Controls {
@@ -37,6 +45,10 @@ impl Default for Controls {
             status: None,
             hang: Duration::ZERO,
             abort_after: None,
+            replay: None,
+            chunk_bytes: None,
+            chunk_delay: Duration::ZERO,
+            omit_usage: false,
         }
     }
 }
@@ -79,6 +91,27 @@ impl Controls {
             }
             c.token_text = Some(text);
         }
+        if let Some(v) = headers.get("x-mock-replay") {
+            let name = v
+                .to_str()
+                .map_err(|_| "x-mock-replay must be a plain file name".to_owned())?;
+            c.replay = Some(name.trim().to_owned());
+        }
+        if let Some(n) = number(headers, "x-mock-chunk-bytes")? {
+            if n == 0 {
+                return Err("x-mock-chunk-bytes must be at least 1".to_owned());
+            }
+            c.chunk_bytes = Some(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        if let Some(ms) = number(headers, "x-mock-chunk-delay-ms")? {
+            c.chunk_delay = Duration::from_millis(ms);
+        }
+        if let Some(v) = headers.get("x-mock-usage") {
+            if !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"omit") {
+                return Err("x-mock-usage must be \"omit\"".to_owned());
+            }
+            c.omit_usage = true;
+        }
         Ok(c)
     }
 
@@ -114,10 +147,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        assert_eq!(
-            Controls::from_headers(&HeaderMap::new()).unwrap(),
-            Controls::default()
-        );
+        assert_eq!(Controls::from_headers(&HeaderMap::new()).unwrap(), Controls::default());
     }
 
     #[test]
@@ -130,6 +160,10 @@ mod tests {
             ("x-mock-status", "429"),
             ("x-mock-hang-ms", "7"),
             ("x-mock-abort-after", "3"),
+            ("x-mock-replay", " chat.sse "),
+            ("x-mock-chunk-bytes", "7"),
+            ("x-mock-chunk-delay-ms", "4"),
+            ("x-mock-usage", "omit"),
         ]))
         .unwrap();
         assert_eq!(c.ttft, Duration::from_millis(5));
@@ -139,6 +173,10 @@ mod tests {
         assert_eq!(c.status, Some(StatusCode::TOO_MANY_REQUESTS));
         assert_eq!(c.abort_after, Some(3));
         assert_eq!(c.initial_wait(), Duration::from_millis(12));
+        assert_eq!(c.replay.as_deref(), Some("chat.sse"));
+        assert_eq!(c.chunk_bytes, Some(7));
+        assert_eq!(c.chunk_delay, Duration::from_millis(4));
+        assert!(c.omit_usage);
     }
 
     #[test]
@@ -149,6 +187,11 @@ mod tests {
             ("x-mock-ttft-ms", "soon"),
             ("x-mock-status", "99"),
             ("x-mock-status", "600"),
+            ("x-mock-chunk-bytes", "0"),
+            ("x-mock-chunk-bytes", "many"),
+            ("x-mock-chunk-delay-ms", "-3"),
+            ("x-mock-usage", "drop"),
+            ("x-mock-usage", ""),
         ] {
             let err = Controls::from_headers(&headers(&[(k, v)])).unwrap_err();
             assert!(err.starts_with(k), "{err}");

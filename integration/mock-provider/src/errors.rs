@@ -106,10 +106,7 @@ struct AnthropicDetail<'a> {
 fn openai_type(status: u16) -> (&'static str, Option<&'static str>) {
     match status {
         401 => ("invalid_request_error", Some("invalid_api_key")),
-        403 => (
-            "invalid_request_error",
-            Some("unsupported_country_region_territory"),
-        ),
+        403 => ("invalid_request_error", Some("unsupported_country_region_territory")),
         404 => ("invalid_request_error", Some("model_not_found")),
         429 => ("requests", Some("rate_limit_exceeded")),
         500..=599 => ("server_error", None),
@@ -149,10 +146,7 @@ mod tests {
         assert!(v["error"]["param"].is_null());
         assert!(v["error"]["message"].is_string());
         assert_eq!(body(Flavor::OpenAi, 500)["error"]["type"], "server_error");
-        assert_eq!(
-            body(Flavor::OpenAi, 400)["error"]["type"],
-            "invalid_request_error"
-        );
+        assert_eq!(body(Flavor::OpenAi, 400)["error"]["type"], "invalid_request_error");
     }
 
     #[test]
@@ -161,10 +155,7 @@ mod tests {
         assert_eq!(v["type"], "error");
         assert_eq!(v["error"]["type"], "rate_limit_error");
         assert!(v["error"]["message"].is_string());
-        assert_eq!(
-            body(Flavor::Anthropic, 529)["error"]["type"],
-            "overloaded_error"
-        );
+        assert_eq!(body(Flavor::Anthropic, 529)["error"]["type"], "overloaded_error");
         assert_eq!(body(Flavor::Anthropic, 500)["error"]["type"], "api_error");
     }
 }

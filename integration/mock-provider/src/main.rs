@@ -2,10 +2,7 @@
 //!
 //! Stands in for real providers in integration tests and benchmarks. See the
 //! crate README for endpoints and the `x-mock-*` control headers.
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod anthropic;
 mod body;
@@ -16,6 +13,7 @@ mod e2e_tests;
 mod errors;
 mod openai;
 mod record;
+mod replay;
 mod request;
 mod responses;
 mod router;
@@ -46,12 +44,16 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: cli::Args) -> anyhow::Result<()> {
+    if let Some(dir) = &args.fixtures {
+        // Fail at startup rather than with a 404 on every replay.
+        anyhow::ensure!(dir.is_dir(), "--fixtures {}: not a directory", dir.display());
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let local = listener.local_addr().context("reading bound address")?;
     let recorder = record::Recorder::new(args.record, args.record_limit);
-    let state = Arc::new(router::State::new(recorder));
+    let state = Arc::new(router::State::new(recorder).with_fixtures(args.fixtures));
 
     let mut stdout = std::io::stdout();
     writeln!(stdout, "mock-provider listening on {local}").context("writing to stdout")?;

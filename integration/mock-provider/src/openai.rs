@@ -28,14 +28,9 @@ pub fn parse(body: &[u8], deployment: Option<&str>) -> Result<ChatRequest, Strin
     let stream = request::opt_bool(&obj, "stream")?;
     let include_usage = match obj.get("stream_options") {
         None | Some(serde_json::Value::Null) => false,
-        Some(serde_json::Value::Object(opts)) if stream => {
-            request::opt_bool(opts, "include_usage")?
-        }
+        Some(serde_json::Value::Object(opts)) if stream => request::opt_bool(opts, "include_usage")?,
         Some(serde_json::Value::Object(_)) => {
-            return Err(
-                "The 'stream_options' parameter is only allowed when 'stream' is enabled."
-                    .to_owned(),
-            )
+            return Err("The 'stream_options' parameter is only allowed when 'stream' is enabled.".to_owned())
         }
         Some(_) => return Err("Invalid type for 'stream_options': expected an object.".to_owned()),
     };
@@ -162,9 +157,7 @@ impl ChatStream {
         push_u64(&mut prefix, text::unix_now());
         prefix.extend_from_slice(b",\"model\":");
         push_json_str(&mut prefix, &req.model);
-        prefix.extend_from_slice(
-            b",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_mock\",\"choices\":[",
-        );
+        prefix.extend_from_slice(b",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_mock\",\"choices\":[");
         let usage = req
             .include_usage
             .then(|| Usage::new(req.prompt_tokens, completion.tokens_u64()));
@@ -256,10 +249,7 @@ pub fn models_body() -> Vec<u8> {
             owned_by: "mock-provider",
         })
         .collect();
-    text::to_json(&ModelList {
-        object: "list",
-        data,
-    })
+    text::to_json(&ModelList { object: "list", data })
 }
 
 #[cfg(test)]
@@ -284,11 +274,7 @@ mod tests {
     }
 
     fn data(event: &str) -> Value {
-        let json = event
-            .strip_prefix("data: ")
-            .unwrap()
-            .strip_suffix("\n\n")
-            .unwrap();
+        let json = event.strip_prefix("data: ").unwrap().strip_suffix("\n\n").unwrap();
         serde_json::from_str(json).unwrap()
     }
 
@@ -303,11 +289,7 @@ mod tests {
                        "stream_options":{"include_usage":true}}"#,
         );
         assert!(r.stream && r.include_usage);
-        let az = parse(
-            br#"{"messages":[{"role":"user","content":"x"}]}"#,
-            Some("dep1"),
-        )
-        .unwrap();
+        let az = parse(br#"{"messages":[{"role":"user","content":"x"}]}"#, Some("dep1")).unwrap();
         assert_eq!(az.model, "dep1");
         for bad in [
             "not json",
@@ -334,10 +316,7 @@ mod tests {
         let choice = &v["choices"][0];
         assert_eq!(choice["index"], 0);
         assert_eq!(choice["message"]["role"], "assistant");
-        assert_eq!(
-            choice["message"]["content"],
-            "This is a mock reply from the provider. "
-        );
+        assert_eq!(choice["message"]["content"], "This is a mock reply from the provider. ");
         assert!(choice["message"]["refusal"].is_null());
         assert!(choice["logprobs"].is_null());
         assert_eq!(choice["finish_reason"], "stop");
@@ -347,18 +326,13 @@ mod tests {
         assert_eq!(u["total_tokens"], 10);
         assert_eq!(u["prompt_tokens_details"]["cached_tokens"], 0);
         assert_eq!(u["completion_tokens_details"]["reasoning_tokens"], 0);
-        assert_eq!(
-            u["completion_tokens_details"]["rejected_prediction_tokens"],
-            0
-        );
+        assert_eq!(u["completion_tokens_details"]["rejected_prediction_tokens"], 0);
     }
 
     #[tokio::test]
     async fn stream_with_include_usage() {
-        let r = req(
-            r#"{"model":"m\"q","messages":[{"role":"user","content":"12345678"}],
-                        "stream":true,"stream_options":{"include_usage":true}}"#,
-        );
+        let r = req(r#"{"model":"m\"q","messages":[{"role":"user","content":"12345678"}],
+                        "stream":true,"stream_options":{"include_usage":true}}"#);
         let ev = events(&r, 3).await;
         // role, 3 tokens, finish, usage, [DONE]
         assert_eq!(ev.len(), 7);
@@ -373,12 +347,7 @@ mod tests {
         assert_eq!(chunks[0]["choices"][0]["delta"]["content"], "");
         let text: String = chunks[1..4]
             .iter()
-            .map(|c| {
-                c["choices"][0]["delta"]["content"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
-            })
+            .map(|c| c["choices"][0]["delta"]["content"].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(text, "This is a ");
         assert_eq!(chunks[4]["choices"][0]["delta"], serde_json::json!({}));

@@ -9,9 +9,7 @@ pub fn parse_object(body: &[u8]) -> Result<Object, String> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err("The request body must be a JSON object.".to_owned()),
-        Err(e) => Err(format!(
-            "We could not parse the JSON body of your request. ({e})"
-        )),
+        Err(e) => Err(format!("We could not parse the JSON body of your request. ({e})")),
     }
 }
 

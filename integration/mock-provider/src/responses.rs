@@ -80,9 +80,7 @@ fn usage(input: u64, output: u64) -> Usage {
         input_tokens: input,
         input_tokens_details: InputDetails { cached_tokens: 0 },
         output_tokens: output,
-        output_tokens_details: OutputDetails {
-            reasoning_tokens: 0,
-        },
+        output_tokens_details: OutputDetails { reasoning_tokens: 0 },
         total_tokens: input.saturating_add(output),
     }
 }
@@ -188,11 +186,7 @@ fn response_object<'a>(
         id: &ids.resp,
         object: "response",
         created_at: ids.created,
-        status: if completed {
-            "completed"
-        } else {
-            "in_progress"
-        },
+        status: if completed { "completed" } else { "in_progress" },
         background: false,
         completed_at: completed.then_some(ids.created),
         error: None,
@@ -339,7 +333,8 @@ impl SseSource for ResponsesStream {
     }
 
     fn token(&mut self, i: usize) -> Bytes {
-        const NAME: &[u8] = b"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":";
+        const NAME: &[u8] =
+            b"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":";
         let token = self.completion.token(i);
         let mut b = Vec::with_capacity(NAME.len() + self.ids.msg.len() + token.len() + 96);
         b.extend_from_slice(NAME);
@@ -404,11 +399,7 @@ mod tests {
     use crate::body::{tests::drain, MockBody, Pacing};
 
     fn split(e: &str) -> (&str, Value) {
-        let rest = e
-            .strip_prefix("event: ")
-            .unwrap()
-            .strip_suffix("\n\n")
-            .unwrap();
+        let rest = e.strip_prefix("event: ").unwrap().strip_suffix("\n\n").unwrap();
         let (name, data) = rest.split_once("\ndata: ").unwrap();
         (name, serde_json::from_str(data).unwrap())
     }
@@ -429,8 +420,7 @@ mod tests {
     #[test]
     fn non_stream_shape() {
         let r = parse(br#"{"model":"gpt-x","input":"12345678"}"#).unwrap();
-        let v: Value =
-            serde_json::from_slice(&response_body(&r, &Completion::new(8, None))).unwrap();
+        let v: Value = serde_json::from_slice(&response_body(&r, &Completion::new(8, None))).unwrap();
         assert!(v["id"].as_str().unwrap().starts_with("resp_"));
         assert_eq!(v["object"], "response");
         assert_eq!(v["status"], "completed");

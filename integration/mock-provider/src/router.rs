@@ -1,20 +1,22 @@
 //! Request routing: control endpoints, then the provider APIs.
 
 use std::convert::Infallible;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 
 use crate::anthropic::{self, MessagesStream};
-use crate::body::{MockBody, Pacing, SseSource};
+use crate::body::{MockBody, Pacing, SplitBody, SseSource};
 use crate::controls::Controls;
 use crate::errors::{ApiError, Flavor};
 use crate::openai::{self, ChatStream};
 use crate::record::Recorder;
+use crate::replay::{self, LoadError};
 use crate::responses::{self, ResponsesStream};
 use crate::text::{self, Completion};
 
@@ -23,11 +25,21 @@ const MAX_BODY: usize = 64 << 20;
 
 pub struct State {
     pub recorder: Recorder,
+    /// `--fixtures DIR`, for `x-mock-replay`.
+    pub fixtures: Option<PathBuf>,
 }
 
 impl State {
     pub fn new(recorder: Recorder) -> Self {
-        Self { recorder }
+        Self {
+            recorder,
+            fixtures: None,
+        }
+    }
+
+    pub fn with_fixtures(mut self, dir: Option<PathBuf>) -> Self {
+        self.fixtures = dir;
+        self
     }
 }
 
@@ -85,10 +97,7 @@ fn azure_deployment(path: &str) -> Option<&str> {
     (tail == "chat/completions" && !deployment.is_empty()).then_some(deployment)
 }
 
-pub async fn handle(
-    req: Request<Incoming>,
-    state: Arc<State>,
-) -> Result<Response<MockBody>, Infallible> {
+pub async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<MockBody>, Infallible> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
     if let Some(resp) = control(&parts.method, path, &state) {
@@ -121,7 +130,7 @@ pub async fn handle(
         .record(&parts.method, path_and_query, &parts.headers, &bytes);
 
     Ok(match route {
-        Route::Api(api) => provider(api, &parts.headers, &bytes).await,
+        Route::Api(api) => provider(api, &parts.headers, &bytes, state.fixtures.as_deref()).await,
         Route::Models => json(StatusCode::OK, openai::models_body()),
         Route::WrongMethod(flavor) => error(&ApiError::new(
             flavor,
@@ -145,20 +154,21 @@ fn control(method: &Method, path: &str, state: &State) -> Option<Response<MockBo
             state.recorder.clear();
             plain(StatusCode::OK, "ok")
         }
-        _ if path.starts_with("/__mock/") => {
-            plain(StatusCode::NOT_FOUND, "unknown control endpoint")
-        }
+        _ if path.starts_with("/__mock/") => plain(StatusCode::NOT_FOUND, "unknown control endpoint"),
         _ => return None,
     };
     Some(resp)
 }
 
-async fn provider(api: Api, headers: &HeaderMap, body: &[u8]) -> Response<MockBody> {
+async fn provider(api: Api, headers: &HeaderMap, body: &[u8], fixtures: Option<&Path>) -> Response<MockBody> {
     let flavor = api.flavor();
     let controls = match Controls::from_headers(headers) {
         Ok(c) => c,
         Err(msg) => return error(&ApiError::bad_request(flavor, msg)),
     };
+    if let Some(name) = &controls.replay {
+        return replay(flavor, name, &controls, body, fixtures).await;
+    }
     let wait = controls.initial_wait();
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;
@@ -177,32 +187,24 @@ async fn provider(api: Api, headers: &HeaderMap, body: &[u8]) -> Response<MockBo
     let (stream, body): (Option<Box<dyn SseSource>>, Vec<u8>) = match api {
         Api::Chat { deployment } => match openai::parse(body, deployment.as_deref()) {
             Err(m) => return bad(m),
-            Ok(r) if r.stream => (Some(Box::new(ChatStream::new(&r, completion))), Vec::new()),
+            Ok(mut r) if r.stream => {
+                // x-mock-usage: omit drops the usage chunk and the `"usage":null` fields alike.
+                r.include_usage &= !controls.omit_usage;
+                (Some(Box::new(ChatStream::new(&r, completion))), Vec::new())
+            }
             Ok(r) => match openai::completion_body(&r, &completion) {
                 Ok(b) => (None, b),
-                Err(e) => {
-                    return error(&ApiError::new(
-                        flavor,
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        e.to_string(),
-                    ))
-                }
+                Err(e) => return error(&ApiError::new(flavor, StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
             },
         },
         Api::Messages => match anthropic::parse(body) {
             Err(m) => return bad(m),
-            Ok(r) if r.stream => (
-                Some(Box::new(MessagesStream::new(&r, completion))),
-                Vec::new(),
-            ),
+            Ok(r) if r.stream => (Some(Box::new(MessagesStream::new(&r, completion))), Vec::new()),
             Ok(r) => (None, anthropic::message_body(&r, &completion)),
         },
         Api::Responses => match responses::parse(body) {
             Err(m) => return bad(m),
-            Ok(r) if r.stream => (
-                Some(Box::new(ResponsesStream::new(&r, completion))),
-                Vec::new(),
-            ),
+            Ok(r) if r.stream => (Some(Box::new(ResponsesStream::new(&r, completion))), Vec::new()),
             Ok(r) => (None, responses::response_body(&r, &completion)),
         },
     };
@@ -218,6 +220,71 @@ async fn provider(api: Api, headers: &HeaderMap, body: &[u8]) -> Response<MockBo
         None => json(status, body),
     };
     *resp.status_mut() = status;
+    request_id(&mut resp, flavor);
+    resp
+}
+
+/// `x-mock-replay: NAME`: the exact bytes of `DIR/NAME`. The body only has to be JSON; the
+/// usual waits and `x-mock-status` apply; generation controls (tokens, abort) do not.
+async fn replay(
+    flavor: Flavor,
+    name: &str,
+    controls: &Controls,
+    body: &[u8],
+    fixtures: Option<&Path>,
+) -> Response<MockBody> {
+    let bad = |msg: String| error(&ApiError::bad_request(flavor, msg));
+    let Some(dir) = fixtures else {
+        return bad("x-mock-replay needs the mock to be started with --fixtures DIR".to_owned());
+    };
+    let kind = match replay::kind(name) {
+        Ok(k) => k,
+        Err(m) => return bad(m),
+    };
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        return bad(format!("We could not parse the JSON body of your request. ({e})"));
+    }
+    let data = match replay::load(dir, name).await {
+        Ok(d) => d,
+        Err(LoadError::NotFound) => {
+            return error(&ApiError::new(
+                flavor,
+                StatusCode::NOT_FOUND,
+                format!("x-mock-replay: no fixture {name:?} in the fixtures directory"),
+            ))
+        }
+        Err(LoadError::Io(e)) => {
+            return error(&ApiError::new(
+                flavor,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("x-mock-replay: reading fixture {name:?}: {e}"),
+            ))
+        }
+    };
+    let wait = controls.initial_wait();
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+    let status = controls.status.unwrap_or(StatusCode::OK);
+    if status.as_u16() >= 400 {
+        return error(&ApiError::injected(flavor, status));
+    }
+    let exact = kind == replay::Kind::Json;
+    let len = data.len();
+    let mut resp = Response::new(MockBody::split(SplitBody::new(
+        data,
+        controls.chunk_bytes,
+        controls.chunk_delay,
+        exact,
+    )));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(kind.content_type()));
+    if exact {
+        h.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    } else {
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
     request_id(&mut resp, flavor);
     resp
 }
@@ -243,11 +310,7 @@ fn json(status: StatusCode, body: Vec<u8>) -> Response<MockBody> {
 }
 
 fn plain(status: StatusCode, body: &'static str) -> Response<MockBody> {
-    with_type(
-        status,
-        Bytes::from_static(body.as_bytes()),
-        "text/plain; charset=utf-8",
-    )
+    with_type(status, Bytes::from_static(body.as_bytes()), "text/plain; charset=utf-8")
 }
 
 fn with_type(status: StatusCode, body: Bytes, content_type: &'static str) -> Response<MockBody> {
@@ -266,14 +329,8 @@ mod tests {
     fn routes() {
         let chat = Route::Api(Api::Chat { deployment: None });
         assert_eq!(route(&Method::POST, "/v1/chat/completions"), chat);
-        assert_eq!(
-            route(&Method::POST, "/v1/messages"),
-            Route::Api(Api::Messages)
-        );
-        assert_eq!(
-            route(&Method::POST, "/v1/responses"),
-            Route::Api(Api::Responses)
-        );
+        assert_eq!(route(&Method::POST, "/v1/messages"), Route::Api(Api::Messages));
+        assert_eq!(route(&Method::POST, "/v1/responses"), Route::Api(Api::Responses));
         assert_eq!(route(&Method::GET, "/v1/models"), Route::Models);
         assert_eq!(
             route(&Method::POST, "/openai/deployments/gpt4/chat/completions"),

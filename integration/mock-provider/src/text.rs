@@ -6,16 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 /// Default token texts, cycled: eight tokens make one sentence.
-const WORDS: [&str; 8] = [
-    "This ",
-    "is ",
-    "a ",
-    "mock ",
-    "reply ",
-    "from ",
-    "the ",
-    "provider. ",
-];
+const WORDS: [&str; 8] = ["This ", "is ", "a ", "mock ", "reply ", "from ", "the ", "provider. "];
 
 /// The completion to produce: `tokens` tokens, each `custom` or the next word of [`WORDS`].
 #[derive(Debug, Clone)]
@@ -162,10 +153,7 @@ mod tests {
         ]);
         assert_eq!(estimate_tokens(&[Some(&messages)]), 3);
         assert_eq!(estimate_tokens(&[None]), 1);
-        assert_eq!(
-            estimate_tokens(&[Some(&json!("12345678")), Some(&messages)]),
-            5
-        );
+        assert_eq!(estimate_tokens(&[Some(&json!("12345678")), Some(&messages)]), 5);
     }
 
     #[test]
