@@ -62,10 +62,7 @@ pub(crate) fn starts_with_ci(b: &[u8], i: usize, prefix: &[u8]) -> bool {
 /// Position of the first `needle` byte at or after `from`.
 #[inline]
 pub(crate) fn find_byte(b: &[u8], from: usize, needle: u8) -> Option<usize> {
-    b.get(from..)?
-        .iter()
-        .position(|&c| c == needle)
-        .map(|p| p + from)
+    b.get(from..)?.iter().position(|&c| c == needle).map(|p| p + from)
 }
 
 /// Position of `needle` in `b[from..limit]`.
@@ -74,9 +71,7 @@ pub(crate) fn find_bytes(b: &[u8], from: usize, limit: usize, needle: &[u8]) -> 
     if needle.is_empty() || hay.len() < needle.len() {
         return None;
     }
-    hay.windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    hay.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
 }
 
 /// A number-like token may start at `i`: not glued to a word on its left, and not the
@@ -105,9 +100,8 @@ pub(crate) fn ends_cleanly(b: &[u8], e: usize) -> bool {
 /// The `len` digits starting at `i` as numbers 0–9, if they are all digits.
 pub(crate) fn digit_values(b: &[u8], i: usize, len: usize) -> Option<u32> {
     let s = b.get(i..i + len)?;
-    s.iter().try_fold(0u32, |acc, &c| {
-        is_digit(c).then(|| acc * 10 + u32::from(c - b'0'))
-    })
+    s.iter()
+        .try_fold(0u32, |acc, &c| is_digit(c).then(|| acc * 10 + u32::from(c - b'0')))
 }
 
 /// Whether the text before `i` (within `window` bytes) contains `needle` (lowercase,
@@ -122,8 +116,7 @@ pub(crate) fn keyword_before(b: &[u8], i: usize, window: usize, needle: &[u8]) -
         return false;
     }
     (0..=hay.len() - n).any(|k| {
-        hay.get(k..k + n).is_some_and(|w| w.eq_ignore_ascii_case(needle))
-            && !before(hay, k).is_ascii_alphabetic()
+        hay.get(k..k + n).is_some_and(|w| w.eq_ignore_ascii_case(needle)) && !before(hay, k).is_ascii_alphabetic()
     })
 }
 

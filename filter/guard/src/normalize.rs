@@ -4,8 +4,10 @@
 //! invisible characters are removed (zero-width spaces, soft hyphens, bidi controls, tag
 //! characters, variation selectors — Unicode `Cf` plus `Default_Ignorable_Code_Point`),
 //! NFKC folds compatibility forms (fullwidth `４１１１` → `4111`, `＠` → `@`, ligatures,
-//! circled and mathematical digits/letters, no-break spaces → space), and Unicode dashes
-//! (en dash, minus sign, …) become `-`.
+//! circled and mathematical digits/letters, no-break spaces → space), Unicode dashes
+//! (en dash, minus sign, …) become `-`, decimal digits of other scripts (Arabic-Indic
+//! `٤١١١`, Devanagari, Thai, …) become ASCII digits, and combining marks left on an ASCII
+//! character after NFKC (`4\u{0301}`) are dropped.
 //!
 //! Every byte of the folded text remembers the byte range of the original "cluster" (a
 //! starter plus its combining marks) it came from, so a finding can be mapped back and the
@@ -91,8 +93,15 @@ pub fn normalize(text: &str) -> Normalized<'_> {
             out.push(c);
         } else {
             let cluster = text.get(pos..end).unwrap_or_default();
+            let mut ascii_base = false;
             for n in cluster.chars().filter(|&c| !is_ignorable(c)).nfkc() {
-                out.push(fold_dash(n).unwrap_or(n));
+                // A mark NFKC could not compose onto an ASCII base only hides that base.
+                if ascii_base && canonical_combining_class(n) != 0 {
+                    continue;
+                }
+                let n = fold_char(n);
+                ascii_base = n.is_ascii();
+                out.push(n);
             }
         }
         map.resize(out.len(), (offset(pos), offset(end)));
@@ -114,21 +123,53 @@ fn char_at(text: &str, pos: usize) -> Option<char> {
 }
 
 fn is_already_normal(text: &str) -> bool {
-    !text
-        .chars()
-        .any(|c| !c.is_ascii() && (is_ignorable(c) || fold_dash(c).is_some()))
-        && is_nfkc_quick(text.chars()) == IsNormalized::Yes
+    let mut prev_ascii = false;
+    for c in text.chars() {
+        if c.is_ascii() {
+            prev_ascii = true;
+            continue;
+        }
+        let mark_on_ascii = prev_ascii && canonical_combining_class(c) != 0;
+        if mark_on_ascii || is_ignorable(c) || fold_char(c) != c {
+            return false;
+        }
+        prev_ascii = false;
+    }
+    is_nfkc_quick(text.chars()) == IsNormalized::Yes
 }
 
-/// Unicode dashes and minus signs that NFKC leaves alone, folded to `-` so that
-/// `123–45–6789` (en dashes) is still an SSN.
-fn fold_dash(c: char) -> Option<char> {
+/// Folds what NFKC leaves alone: Unicode dashes and minus signs to `-` (so `123–45–6789`
+/// with en dashes is still an SSN), and decimal digits of other scripts to ASCII.
+fn fold_char(c: char) -> char {
+    if c.is_ascii() {
+        return c;
+    }
     match c {
         '\u{2010}'..='\u{2015}' | '\u{2043}' | '\u{2212}' | '\u{058A}' | '\u{2E3A}' | '\u{2E3B}' => {
-            Some('-')
+            '-'
         }
-        _ => None,
+        _ => fold_digit(c).unwrap_or(c),
     }
+}
+
+/// First code points of the Unicode blocks of ten decimal digits (`Nd`) outside ASCII
+/// that NFKC does not fold (fullwidth and mathematical digits it does).
+const DIGIT_ZEROS: &[u32] = &[
+    0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6,
+    0x0D66, 0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0,
+    0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0,
+    0xAA50, 0xABF0, 0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450,
+    0x114D0, 0x11650, 0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60,
+    0x16AC0, 0x16B50, 0x1E140, 0x1E2F0, 0x1E950,
+];
+
+fn fold_digit(c: char) -> Option<char> {
+    let cp = c as u32;
+    let zero = DIGIT_ZEROS
+        .iter()
+        .copied()
+        .find(|&z| (z..z + 10).contains(&cp))?;
+    char::from_digit(cp - zero, 10)
 }
 
 /// Invisible characters removed before detection: general category `Cf` (format) and the
@@ -197,6 +238,18 @@ mod tests {
         assert_eq!(orig(t, &n, "4111 1111"), "４１１１ １１１１");
         assert_eq!(orig(t, &n, "fi"), "ﬁ");
         assert_eq!(orig(t, &n, "i"), "ﬁ");
+    }
+
+    #[test]
+    fn other_script_digits_and_marks_on_ascii() {
+        let t = "٤١١١ ११११ 4\u{0301}1\u{0332}1";
+        let n = normalize(t);
+        assert_eq!(n.as_str(), "4111 1111 411");
+        assert_eq!(orig(t, &n, "4111 1111"), "٤١١١ ११११");
+        let (a, b) = n.to_original(10, 13).unwrap();
+        assert_eq!(&t[a..b], "4\u{0301}1\u{0332}1");
+        assert_eq!(normalize("cafe\u{0301}").as_str(), "café");
+        assert!(normalize("x\u{0301}").as_str() == "x");
     }
 
     #[test]

@@ -46,18 +46,13 @@ pub(crate) struct PhraseSet {
     anchors: HashMap<Box<str>, Vec<(usize, usize)>>,
     /// Cheap pre-filters for ASCII words: lengths (bit n) and lowercased first bytes.
     ascii_lengths: u64,
-    ascii_first: [bool; 128],
+    ascii_first: u128,
     non_ascii_anchor: bool,
 }
 
 impl PhraseSet {
     /// Adds a literal phrase. Errors describe the problem for the configuration error.
-    pub(crate) fn add_literal(
-        &mut self,
-        text: &str,
-        case_sensitive: bool,
-        tag: usize,
-    ) -> Result<(), String> {
+    pub(crate) fn add_literal(&mut self, text: &str, case_sensitive: bool, tag: usize) -> Result<(), String> {
         let pieces = pieces(text.trim(), case_sensitive)?;
         self.add(Phrase {
             tokens: vec![Token {
@@ -94,8 +89,8 @@ impl PhraseSet {
                     if key.len() < 64 {
                         self.ascii_lengths |= 1 << key.len();
                     }
-                    if let Some(f) = key.bytes().next().and_then(|c| self.ascii_first.get_mut(usize::from(c))) {
-                        *f = true;
+                    if let Some(c) = key.bytes().next() {
+                        self.ascii_first |= 1u128 << (c & 0x7F);
                     }
                 } else {
                     self.non_ascii_anchor = true;
@@ -168,9 +163,7 @@ impl PhraseSet {
         }
         let len = word.len();
         let first = word.bytes().next().unwrap_or(0).to_ascii_lowercase();
-        len < 64
-            && self.ascii_lengths & (1 << len) != 0
-            && self.ascii_first.get(usize::from(first)).copied().unwrap_or(false)
+        len < 64 && self.ascii_lengths & (1 << len) != 0 && self.ascii_first & (1u128 << (first & 0x7F)) != 0
     }
 
     /// Matches phrase `p` (first token alternative `alt`) whose first word starts at `ws`.
@@ -217,12 +210,7 @@ fn match_tokens(text: &str, pos: usize, tokens: &[Token], cs: bool) -> Option<us
     None
 }
 
-fn match_pieces<'p>(
-    text: &str,
-    mut pos: usize,
-    pieces: impl Iterator<Item = &'p Piece>,
-    cs: bool,
-) -> Option<usize> {
+fn match_pieces<'p>(text: &str, mut pos: usize, pieces: impl Iterator<Item = &'p Piece>, cs: bool) -> Option<usize> {
     for piece in pieces {
         match piece {
             Piece::Word(w) => {
@@ -325,9 +313,7 @@ fn parse_pattern(text: &str) -> Result<Vec<Token>, String> {
                 loop {
                     match chars.next() {
                         Some(ch) if ch == close => break,
-                        Some('(' | '[' | ')' | ']') => {
-                            return Err("groups cannot be nested or mismatched".into())
-                        }
+                        Some('(' | '[' | ')' | ']') => return Err("groups cannot be nested or mismatched".into()),
                         Some(ch) => body.push(ch),
                         None => return Err(format!("unclosed `{c}`")),
                     }

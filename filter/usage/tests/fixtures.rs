@@ -139,3 +139,52 @@ fn anthropic_cut_short() {
     assert_eq!(r.finish.report.usage.input_tokens, 15);
     assert!(r.finish.report.usage.output_tokens >= 15, "{:?}", r.finish.report);
 }
+
+/// `first_content` fires on the event with the first generated token, not before.
+#[test]
+fn first_content_timing() {
+    let cases = [
+        ("openai-chat-stream.sse", "\"content\":\"Hi\""),
+        ("openai-recorded-chat-streaming.response.sse", "\"content\":\"Hi\""),
+        ("anthropic-stream_basic.sse", "event: content_block_delta"),
+        ("anthropic-stream_tool.sse", "event: content_block_delta"),
+        ("openai-responses-stream.sse", "event: response.output_text.delta"),
+    ];
+    for (name, marker) in cases {
+        let body = String::from_utf8(fixture(name)).unwrap();
+        let mut t = StreamTracker::new(format_of(name));
+        let mut fired = Vec::new();
+        for event in body.split_inclusive("\n\n") {
+            if t.feed(event.as_bytes()).first_content {
+                fired.push(event);
+            }
+        }
+        assert_eq!(fired.len(), 1, "{name}");
+        assert!(fired[0].contains(marker), "{name}: fired on {}", fired[0]);
+    }
+    // Reasoning and tool-call deltas are content too; empty strings and role-only deltas are not.
+    let mut t = StreamTracker::new(genai_usage::ApiFormat::OpenAiChat);
+    assert!(!t.feed(b"data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n").first_content);
+    assert!(t.feed(b"data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"Hm\"}}]}\n\n").first_content);
+    let mut t = StreamTracker::new(genai_usage::ApiFormat::OpenAiChat);
+    let call = br#"data: {"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":""}}]}}]}"#;
+    assert!(t.feed(&[&call[..], b"\n\n"].concat()).first_content);
+    assert_eq!(t.output_text(), "f");
+}
+
+/// Odd JSON does not lose the event's usage, and never panics.
+#[test]
+fn tolerant_events() {
+    use genai_usage::ApiFormat::*;
+    let stream = b"data: {\"choices\":[{\"delta\":{\"content\":[1,2]}}],\"usage\":null}\n\n\
+        data: {\"choices\":{\"odd\":true},\"usage\":{\"prompt_tokens\":5.0,\"completion_tokens\":2}}\n\n\
+        data: {not json\n\n";
+    let r = run(StreamTracker::new(OpenAiChat), [&stream[..]], "");
+    assert_eq!(r.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((5, 2)));
+    let anthropic = b"data: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":4,\"output_tokens\":1}}}\n\n\
+        data: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":9}}\n\n";
+    let r = run(StreamTracker::new(AnthropicMessages), [&anthropic[..]], "");
+    assert_eq!(r.finish.report.usage.input_tokens, 4);
+    assert_eq!(r.finish.report.usage.output_tokens, 9);
+    assert!(!r.finish.report.estimated);
+}

@@ -89,6 +89,9 @@ impl Context for Http {}
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        // Test builds only (never release): trap on a marker header, to prove the failure policy.
+        #[cfg(feature = "test-trap")]
+        crate::test_trap::on_request_headers();
         let Some(flow) = self.flow.as_mut() else {
             return unconfigured();
         };

@@ -4,6 +4,8 @@
 pub mod context;
 pub mod host;
 pub mod metrics;
+#[cfg(feature = "test-trap")]
+pub mod test_trap;
 
 use proxy_wasm::types::LogLevel;
 

@@ -10,7 +10,7 @@ use crate::bytes::{at, digits_end, ends_cleanly, is_digit, is_word, starts_clean
 const MAX_GROUPS: usize = 8;
 
 /// A card number whose first digit run starts at `i`.
-pub(super) fn at(b: &[u8], i: usize) -> Option<(usize, usize)> {
+pub(super) fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
     if !starts_cleanly(b, i) {
         return None;
     }
@@ -96,10 +96,7 @@ fn luhn(digits: &[u8]) -> bool {
 }
 
 fn prefix(digits: &[u8], n: usize) -> u32 {
-    digits
-        .iter()
-        .take(n)
-        .fold(0, |acc, &c| acc * 10 + u32::from(c - b'0'))
+    digits.iter().take(n).fold(0, |acc, &c| acc * 10 + u32::from(c - b'0'))
 }
 
 fn brand_ok(d: &[u8]) -> bool {
@@ -108,11 +105,9 @@ fn brand_ok(d: &[u8]) -> bool {
     let visa = p1 == 4 && matches!(len, 13 | 16 | 19);
     let mastercard = ((51..=55).contains(&p2) || (2221..=2720).contains(&p4)) && len == 16;
     let amex = matches!(p2, 34 | 37) && len == 15;
-    let discover =
-        (p4 == 6011 || p2 == 65 || (644..=649).contains(&p3)) && (16..=19).contains(&len);
+    let discover = (p4 == 6011 || p2 == 65 || (644..=649).contains(&p3)) && (16..=19).contains(&len);
     let jcb = (3528..=3589).contains(&p4) && (16..=19).contains(&len);
-    let diners = ((300..=305).contains(&p3) || matches!(p2, 36 | 38 | 39) || p4 == 3095)
-        && (14..=19).contains(&len);
+    let diners = ((300..=305).contains(&p3) || matches!(p2, 36 | 38 | 39) || p4 == 3095) && (14..=19).contains(&len);
     let unionpay = p2 == 62 && (16..=19).contains(&len);
     visa || mastercard || amex || discover || jcb || diners || unionpay
 }
@@ -123,7 +118,7 @@ mod tests {
 
     fn one(t: &str) -> Option<&str> {
         let i = t.find(|c: char| c.is_ascii_digit())?;
-        at(t.as_bytes(), i).map(|(s, e)| &t[s..e])
+        find_at(t.as_bytes(), i).map(|(s, e)| &t[s..e])
     }
 
     #[test]
@@ -143,10 +138,7 @@ mod tests {
         ] {
             assert_eq!(one(t), Some(t), "{t}");
         }
-        assert_eq!(
-            one("4111 1111 1111 1111 12 25 123"),
-            Some("4111 1111 1111 1111")
-        );
+        assert_eq!(one("4111 1111 1111 1111 12 25 123"), Some("4111 1111 1111 1111"));
     }
 
     #[test]

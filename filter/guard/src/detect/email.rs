@@ -3,7 +3,7 @@
 //! The local part is the practical subset (`A-Z a-z 0-9 . _ % + -`, starting with a letter
 //! or digit, at most 64 bytes); the domain needs at least two labels and an alphabetic
 //! TLD. Not reported: `@mentions`, `pkg@1.2.3`, `logo@2x.png` (file extensions are not
-//! TLDs), scp-style `git@github.com:org/repo`.
+//! TLDs), URL user info and scp-style `git@github.com:org/repo`, `ssh://git@host/path`.
 
 use crate::bytes::{at, before, find_byte, is_word};
 
@@ -11,9 +11,9 @@ const MAX_LOCAL: usize = 64;
 
 /// TLD-shaped file extensions that are not real TLDs (`icon@2x.png`).
 const NOT_TLDS: &[&[u8]] = &[
-    b"png", b"jpg", b"jpeg", b"gif", b"svg", b"webp", b"ico", b"bmp", b"tif", b"tiff", b"css",
-    b"js", b"mjs", b"cjs", b"ts", b"tsx", b"jsx", b"json", b"yaml", b"yml", b"toml", b"txt",
-    b"html", b"htm", b"xml", b"csv", b"lock", b"exe", b"dll", b"wasm", b"pdf",
+    b"png", b"jpg", b"jpeg", b"gif", b"svg", b"webp", b"ico", b"bmp", b"tif", b"tiff", b"css", b"js", b"mjs", b"cjs",
+    b"ts", b"tsx", b"jsx", b"json", b"yaml", b"yml", b"toml", b"txt", b"html", b"htm", b"xml", b"csv", b"lock", b"exe",
+    b"dll", b"wasm", b"pdf",
 ];
 
 pub(super) fn scan(b: &[u8], found: &mut dyn FnMut(usize, usize)) {
@@ -32,15 +32,21 @@ fn is_local(c: u8) -> bool {
 }
 
 fn email_at(b: &[u8], at_sign: usize) -> Option<(usize, usize)> {
-    // Local part, backwards from '@'.
+    // Local part, backwards from '@'; accented Latin letters count (`müller@…`).
     let mut s = at_sign;
-    while s > 0 && is_local(before(b, s)) {
-        s -= 1;
+    while s > 0 {
+        if is_local(before(b, s)) {
+            s -= 1;
+        } else if let Some(len) = latin_letter_before(b, s) {
+            s -= len;
+        } else {
+            break;
+        }
         if at_sign - s > MAX_LOCAL {
             return None;
         }
     }
-    while s < at_sign && !at(b, s).is_ascii_alphanumeric() {
+    while s < at_sign && !at(b, s).is_ascii_alphanumeric() && at(b, s) < 0x80 {
         s += 1;
     }
     if s == at_sign || before(b, at_sign) == b'.' {
@@ -75,13 +81,24 @@ fn email_at(b: &[u8], at_sign: usize) -> Option<(usize, usize)> {
     }
     let next = at(b, end);
     // Glued to more token (`_`, `-`, `@`) or scp-style `host:path`.
-    if is_word(next) || next == b'-' || next == b'@' {
+    if is_word(next) || matches!(next, b'-' | b'@' | b'/') {
         return None;
     }
     if next == b':' && !matches!(at(b, end + 1), 0 | b' ' | b'\t' | b'\n' | b'\r') {
         return None;
     }
     Some((s, end))
+}
+
+/// Byte length of a Latin-1/Latin Extended letter (U+00C0–U+024F) ending at `s`.
+fn latin_letter_before(b: &[u8], s: usize) -> Option<usize> {
+    // Those letters are two UTF-8 bytes: 0xC3..=0xC9 then a continuation byte.
+    let lead = b.get(s.checked_sub(2)?)?;
+    let cont = before(b, s);
+    let ok = (0xC3..=0xC9).contains(lead) && (0x80..=0xBF).contains(&cont);
+    // U+00D7 (×) and U+00F7 (÷) are not letters.
+    let sign = *lead == 0xC3 && (cont == 0x97 || cont == 0xB7);
+    (ok && !sign).then_some(2)
 }
 
 fn valid_tld(t: &[u8]) -> bool {

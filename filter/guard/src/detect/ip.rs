@@ -12,13 +12,31 @@ use crate::bytes::{at, before, digits_end, find_byte, is_word, starts_cleanly};
 
 /// Words that make a following dotted quad a version or section number.
 const VERSION_WORDS: &[&[u8]] = &[
-    b"version", b"ver", b"v", b"release", b"rel", b"build", b"rev", b"revision", b"section",
-    b"sec", b"chapter", b"firmware", b"fw", b"kernel", b"patch", b"update", b"sdk", b"api",
+    b"version",
+    b"ver",
+    b"v",
+    b"release",
+    b"rel",
+    b"build",
+    b"rev",
+    b"revision",
+    b"section",
+    b"sec",
+    b"chapter",
+    b"firmware",
+    b"fw",
+    b"kernel",
+    b"patch",
+    b"update",
+    b"sdk",
+    b"api",
 ];
 
 /// An IPv4 address whose first octet starts at `i`.
 pub(super) fn v4_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
-    if !starts_cleanly(b, i) || before(b, i) == b'.' {
+    // `10.0.0.1-10.0.0.9` is a range of two addresses.
+    let range = before(b, i) == b'-' && i >= 2 && before(b, i - 1).is_ascii_digit();
+    if !(starts_cleanly(b, i) || range) || before(b, i) == b'.' {
         return None;
     }
     let end = quad(b, i)?;
@@ -38,10 +56,7 @@ fn quad(b: &[u8], i: usize) -> Option<usize> {
         if n == 0 || n > 3 {
             return None;
         }
-        let v = b
-            .get(p..e)?
-            .iter()
-            .fold(0u32, |a, &c| a * 10 + u32::from(c - b'0'));
+        let v = b.get(p..e)?.iter().fold(0u32, |a, &c| a * 10 + u32::from(c - b'0'));
         if v > 255 {
             return None;
         }
@@ -145,10 +160,13 @@ fn v6(b: &[u8], s: usize) -> Option<usize> {
         }
     }
     let count_ok = if double { groups <= 7 } else { groups == 8 };
+    // `1::2` and `[::2]` are slices in code far more often than addresses; of the
+    // one-group `::x` forms only the loopback `::1` is kept.
     let short_compressed = double && groups < 3 && at(b, s) != b':' && !long_group;
+    let lone = at(b, s) == b':' && groups == 1 && b.get(s..p) != Some(&b"::1"[..]);
     let n = at(b, p);
     let glued = is_word(n) || (n == b'.' && is_word(at(b, p + 1)));
-    (groups > 0 && count_ok && digit && !short_compressed && !glued).then_some(p)
+    (groups > 0 && count_ok && digit && !short_compressed && !lone && !glued).then_some(p)
 }
 
 fn run_hex(b: &[u8], p: usize) -> usize {
@@ -188,7 +206,10 @@ mod tests {
 
     #[test]
     fn ipv4() {
-        assert_eq!(v4("from 10.0.0.1:8080 and 192.168.1.254."), ["10.0.0.1", "192.168.1.254"]);
+        assert_eq!(
+            v4("from 10.0.0.1:8080 and 192.168.1.254."),
+            ["10.0.0.1", "192.168.1.254"]
+        );
         assert_eq!(v4("range 10.0.0.1-10.0.0.9"), ["10.0.0.1", "10.0.0.9"]);
         for t in [
             "1.2.3",

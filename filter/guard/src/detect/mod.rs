@@ -42,11 +42,8 @@ pub(crate) fn scan(text: &str, enabled: u8, out: &mut Vec<Hit>) {
     }
 
     // Number pass: every digit run is offered to the numeric detectors.
-    let numeric = enabled
-        & (Builtin::Phone.bit()
-            | Builtin::UsSsn.bit()
-            | Builtin::CreditCard.bit()
-            | Builtin::IpAddress.bit());
+    let numeric =
+        enabled & (Builtin::Phone.bit() | Builtin::UsSsn.bit() | Builtin::CreditCard.bit() | Builtin::IpAddress.bit());
     if numeric != 0 {
         let mut i = 0;
         while i < b.len() {
@@ -55,13 +52,13 @@ pub(crate) fn scan(text: &str, enabled: u8, out: &mut Vec<Hit>) {
                 continue;
             }
             if on(Builtin::Phone) {
-                push(Builtin::Phone, phone::at(b, i));
+                push(Builtin::Phone, phone::find_at(b, i));
             }
             if on(Builtin::UsSsn) {
-                push(Builtin::UsSsn, ssn::at(b, i));
+                push(Builtin::UsSsn, ssn::find_at(b, i));
             }
             if on(Builtin::CreditCard) {
-                push(Builtin::CreditCard, credit_card::at(b, i));
+                push(Builtin::CreditCard, credit_card::find_at(b, i));
             }
             if on(Builtin::IpAddress) {
                 push(Builtin::IpAddress, ip::v4_at(b, i));
@@ -80,10 +77,10 @@ pub(crate) fn scan(text: &str, enabled: u8, out: &mut Vec<Hit>) {
                 && !(c == b'-' && before(b, i) == b'-');
             if starts_word {
                 if on(Builtin::Secret) {
-                    push(Builtin::Secret, secret::at(b, i));
+                    push(Builtin::Secret, secret::find_at(b, i));
                 }
                 if on(Builtin::Iban) && c.is_ascii_alphabetic() {
-                    push(Builtin::Iban, iban::at(b, i));
+                    push(Builtin::Iban, iban::find_at(b, i));
                 }
             }
             i += 1;

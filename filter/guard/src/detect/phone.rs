@@ -3,17 +3,28 @@
 //!
 //! NANP: `(555) 123-4567`, `555-123-4567`, `555.123.4567`, `1-800-555-1234`,
 //! `+1 555 123 4567`, `+15551234567`; the area code starts with 2–9. A bare
-//! space-separated `555 123 4567` (no `+1`, no parentheses) also needs a valid exchange
-//! (2–9), since tables of numbers look like that. International: `+` then groups separated
-//! by single spaces, dashes or dots (an optional `(0)` trunk group), 8–15 digits in total
-//! (E.164), or 10–15 digits written without separators.
+//! space-separated `555 123 4567` (no `+1`, no parentheses) looks like a row of a table,
+//! so it also needs a valid exchange (2–9) and a phone keyword (`phone`, `tel`, `call`,
+//! `mobile`, …) in the 32 bytes before it.
+//!
+//! International: `+` then groups separated by single spaces, dashes or dots (an optional
+//! `(0)` trunk group), 8–15 digits in total (E.164), or 10–15 digits without separators.
+//!
 //! Not reported: bare digit runs (order numbers, timestamps), 7-digit local numbers,
 //! dates, ZIP+4, SSNs, card numbers.
 
-use crate::bytes::{at, before, digits_end, ends_cleanly, is_digit, is_word, starts_cleanly};
+use crate::bytes::{
+    at, before, digits_end, ends_cleanly, is_digit, is_word, keyword_before, starts_cleanly,
+};
+
+const KEYWORD_WINDOW: usize = 32;
+const PHONE_WORDS: &[&[u8]] = &[
+    b"phone", b"tel", b"call", b"mobile", b"cell", b"fax", b"whatsapp", b"contact", b"sms",
+    b"text me", b"ring",
+];
 
 /// A phone number whose first digit run starts at `i`, as a byte span.
-pub(super) fn at(b: &[u8], i: usize) -> Option<(usize, usize)> {
+pub(super) fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
     match before(b, i) {
         b'+' => {
             // `+` must itself start a token (not `a+1`, not `2+2`).
@@ -97,8 +108,14 @@ fn nanp(b: &[u8], p: usize, strict: bool) -> Option<usize> {
         return None;
     }
     let end = q + 5;
-    if strict && sep == Some(b' ') && !matches!(at(b, exchange), b'2'..=b'9') {
-        return None;
+    if strict && sep == Some(b' ') {
+        // Bare `NXX NXX XXXX` looks like a row of a table: only after a phone keyword.
+        let said = PHONE_WORDS
+            .iter()
+            .any(|w| keyword_before(b, p, KEYWORD_WINDOW, w));
+        if !said || !matches!(at(b, exchange), b'2'..=b'9') {
+            return None;
+        }
     }
     ends_cleanly(b, end).then_some(end)
 }
@@ -144,7 +161,8 @@ fn international(b: &[u8], i: usize) -> Option<usize> {
         let next = at(b, end + 1);
         if matches!(s, b' ' | b'-' | b'.') && (is_digit(next) || next == b'(') {
             p = end + 1;
-        } else if s == b'(' {
+        } else if s == b'(' || (close != ge && is_digit(s)) {
+            // `+44(0)20…`, `(0)20`: a parenthesised group may touch its neighbours.
             p = end;
         } else {
             break;
@@ -153,7 +171,7 @@ fn international(b: &[u8], i: usize) -> Option<usize> {
     let shape_ok = if groups == 1 {
         (10..=15).contains(&digits)
     } else {
-        (8..=15).contains(&digits) && first <= 3 && longest >= 3
+        (8..=15).contains(&digits) && first <= 3 && longest >= 2
     };
     (shape_ok && ends_cleanly(b, end)).then_some(end)
 }
@@ -168,7 +186,7 @@ mod tests {
         let mut i = 0;
         while i < b.len() {
             if is_digit(b[i]) {
-                if let Some((s, e)) = at(b, i) {
+                if let Some((s, e)) = find_at(b, i) {
                     v.push(&t[s..e]);
                 }
                 i = digits_end(b, i);
@@ -211,7 +229,10 @@ mod tests {
             "x+44 20 7946 0958",
             "+12.5%",
             "+1000000",
-            "300 200 1000",
+            "300 200 1000 400",
+            "12 300 200 1000",
+            "555 123 4567",
+            "room 212 555 0199",
             "155-123-4567",
         ] {
             assert!(find(t).is_empty(), "{t}: {:?}", find(t));

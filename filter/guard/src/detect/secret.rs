@@ -31,11 +31,9 @@ fn b64url(c: u8) -> bool {
 }
 
 /// A secret starting at word start `i` (its span may start later, e.g. a labelled value).
-pub(super) fn at(b: &[u8], i: usize) -> Option<(usize, usize)> {
+pub(super) fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
     match at(b, i) {
-        b'A' => aws_key_id(b, i)
-            .or_else(|| google(b, i))
-            .or_else(|| aws_secret(b, i)),
+        b'A' => aws_key_id(b, i).or_else(|| google(b, i)).or_else(|| aws_secret(b, i)),
         b'a' | b's' | b'S' => {
             if at(b, i) == b's' {
                 if let Some(s) = sk(b, i).or_else(|| stripe(b, i)) {
@@ -77,9 +75,7 @@ fn google(b: &[u8], i: usize) -> Option<(usize, usize)> {
 }
 
 fn aws_secret(b: &[u8], i: usize) -> Option<(usize, usize)> {
-    let label = AWS_SECRET_LABELS
-        .iter()
-        .find(|l| starts_with_ci(b, i, l))?;
+    let label = AWS_SECRET_LABELS.iter().find(|l| starts_with_ci(b, i, l))?;
     let mut p = i + label.len();
     let sep_end = run_end(b, p, |c| matches!(c, b' ' | b'\t' | b'"' | b'\'' | b':' | b'='));
     if sep_end == p || sep_end - p > 8 {
@@ -97,9 +93,7 @@ fn github(b: &[u8], i: usize) -> Option<(usize, usize)> {
         return Some((i, e));
     }
     let kind = at(b, i + 2);
-    if !(starts_with(b, i, b"gh") && matches!(kind, b'p' | b'o' | b'u' | b's' | b'r'))
-        || at(b, i + 3) != b'_'
-    {
+    if !(starts_with(b, i, b"gh") && matches!(kind, b'p' | b'o' | b'u' | b's' | b'r')) || at(b, i + 3) != b'_' {
         return None;
     }
     let e = body(b, i + 4, 36, alnum)?;
@@ -107,15 +101,12 @@ fn github(b: &[u8], i: usize) -> Option<(usize, usize)> {
 }
 
 fn slack_token(b: &[u8], i: usize) -> Option<(usize, usize)> {
-    let p = if starts_with(b, i, b"xox") && matches!(at(b, i + 3), b'a' | b'b' | b'p' | b'r' | b's')
-        && at(b, i + 4) == b'-'
-    {
-        i + 5
-    } else if starts_with(b, i, b"xapp-") {
-        i + 5
-    } else {
+    let token =
+        starts_with(b, i, b"xox") && matches!(at(b, i + 3), b'a' | b'b' | b'p' | b'r' | b's') && at(b, i + 4) == b'-';
+    if !(token || starts_with(b, i, b"xapp-")) {
         return None;
-    };
+    }
+    let p = i + 5;
     let e = body(b, p, 10, |c| c.is_ascii_alphanumeric() || c == b'-')?;
     let has_digit = b.get(p..e)?.iter().any(u8::is_ascii_digit);
     has_digit.then_some((i, e))
@@ -225,9 +216,17 @@ fn pem(b: &[u8], i: usize) -> Option<(usize, usize)> {
         return None;
     }
     let body_start = label_end + 5;
+    // The END line, if only base64, whitespace and RFC 1421 header characters come
+    // before it (not, say, the next block's BEGIN line).
     if let Some(end_marker) = find_bytes(b, body_start, body_start + (64 << 10), b"-----END ") {
-        let close = find_bytes(b, end_marker + 9, end_marker + 9 + 64, b"-----")?;
-        return Some((i, close + 5));
+        let body = b.get(body_start..end_marker)?;
+        let clean = body.iter().all(|&c| {
+            c.is_ascii_alphanumeric() || c.is_ascii_whitespace() || b"+/=:,-".contains(&c)
+        }) && find_bytes(body, 0, body.len(), b"-----").is_none();
+        if clean {
+            let close = find_bytes(b, end_marker + 9, end_marker + 9 + 64, b"-----")?;
+            return Some((i, close + 5));
+        }
     }
     // Truncated: RFC 1421 header lines and a blank line, then base64 lines.
     let mut end = body_start;
@@ -252,7 +251,7 @@ fn pem(b: &[u8], i: usize) -> Option<(usize, usize)> {
             end = p + line.len();
         } else if is_header && !seen_base64 {
             end = p + line.len();
-        } else if !(line.is_empty() && !seen_base64) {
+        } else if !line.is_empty() || seen_base64 {
             break;
         }
         if at(b, line_end) != b'\n' {
@@ -271,7 +270,7 @@ mod tests {
         let b = t.as_bytes();
         (0..b.len())
             .filter(|&i| i == 0 || !b[i - 1].is_ascii_alphanumeric())
-            .find_map(|i| at(b, i))
+            .find_map(|i| find_at(b, i))
             .map(|(s, e)| &t[s..e])
     }
 

@@ -18,7 +18,7 @@ const KEYWORDS: &[&[u8]] = &[
 ];
 
 /// An SSN whose first digit run starts at `i`.
-pub(super) fn at(b: &[u8], i: usize) -> Option<(usize, usize)> {
+pub(super) fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
     if !starts_cleanly(b, i) {
         return None;
     }
@@ -47,9 +47,7 @@ pub(super) fn at(b: &[u8], i: usize) -> Option<(usize, usize)> {
                     digit_values(b, i + 3, 2)?,
                     digit_values(b, i + 5, 4)?,
                 )
-                && KEYWORDS
-                    .iter()
-                    .any(|k| keyword_before(b, i, KEYWORD_WINDOW, k));
+                && KEYWORDS.iter().any(|k| keyword_before(b, i, KEYWORD_WINDOW, k));
             ok.then_some((i, e))
         }
         _ => None,
@@ -66,7 +64,7 @@ mod tests {
 
     fn one(t: &str) -> Option<&str> {
         let i = t.find(|c: char| c.is_ascii_digit())?;
-        at(t.as_bytes(), i).map(|(s, e)| &t[s..e])
+        find_at(t.as_bytes(), i).map(|(s, e)| &t[s..e])
     }
 
     #[test]

@@ -2,10 +2,14 @@
 
 use crate::config::{HiddenText, InjectionRule};
 
-const VERBS: &str = "(ignore|disregard|forget|override|bypass|skip|drop|abandon|neglect)";
+const VERBS: &str = "(ignore|disregard|forget|bypass|neglect)";
 const WHAT: &str = "(instructions|instruction|prompts|prompt|directions|directives|rules|\
                     guidelines|guidance|commands|orders|context|messages|programming|constraints|\
                     restrictions|policies)";
+
+const SECRET_PROMPT: &str = "[full|entire|complete|initial|original|hidden|secret|exact] \
+     (system prompt|system message|initial prompt|hidden prompt|original instructions|\
+     initial instructions|hidden instructions|system instructions)";
 
 fn rule(name: &str, phrases: Vec<String>) -> InjectionRule {
     InjectionRule {
@@ -34,7 +38,7 @@ pub fn default_injection_rules() -> Vec<InjectionRule> {
                 // "ignore all previous instructions", "disregard the above rules"
                 format!(
                     "{VERBS} [all|any|every] [of] [the|your|my|these|those|this|all|any] \
-                     (previous|prior|above|preceding|earlier|foregoing|former|original|initial|old|past|existing|current|system) \
+                     (previous|prior|above|preceding|earlier|foregoing|former|original|initial|system) \
                      [system] {WHAT}"
                 ),
                 // "disregard your system prompt"
@@ -44,7 +48,7 @@ pub fn default_injection_rules() -> Vec<InjectionRule> {
                 ),
                 // "forget everything above", "ignore everything you were told before"
                 format!(
-                    "{VERBS} (everything|anything|all) [that|which] [i|you|we|they|it] \
+                    "(ignore|disregard|forget) (everything|anything|all) [that|which] [i|you|we|they|it] \
                      [have|had|has|were|was|is] [been] [told|said|written|given|typed|wrote|stated|provided] \
                      [to you] (above|before|previously|earlier|so far|until now|up to now|prior)"
                 ),
@@ -52,7 +56,8 @@ pub fn default_injection_rules() -> Vec<InjectionRule> {
                 "(do not|don't|dont|never) (follow|obey) [any|the|your] (previous|prior|above|original|system) \
                  [system] (instructions|prompt|prompts|rules|guidelines)"
                     .into(),
-                "(new|updated|revised) (system prompt|instructions) (:|follow)".into(),
+                "your new (instructions|system prompt|rules) (are|is)".into(),
+                "(new|updated|revised) system prompt".into(),
             ],
         ),
         rule(
@@ -60,26 +65,21 @@ pub fn default_injection_rules() -> Vec<InjectionRule> {
             vec![
                 "you are now [a|an|in] (dan|stan|dude|aim|jailbroken|unrestricted|unfiltered|uncensored|evil|unchained)".into(),
                 "do anything now".into(),
-                "(developer|dev|god|jailbreak|dan|debug|unrestricted) mode [is] [now] (enabled|activated|unlocked|on)".into(),
+                "(developer|dev|god|jailbreak|dan|debug|unrestricted) mode [is] [now] (enabled|activated|unlocked)".into(),
                 "(enable|activate|enter|switch to) [the] (dan|jailbreak|god|unrestricted|unfiltered|uncensored) mode".into(),
                 "(pretend|imagine|act as if|behave as if|suppose) [that] you (have|had|are under|operate with) \
                  (no|zero) (restrictions|rules|limits|limitations|filters|guidelines|boundaries|constraints|censorship|content policy)"
                     .into(),
-                "you (have|are under) no (restrictions|rules|limitations|filters|guidelines|content policy) [anymore|now]"
-                    .into(),
                 "(ignore|forget|bypass) (your|all|any) (safety|content|ethical) (guidelines|filters|policies|restrictions|rules)"
                     .into(),
-                "(free|freed|released|liberated) from (the|your|all) (typical|usual)? (confines|restrictions|rules|constraints)"
-                    .replace("(typical|usual)? ", "[typical|usual] "),
+                "(freed|released|liberated) from the (typical|usual) confines".into(),
             ],
         ),
         rule(
             "prompt_leak",
             vec![
-                "(reveal|show|print|repeat|output|display|tell|give|leak|dump|share|write) [me|us] [your|the] \
-                 [full|entire|complete|initial|original|hidden|secret|exact] (system prompt|system message|initial prompt|\
-                 hidden prompt|original instructions|initial instructions|hidden instructions|system instructions)"
-                    .into(),
+                format!("(reveal|show|print|repeat|output|display|tell|give|leak|dump) [me|us] your {SECRET_PROMPT}"),
+                format!("(reveal|print|repeat|output|leak|dump) [me|us] the {SECRET_PROMPT}"),
                 "repeat (the|all) (words|text|content) above".into(),
             ],
         ),

@@ -38,6 +38,7 @@ fn confusable(c: char) -> Option<char> {
         'х' | 'χ' => 'x',
         'у' | 'γ' => 'y',
         'ᴢ' => 'z',
+        '\u{2018}' | '\u{2019}' | '\u{02BC}' | '\u{FF07}' => '\'',
         _ => return None,
     })
 }

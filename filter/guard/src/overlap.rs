@@ -1,0 +1,55 @@
+//! Overlap resolution: keep the longest finding, then the most sensitive, then the
+//! earliest; drop whatever overlaps a kept one.
+
+use std::collections::BTreeMap;
+
+/// Returns a non-overlapping subset of `items`, sorted by start.
+pub(crate) fn resolve<T>(items: Vec<T>, span: impl Fn(&T) -> (usize, usize), rank: impl Fn(&T) -> u8) -> Vec<T> {
+    let mut order: Vec<(usize, u8, usize, usize)> = items
+        .iter()
+        .enumerate()
+        .map(|(k, it)| {
+            let (s, e) = span(it);
+            (e.saturating_sub(s), rank(it), s, k)
+        })
+        .collect();
+    order.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+    // Kept spans: start → (end, index). Disjoint, so only the one with the greatest start
+    // before a candidate's end can overlap it.
+    let mut kept: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
+    for &(_, _, s, k) in &order {
+        let e = items.get(k).map_or(s, |it| span(it).1);
+        if e <= s {
+            continue;
+        }
+        let overlaps = kept.range(..e).next_back().is_some_and(|(_, &(ke, _))| ke > s);
+        if !overlaps {
+            kept.insert(s, (e, k));
+        }
+    }
+    let mut keep = vec![false; items.len()];
+    for (_, (_, k)) in kept {
+        if let Some(x) = keep.get_mut(k) {
+            *x = true;
+        }
+    }
+    let mut out: Vec<T> = items
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(it, k)| k.then_some(it))
+        .collect();
+    out.sort_by_key(|it| span(it).0);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longest_then_rank_then_earliest() {
+        let items = vec![(0, 5, 1), (3, 10, 1), (3, 10, 2), (10, 12, 0), (11, 12, 9), (20, 20, 9)];
+        let out = resolve(items, |t| (t.0, t.1), |t| t.2);
+        assert_eq!(out, vec![(3, 10, 2), (10, 12, 0)]);
+    }
+}

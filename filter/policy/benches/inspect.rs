@@ -1,0 +1,1 @@
+fn main() {} // placeholder: the benchmark harness fills this in

@@ -1,0 +1,2 @@
+//! Placeholder; filled in with the failure-policy tests.
+pub fn on_request_headers() {}
