@@ -196,7 +196,15 @@ fn match_tokens(text: &str, pos: usize, tokens: &[Token], cs: bool) -> Option<us
     };
     let after_space = skip_space(text, pos);
     if after_space > pos {
+        // The next word, computed once for all alternatives (a cheap first filter).
+        let (we, _) = word_end(text, after_space);
+        let next_word = text.get(after_space..we).unwrap_or_default();
         for pieces in &token.alternatives {
+            if let Some(Piece::Word(w)) = pieces.first() {
+                if !word_eq(next_word, w, cs) {
+                    continue;
+                }
+            }
             if let Some(p) = match_pieces(text, after_space, pieces.iter(), cs) {
                 if let Some(end) = match_tokens(text, p, rest, cs) {
                     return Some(end);

@@ -23,10 +23,14 @@ pub enum ErrorCode {
     ModelApiMismatch,
     /// The gateway could not complete its own work; the request was not forwarded.
     GatewayInternalError,
+    /// The prompt carries data above the classifications the model is approved for.
+    ClassificationMismatch,
+    /// The prompt matches a prompt-injection rule whose action is `block`.
+    PromptInjectionBlocked,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 8] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::Unauthorized,
         ErrorCode::ModelNotFound,
         ErrorCode::InvalidRequest,
@@ -35,6 +39,8 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::ModelApiMismatch,
         ErrorCode::GatewayInternalError,
+        ErrorCode::ClassificationMismatch,
+        ErrorCode::PromptInjectionBlocked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +53,8 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::ModelApiMismatch => "model_api_mismatch",
             ErrorCode::GatewayInternalError => "gateway_internal_error",
+            ErrorCode::ClassificationMismatch => "classification_mismatch",
+            ErrorCode::PromptInjectionBlocked => "prompt_injection_blocked",
         }
     }
 
@@ -60,6 +68,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::ModelApiMismatch => 400,
             ErrorCode::GatewayInternalError => 500,
+            ErrorCode::ClassificationMismatch | ErrorCode::PromptInjectionBlocked => 403,
         }
     }
 
@@ -68,6 +77,7 @@ impl ErrorCode {
         match self {
             ErrorCode::Unauthorized => "authentication_error",
             ErrorCode::GatewayInternalError => "server_error",
+            ErrorCode::ClassificationMismatch | ErrorCode::PromptInjectionBlocked => "permission_error",
             _ => "invalid_request_error",
         }
     }

@@ -10,6 +10,7 @@ pub mod classification;
 pub mod config;
 pub mod error;
 pub mod flow;
+pub mod guardrails;
 pub mod headers;
 pub mod metrics;
 pub mod pricing;

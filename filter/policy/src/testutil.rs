@@ -48,3 +48,12 @@ pub fn config() -> Arc<Compiled> {
     c.resolve_credentials(env).unwrap();
     Arc::new(c)
 }
+
+/// The test configuration with a `guardrails` section.
+pub fn config_with_guardrails(guardrails: &str) -> Arc<Compiled> {
+    let json = config_json();
+    let json = json.replacen('{', &format!("{{\n  \"guardrails\": {guardrails},"), 1);
+    let mut c = compile(json.as_bytes()).unwrap();
+    c.resolve_credentials(env).unwrap();
+    Arc::new(c)
+}

@@ -54,9 +54,11 @@ fn bench(c: &mut Criterion) {
 
     g.bench_function("sse parser only, openai chunk", |b| {
         let mut p = SseParser::new();
-        b.iter(|| p.feed_with(black_box(OPENAI_CHUNK), |e| {
-            black_box(e);
-        }))
+        b.iter(|| {
+            p.feed_with(black_box(OPENAI_CHUNK), |e| {
+                black_box(e);
+            })
+        })
     });
     g.bench_function("openai chunk, peek", |b| {
         let mut t = StreamTracker::new(ApiFormat::OpenAiChat);

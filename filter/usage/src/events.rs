@@ -81,12 +81,7 @@ pub(crate) enum UsageUpdate {
 }
 
 /// Reads one event's data, pushing its generated text into `sink`.
-pub(crate) fn inspect<'a>(
-    format: ApiFormat,
-    event: Option<&str>,
-    data: &'a str,
-    sink: &mut TextSink,
-) -> EventInfo<'a> {
+pub(crate) fn inspect<'a>(format: ApiFormat, event: Option<&str>, data: &'a str, sink: &mut TextSink) -> EventInfo<'a> {
     let data = data.trim_ascii();
     if data.is_empty() || data == "[DONE]" {
         return EventInfo::default();
@@ -281,11 +276,7 @@ fn is_text_delta(name: &str) -> bool {
 fn is_response_event(name: &str) -> bool {
     matches!(
         name,
-        "response.created"
-            | "response.in_progress"
-            | "response.completed"
-            | "response.incomplete"
-            | "response.failed"
+        "response.created" | "response.in_progress" | "response.completed" | "response.incomplete" | "response.failed"
     )
 }
 
@@ -305,9 +296,7 @@ fn usage_fallback(format: ApiFormat, data: &str) -> EventInfo<'_> {
     info.bad_json = false;
     let u = match format {
         ApiFormat::OpenAiChat => v.get("usage"),
-        ApiFormat::AnthropicMessages => v
-            .get("usage")
-            .or_else(|| v.get("message").and_then(|m| m.get("usage"))),
+        ApiFormat::AnthropicMessages => v.get("usage").or_else(|| v.get("message").and_then(|m| m.get("usage"))),
         ApiFormat::OpenAiResponses => v.get("response").and_then(|r| r.get("usage")),
     };
     let Some(u) = u.filter(|u| !u.is_null()) else {
@@ -325,10 +314,7 @@ fn usage_fallback(format: ApiFormat, data: &str) -> EventInfo<'_> {
         _ => usage::from_value(format, u).map(UsageUpdate::Replace),
     };
     if format == ApiFormat::OpenAiChat {
-        info.usage_only = v
-            .get("choices")
-            .and_then(Value::as_array)
-            .is_some_and(Vec::is_empty);
+        info.usage_only = v.get("choices").and_then(Value::as_array).is_some_and(Vec::is_empty);
     }
     info
 }

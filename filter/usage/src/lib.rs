@@ -12,7 +12,9 @@ pub mod sse;
 mod stream;
 mod usage;
 
-pub use estimate::{count_tokens, encoding_for_model, estimate, heuristic_tokens, Encoding};
+pub use estimate::{
+    count_tokens, encoding_for_model, estimate, heuristic_tokens, preload, Encoding, MAX_COUNTED_BYTES,
+};
 pub use sse::{SseEvent, SseEventRef, SseParser};
 pub use stream::{Feed, Finish, Forward, StreamTracker, DEFAULT_MAX_TEXT_BYTES};
 pub use usage::{usage_from_json, Usage, UsageReport};

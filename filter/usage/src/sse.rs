@@ -257,12 +257,7 @@ impl SseParser {
         true
     }
 
-    fn process_line<F: FnMut(SseEventRef<'_>)>(
-        &mut self,
-        mut line: &[u8],
-        line_end: u64,
-        on_event: &mut F,
-    ) {
+    fn process_line<F: FnMut(SseEventRef<'_>)>(&mut self, mut line: &[u8], line_end: u64, on_event: &mut F) {
         if !self.seen_first_line {
             self.seen_first_line = true;
             if let Some(rest) = line.strip_prefix(b"\xEF\xBB\xBF") {
@@ -317,6 +312,11 @@ impl SseParser {
     }
 }
 
+/// Decodes UTF-8, replacing invalid sequences. `from_utf8` first: it is several times faster
+/// than `from_utf8_lossy` on the valid text that is the norm.
 fn decode(bytes: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }

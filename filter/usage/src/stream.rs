@@ -177,10 +177,7 @@ impl StreamTracker {
         } else {
             Forward::Unchanged
         };
-        Feed {
-            first_content,
-            forward,
-        }
+        Feed { first_content, forward }
     }
 
     /// Ends the stream and reports usage; `prompt_text` is the request's text, used only if
@@ -205,11 +202,7 @@ impl StreamTracker {
         let model = self.state.model.as_deref().unwrap_or("");
         let estimated = || {
             let mut u = estimate(model, prompt_text, &self.state.text.text);
-            u.output_tokens = scale(
-                u.output_tokens,
-                self.state.text.text.len(),
-                self.state.text.total_bytes,
-            );
+            u.output_tokens = scale(u.output_tokens, self.state.text.text.len(), self.state.text.total_bytes);
             u
         };
         match self.state.reported {
@@ -217,10 +210,7 @@ impl StreamTracker {
                 usage,
                 estimated: false,
             },
-            Reported::Anthropic {
-                raw,
-                final_seen: true,
-            } => match raw.normalise() {
+            Reported::Anthropic { raw, final_seen: true } => match raw.normalise() {
                 Some(usage) => UsageReport {
                     usage,
                     estimated: false,
@@ -234,10 +224,7 @@ impl StreamTracker {
                 let guess = estimated();
                 let mut usage = raw.normalise().unwrap_or(guess);
                 usage.output_tokens = usage.output_tokens.max(guess.output_tokens);
-                UsageReport {
-                    usage,
-                    estimated: true,
-                }
+                UsageReport { usage, estimated: true }
             }
             Reported::None => UsageReport {
                 usage: estimated(),
@@ -345,22 +332,12 @@ impl State {
         match (info.usage, &mut self.reported) {
             (None, _) => {}
             (Some(UsageUpdate::Replace(u)), r) => *r = Reported::Complete(u),
-            (Some(UsageUpdate::AnthropicStart(raw)), r) => {
-                *r = Reported::Anthropic {
-                    raw,
-                    final_seen: false,
-                }
-            }
+            (Some(UsageUpdate::AnthropicStart(raw)), r) => *r = Reported::Anthropic { raw, final_seen: false },
             (Some(UsageUpdate::AnthropicDelta(d)), Reported::Anthropic { raw, final_seen }) => {
                 raw.merge(d);
                 *final_seen = true;
             }
-            (Some(UsageUpdate::AnthropicDelta(raw)), r) => {
-                *r = Reported::Anthropic {
-                    raw,
-                    final_seen: true,
-                }
-            }
+            (Some(UsageUpdate::AnthropicDelta(raw)), r) => *r = Reported::Anthropic { raw, final_seen: true },
         }
         info.usage_only
     }

@@ -146,9 +146,7 @@ fn num(v: &Value, key: &str) -> Option<u64> {
             .or_else(|| n.as_f64().map(float_count)),
         Value::String(s) => {
             let s = s.trim();
-            s.parse::<u64>()
-                .ok()
-                .or_else(|| s.parse::<f64>().ok().map(float_count))
+            s.parse::<u64>().ok().or_else(|| s.parse::<f64>().ok().map(float_count))
         }
         _ => None,
     }

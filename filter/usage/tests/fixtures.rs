@@ -1,6 +1,9 @@
 //! Every provider transcript gives the usage in expected-usage.json, whole, split at every byte
 //! offset, and fed one byte at a time.
 
+// Test code: the no-panic rules are for code that runs in Envoy.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 mod common;
 
 use common::{fixture, fixtures_dir, for_each_offset, format_of, run, split};
@@ -26,9 +29,16 @@ fn usage_of(v: &Value) -> Usage {
 
 /// The request's message text, for fixtures recorded with their request.
 fn prompt_of(name: &str) -> String {
-    let Some(stem) = name.strip_suffix(".response.sse") else { return String::new() };
+    let Some(stem) = name.strip_suffix(".response.sse") else {
+        return String::new();
+    };
     let req: Value = serde_json::from_slice(&fixture(&format!("{stem}.request.json"))).unwrap();
-    req["messages"].as_array().unwrap().iter().filter_map(|m| m["content"].as_str()).collect()
+    req["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect()
 }
 
 #[test]
@@ -67,7 +77,10 @@ fn streams_whole_split_and_bytewise() {
         let tracker = || StreamTracker::new(format);
         let whole = run(tracker(), [&body[..]], &prompt);
         check(name, want, &whole);
-        assert_eq!(whole.forwarded, body, "{name}: peek mode must forward the stream untouched");
+        assert_eq!(
+            whole.forwarded, body,
+            "{name}: peek mode must forward the stream untouched"
+        );
         for_each_offset(body.len(), |at| {
             let r = run(tracker(), split(&body, at), &prompt);
             assert_eq!(r, whole, "{name} split at {at}");
@@ -88,7 +101,11 @@ fn check(name: &str, want: &Value, r: &common::Run) {
         assert!(r.finish.report.usage.output_tokens > 0, "{name}: {:?}", r.finish.report);
         assert!(r.finish.report.usage.input_tokens > 0, "{name}: {:?}", r.finish.report);
         assert!(r.first_content_seen, "{name}");
-        assert!(r.text.starts_with("Hi there! How can I help today?"), "{name}: {}", r.text);
+        assert!(
+            r.text.starts_with("Hi there! How can I help today?"),
+            "{name}: {}",
+            r.text
+        );
         return;
     }
     assert_eq!(r.usage, Some(usage_of(want)), "{name}");
@@ -101,9 +118,15 @@ fn check(name: &str, want: &Value, r: &common::Run) {
 #[test]
 fn stream_texts() {
     let text = |name: &str| run(StreamTracker::new(format_of(name)), [&fixture(name)[..]], "").text;
-    assert_eq!(text("anthropic-stream_basic.sse"), "Hi there! How are you doing today? Is there anything I can help you with?");
+    assert_eq!(
+        text("anthropic-stream_basic.sse"),
+        "Hi there! How are you doing today? Is there anything I can help you with?"
+    );
     assert_eq!(text("anthropic-stream_tool.sse"), "{\"location\":\"San Francisco\"}");
-    assert_eq!(text("openai-responses-stream.sse"), "Hello{\"location\":\"San Francisco\"}");
+    assert_eq!(
+        text("openai-responses-stream.sse"),
+        "Hello{\"location\":\"San Francisco\"}"
+    );
     assert!(text("openai-chat-stream.sse").contains("I’ll tailor my help."));
 }
 
@@ -112,13 +135,17 @@ fn stream_texts() {
 fn usage_rules() {
     use genai_usage::ApiFormat::*;
     // Floats, odd whitespace, missing fields, numeric strings.
-    let body = br#" { "usage" : { "prompt_tokens" : 12.0 , "completion_tokens":"7", "completion_tokens_details": null } } "#;
+    let body =
+        br#" { "usage" : { "prompt_tokens" : 12.0 , "completion_tokens":"7", "completion_tokens_details": null } } "#;
     let u = usage_from_json(OpenAiChat, body).unwrap();
     assert_eq!((u.input_tokens, u.output_tokens, u.reasoning_tokens), (12, 7, 0));
     assert_eq!(usage_from_json(OpenAiChat, br#"{"usage":null}"#), None);
     assert_eq!(usage_from_json(OpenAiChat, br#"{"id":"x"}"#), None);
     assert_eq!(usage_from_json(OpenAiChat, b"not json"), None);
-    let a = usage_from_json(AnthropicMessages, br#"{"usage":{"input_tokens":3,"cache_read_input_tokens":5,"output_tokens":2}}"#);
+    let a = usage_from_json(
+        AnthropicMessages,
+        br#"{"usage":{"input_tokens":3,"cache_read_input_tokens":5,"output_tokens":2}}"#,
+    );
     assert_eq!(a.unwrap().input_tokens, 8);
     // A stream's last non-null usage wins; null usage is ignored.
     let s = b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}\n\n\
@@ -134,7 +161,11 @@ fn anthropic_cut_short() {
     let body = fixture("anthropic-stream_basic.sse");
     let text = String::from_utf8(body).unwrap();
     let cut = text.find("event: content_block_stop").unwrap();
-    let r = run(StreamTracker::new(genai_usage::ApiFormat::AnthropicMessages), [text[..cut].as_bytes()], "");
+    let r = run(
+        StreamTracker::new(genai_usage::ApiFormat::AnthropicMessages),
+        [&text.as_bytes()[..cut]],
+        "",
+    );
     assert!(r.finish.report.estimated);
     assert_eq!(r.finish.report.usage.input_tokens, 15);
     assert!(r.finish.report.usage.output_tokens >= 15, "{:?}", r.finish.report);
@@ -164,8 +195,14 @@ fn first_content_timing() {
     }
     // Reasoning and tool-call deltas are content too; empty strings and role-only deltas are not.
     let mut t = StreamTracker::new(genai_usage::ApiFormat::OpenAiChat);
-    assert!(!t.feed(b"data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n").first_content);
-    assert!(t.feed(b"data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"Hm\"}}]}\n\n").first_content);
+    assert!(
+        !t.feed(b"data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n")
+            .first_content
+    );
+    assert!(
+        t.feed(b"data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"Hm\"}}]}\n\n")
+            .first_content
+    );
     let mut t = StreamTracker::new(genai_usage::ApiFormat::OpenAiChat);
     let call = br#"data: {"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":""}}]}}]}"#;
     assert!(t.feed(&[&call[..], b"\n\n"].concat()).first_content);
@@ -181,7 +218,8 @@ fn tolerant_events() {
         data: {not json\n\n";
     let r = run(StreamTracker::new(OpenAiChat), [&stream[..]], "");
     assert_eq!(r.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((5, 2)));
-    let anthropic = b"data: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":4,\"output_tokens\":1}}}\n\n\
+    let anthropic =
+        b"data: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":4,\"output_tokens\":1}}}\n\n\
         data: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":9}}\n\n";
     let r = run(StreamTracker::new(AnthropicMessages), [&anthropic[..]], "");
     assert_eq!(r.finish.report.usage.input_tokens, 4);

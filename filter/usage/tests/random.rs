@@ -1,6 +1,9 @@
 //! Randomised chunkings (fixed seed): the parser and the tracker give the same answer however
 //! a stream is cut.
 
+// Test code: the no-panic rules are for code that runs in Envoy.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 mod common;
 
 use common::{fixture, format_of, run};
@@ -10,7 +13,11 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 fn runner(cases: u32) -> TestRunner {
-    let config = Config { cases, failure_persistence: None, ..Config::default() };
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    };
     TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha))
 }
 
@@ -41,8 +48,18 @@ struct Ev {
 }
 
 fn events() -> impl Strategy<Value = Vec<Ev>> {
-    let ev = (any::<bool>(), proptest::option::of(line_text()), proptest::collection::vec(line_text(), 0..4), 0..3usize);
-    let ev = ev.prop_map(|(comment, event, data, eol)| Ev { comment, event, data, eol: ["\n", "\r\n", "\r"][eol] });
+    let ev = (
+        any::<bool>(),
+        proptest::option::of(line_text()),
+        proptest::collection::vec(line_text(), 0..4),
+        0..3usize,
+    );
+    let ev = ev.prop_map(|(comment, event, data, eol)| Ev {
+        comment,
+        event,
+        data,
+        eol: ["\n", "\r\n", "\r"][eol],
+    });
     proptest::collection::vec(ev, 0..8)
 }
 
@@ -88,7 +105,8 @@ fn parser_agrees_across_random_chunkings() {
             for (c, w) in cut.iter().zip(&whole) {
                 prop_assert_eq!((&c.event, &c.data, c.start), (&w.event, &w.data, w.start));
                 // Equal ends, but for a CR closing a chunk before the LF of its CRLF.
-                let lf_after_cr = c.end + 1 == w.end && bytes[c.end as usize - 1] == b'\r' && bytes[c.end as usize] == b'\n';
+                let lf_after_cr =
+                    c.end + 1 == w.end && bytes[c.end as usize - 1] == b'\r' && bytes[c.end as usize] == b'\n';
                 prop_assert!(c.end == w.end || lf_after_cr, "{:?} vs {:?}", c, w);
             }
             Ok(())

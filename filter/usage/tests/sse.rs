@@ -1,9 +1,17 @@
 //! SSE parser edge cases.
 
+// Test code: the no-panic rules are for code that runs in Envoy.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use genai_usage::sse::{SseEvent, SseParser};
 
 fn ev(event: Option<&str>, data: &str, start: u64, end: u64) -> SseEvent {
-    SseEvent { event: event.map(str::to_owned), data: data.to_owned(), start, end }
+    SseEvent {
+        event: event.map(str::to_owned),
+        data: data.to_owned(),
+        start,
+        end,
+    }
 }
 
 /// Feeds `chunks` then finishes, returning every event.
@@ -40,7 +48,10 @@ fn basic_fields() {
     let input = b"event: message_start\ndata: {\"a\":1}\n\ndata:no-space\n\n";
     assert_eq!(
         parse_all_ways(input),
-        [ev(Some("message_start"), "{\"a\":1}", 0, 36), ev(None, "no-space", 36, 51)]
+        [
+            ev(Some("message_start"), "{\"a\":1}", 0, 36),
+            ev(None, "no-space", 36, 51)
+        ]
     );
 }
 
@@ -51,7 +62,11 @@ fn only_one_leading_space_is_removed() {
 
 #[test]
 fn line_endings() {
-    for input in [&b"data: a\r\ndata: b\r\n\r\ndata: c\r\n\r\n"[..], b"data: a\rdata: b\r\rdata: c\r\r", b"data: a\ndata: b\n\ndata: c\n\n"] {
+    for input in [
+        &b"data: a\r\ndata: b\r\n\r\ndata: c\r\n\r\n"[..],
+        b"data: a\rdata: b\r\rdata: c\r\r",
+        b"data: a\ndata: b\n\ndata: c\n\n",
+    ] {
         let got = parse_all_ways(input);
         let data: Vec<&str> = got.iter().map(|e| e.data.as_str()).collect();
         assert_eq!(data, ["a\nb", "c"], "{input:?}");
@@ -103,8 +118,14 @@ fn bom_is_stripped_from_the_first_line_only() {
 /// discard it), so a usage event cut off before its blank line still counts.
 #[test]
 fn unterminated_last_event_is_dispatched_at_finish() {
-    assert_eq!(parse_all_ways(b"data: a\n\ndata: b"), [ev(None, "a", 0, 9), ev(None, "b", 9, 16)]);
-    assert_eq!(parse_all_ways(b"data: a\n\ndata: b\n"), [ev(None, "a", 0, 9), ev(None, "b", 9, 17)]);
+    assert_eq!(
+        parse_all_ways(b"data: a\n\ndata: b"),
+        [ev(None, "a", 0, 9), ev(None, "b", 9, 16)]
+    );
+    assert_eq!(
+        parse_all_ways(b"data: a\n\ndata: b\n"),
+        [ev(None, "a", 0, 9), ev(None, "b", 9, 17)]
+    );
     assert_eq!(parse_all_ways(b"data: a\n\nevent: x"), [ev(None, "a", 0, 9)]);
 }
 

@@ -1,6 +1,9 @@
 //! Strip mode removes exactly the usage-only chunk the gateway forced, however the stream is
 //! chunked; peek mode forwards everything untouched.
 
+// Test code: the no-panic rules are for code that runs in Envoy.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 mod common;
 
 use common::{fixture, for_each_offset, run, split};
@@ -10,11 +13,23 @@ use std::ops::Range;
 const FIXTURES: [(&str, Usage); 2] = [
     (
         "openai-chat-stream.sse",
-        Usage { input_tokens: 18, cached_input_tokens: 0, cache_write_input_tokens: 0, output_tokens: 286, reasoning_tokens: 192 },
+        Usage {
+            input_tokens: 18,
+            cached_input_tokens: 0,
+            cache_write_input_tokens: 0,
+            output_tokens: 286,
+            reasoning_tokens: 192,
+        },
     ),
     (
         "openai-recorded-chat-streaming-detailed-usage.response.sse",
-        Usage { input_tokens: 12, cached_input_tokens: 0, cache_write_input_tokens: 0, output_tokens: 100, reasoning_tokens: 100 },
+        Usage {
+            input_tokens: 12,
+            cached_input_tokens: 0,
+            cache_write_input_tokens: 0,
+            output_tokens: 100,
+            reasoning_tokens: 100,
+        },
     ),
 ];
 
@@ -23,7 +38,10 @@ fn strip() -> StreamTracker {
 }
 
 fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    hay[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
 }
 
 /// The byte range of the (single) usage-only event: its `data:` line through its blank line.
@@ -71,14 +89,21 @@ fn holds_back_only_the_unfinished_event() {
     let body = fixture(FIXTURES[1].0);
     let cut = usage_event(&body, b"\n");
     for at in 0..=body.len() {
-        let boundary = (0..=at).rev().find(|&b| b == 0 || body[..b].ends_with(b"\n\n")).unwrap();
+        let boundary = (0..=at)
+            .rev()
+            .find(|&b| b == 0 || body[..b].ends_with(b"\n\n"))
+            .unwrap();
         let mut t = strip();
         let first = match t.feed(&body[..at]).forward {
             Forward::Unchanged => body[..at].to_vec(),
             Forward::Replace(v) => v,
         };
         let head = &body[..boundary];
-        let want = if cut.end <= boundary { without(head, &cut) } else { head.to_vec() };
+        let want = if cut.end <= boundary {
+            without(head, &cut)
+        } else {
+            head.to_vec()
+        };
         assert_eq!(first, want, "split at {at}");
     }
 }
@@ -90,7 +115,11 @@ fn crlf_and_cr_line_endings() {
             let body = with_eol(&fixture(name), eol);
             let want = without(&body, &usage_event(&body, eol));
             let check = |r: common::Run, how: &str| {
-                assert_eq!(String::from_utf8_lossy(&r.forwarded), String::from_utf8_lossy(&want), "{name} {eol:?} {how}");
+                assert_eq!(
+                    String::from_utf8_lossy(&r.forwarded),
+                    String::from_utf8_lossy(&want),
+                    "{name} {eol:?} {how}"
+                );
                 assert_eq!(r.usage, Some(usage), "{name} {eol:?} {how}");
             };
             check(run(strip(), [&body[..]], ""), "whole");

@@ -133,7 +133,9 @@ impl HttpContext for Http {
             Ok(b) => b,
             Err(e) => return fail(flow, "read the request body", e),
         };
-        match flow.on_body(body) {
+        let outcome = flow.on_body(body);
+        record_guard_decision(flow);
+        match outcome {
             BodyOutcome::Forward(plan) => match apply(&plan, body_size) {
                 Ok(()) => Action::Continue,
                 Err((what, e)) => fail(flow, what, e),
@@ -213,6 +215,41 @@ impl HttpContext for Http {
             let outcome = flow.finish(host::now_ms());
             self.metrics.emit(&outcome.points());
         }
+    }
+}
+
+/// The guardrails' decision as filter state, for the access log; and the audit record.
+fn record_guard_decision(flow: &RequestFlow) {
+    let Some(g) = flow.guard_record() else {
+        return;
+    };
+    let _ = host::set_property("genai_classification", g.classification.as_bytes());
+    if !g.detected.is_empty() {
+        let _ = host::set_property("genai_detected", g.detected.as_bytes());
+    }
+    let _ = host::set_property("genai_action", g.action.as_bytes());
+    if let Some(prompt) = &g.prompt {
+        let _ = host::set_property("genai_prompt", prompt.as_bytes());
+    }
+    if g.audit {
+        // Types and counts only: the audit trail must not become a copy of the data.
+        let request_id = host::header_pairs(MapType::HttpRequestHeaders)
+            .ok()
+            .and_then(|h| h.into_iter().find(|(n, _)| n == "x-request-id"))
+            .map(|(_, v)| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default();
+        let (model, provider) = flow.model().unwrap_or(("", ""));
+        let record = serde_json::json!({
+            "audit": "genai",
+            "request_id": request_id,
+            "team": flow.team().unwrap_or_default(),
+            "model": model,
+            "provider": provider,
+            "classification": g.classification,
+            "detected": g.detected,
+            "action": g.action,
+        });
+        host::log(LogLevel::Info, &format!("genai audit: {record}"));
     }
 }
 

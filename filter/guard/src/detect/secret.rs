@@ -217,16 +217,23 @@ fn pem(b: &[u8], i: usize) -> Option<(usize, usize)> {
     }
     let body_start = label_end + 5;
     // The END line, if only base64, whitespace and RFC 1421 header characters come
-    // before it (not, say, the next block's BEGIN line).
-    if let Some(end_marker) = find_bytes(b, body_start, body_start + (64 << 10), b"-----END ") {
-        let body = b.get(body_start..end_marker)?;
-        let clean = body.iter().all(|&c| {
-            c.is_ascii_alphanumeric() || c.is_ascii_whitespace() || b"+/=:,-".contains(&c)
-        }) && find_bytes(body, 0, body.len(), b"-----").is_none();
-        if clean {
-            let close = find_bytes(b, end_marker + 9, end_marker + 9 + 64, b"-----")?;
-            return Some((i, close + 5));
+    // before it (not, say, the next block's BEGIN line). Linear: stops at the first
+    // other byte or dash run.
+    let limit = body_start + (64 << 10);
+    let mut p = body_start;
+    while p < limit.min(b.len()) {
+        let c = at(b, p);
+        if starts_with(b, p, b"-----") {
+            if starts_with(b, p, b"-----END ") {
+                let close = find_bytes(b, p + 9, p + 9 + 64, b"-----")?;
+                return Some((i, close + 5));
+            }
+            break;
         }
+        if !(c.is_ascii_alphanumeric() || c.is_ascii_whitespace() || b"+/=:,-".contains(&c)) {
+            break;
+        }
+        p += 1;
     }
     // Truncated: RFC 1421 header lines and a blank line, then base64 lines.
     let mut end = body_start;

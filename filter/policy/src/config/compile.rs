@@ -6,6 +6,7 @@ use super::raw::{RawConfig, RawModel, RawModelTier, RawProvider, RawTeam};
 use super::ConfigError;
 use crate::api::Api;
 use crate::classification::{Classification, ClassificationSet};
+use crate::guardrails::Guardrails;
 use crate::pricing::Pricing;
 use crate::secret::Secret;
 
@@ -109,6 +110,7 @@ pub struct Compiled {
     pub providers: Vec<Provider>,
     pub models: Vec<Model>,
     pub tiers: Vec<ModelTier>,
+    pub guardrails: Guardrails,
     keys: HashMap<[u8; 32], usize>,
     model_index: HashMap<String, usize>,
     credentials: Credentials,
@@ -212,6 +214,7 @@ fn build(raw: RawConfig) -> Result<Compiled, ConfigError> {
     let providers = build_providers(raw.providers)?;
     let tiers = build_tiers(raw.model_tiers)?;
     let (models, model_index) = build_models(raw.models, &providers, &tiers)?;
+    let guardrails = Guardrails::compile(raw.guardrails)?;
 
     Ok(Compiled {
         runbook_base_url,
@@ -220,6 +223,7 @@ fn build(raw: RawConfig) -> Result<Compiled, ConfigError> {
         providers,
         models,
         tiers,
+        guardrails,
         keys,
         model_index,
         credentials: Credentials::default(),

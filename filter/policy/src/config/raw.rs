@@ -23,6 +23,117 @@ pub struct RawConfig {
     /// self_hosted → up to restricted.
     #[serde(default)]
     pub model_tiers: Option<Vec<RawModelTier>>,
+    /// Data classification and PII guardrails; on with defaults when left out.
+    #[serde(default)]
+    pub guardrails: Option<RawGuardrails>,
+}
+
+/// docs/guardrails.md explains each field.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuardrails {
+    /// `false` switches every guardrail off (nothing is scanned).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Decide and count, but never block or redact: for tuning before enforcing.
+    #[serde(default)]
+    pub shadow: bool,
+    /// What is looked for: custom detectors, classification markers, injection rules,
+    /// built-in detectors switched off.
+    #[serde(default)]
+    pub detection: genai_guard::GuardConfig,
+    /// Per detector type (`email`, `credit_card`, a custom detector's name): its
+    /// classification, its action and whether it runs in shadow mode.
+    #[serde(default)]
+    pub detectors: std::collections::BTreeMap<String, RawDetectorPolicy>,
+    #[serde(default)]
+    pub injection: RawInjectionPolicy,
+    /// The request header in which a workload declares its data's classification.
+    #[serde(default = "default_classification_header")]
+    pub classification_header: String,
+    /// Where prompts (redacted) may appear in the access log.
+    #[serde(default)]
+    pub prompt_logging: RawPromptLogging,
+    /// From this classification up, every forwarded request leaves an audit record.
+    #[serde(default = "default_audit_from")]
+    pub audit_from: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDetectorPolicy {
+    #[serde(default)]
+    pub classification: Option<String>,
+    /// `enforce` (raise the request's classification), `redact` or `log`.
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    pub shadow: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInjectionPolicy {
+    /// `block` or `log`.
+    #[serde(default = "default_injection_action")]
+    pub action: String,
+    #[serde(default)]
+    pub shadow: bool,
+}
+
+impl Default for RawInjectionPolicy {
+    fn default() -> Self {
+        RawInjectionPolicy {
+            action: default_injection_action(),
+            shadow: false,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPromptLogging {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The highest classification whose prompts are logged (the reference table: internal).
+    #[serde(default = "default_prompt_log_max")]
+    pub max_classification: String,
+    #[serde(default = "default_prompt_log_bytes")]
+    pub max_bytes: usize,
+}
+
+impl Default for RawPromptLogging {
+    fn default() -> Self {
+        RawPromptLogging {
+            enabled: true,
+            max_classification: default_prompt_log_max(),
+            max_bytes: default_prompt_log_bytes(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_classification_header() -> String {
+    "x-data-classification".to_string()
+}
+
+fn default_audit_from() -> String {
+    "restricted".to_string()
+}
+
+fn default_injection_action() -> String {
+    "block".to_string()
+}
+
+fn default_prompt_log_max() -> String {
+    "internal".to_string()
+}
+
+fn default_prompt_log_bytes() -> usize {
+    2048
 }
 
 #[derive(Debug, Deserialize)]

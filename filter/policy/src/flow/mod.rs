@@ -16,6 +16,8 @@ use serde_json::json;
 
 use crate::api::{endpoint, Api, Endpoint};
 use crate::auth::authenticate;
+use crate::classification::Classification;
+use crate::guardrails::verdict::{judge, Target};
 use crate::config::{Compiled, ProviderKind};
 use crate::error::{ErrorCode, GatewayError};
 use crate::headers::{Headers, UPSTREAM_HEADER};
@@ -114,6 +116,8 @@ enum State {
         client_sent_anthropic_version: bool,
         /// The client's query string (`?beta=true`), kept on the canonical path.
         query: String,
+        /// The classification the workload declared in its header, if any.
+        declared: Option<Classification>,
     },
     Forwarded(Box<Exchange>),
     /// Answered by the gateway (refused, or served locally).
@@ -131,6 +135,23 @@ pub struct RequestFlow {
     /// The catalog model and its provider, once resolved.
     model: Option<(String, String)>,
     started_ms: u64,
+    /// The guardrails' decision, once made (for the access log and the audit record).
+    guard: Option<GuardRecord>,
+    /// Guardrail triggers of a request being refused, for the metrics.
+    pending_triggers: Vec<(String, &'static str)>,
+}
+
+/// What the access log and the audit record say about the guardrails' decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardRecord {
+    pub classification: &'static str,
+    /// `email:2,credit_card:1` (types and counts, never values).
+    pub detected: String,
+    /// `none`, `allow`, `redact`, `block` or `shadow`.
+    pub action: &'static str,
+    /// The prompt with every finding redacted, where the classification allows logging.
+    pub prompt: Option<String>,
+    pub audit: bool,
 }
 
 impl RequestFlow {
@@ -142,6 +163,8 @@ impl RequestFlow {
             team: None,
             model: None,
             started_ms: now_ms,
+            guard: None,
+            pending_triggers: Vec::new(),
         }
     }
 
@@ -152,6 +175,11 @@ impl RequestFlow {
     /// The authenticated team, if any.
     pub fn team(&self) -> Option<&str> {
         self.team.as_deref()
+    }
+
+    /// The guardrails' decision, once the body was judged.
+    pub fn guard_record(&self) -> Option<&GuardRecord> {
+        self.guard.as_ref()
     }
 
     /// The catalog model and its provider, once the body named one.
@@ -196,7 +224,7 @@ impl RequestFlow {
         let r = LocalResponse::error(&self.config, &err);
         self.state = State::Answered {
             status: r.status,
-            guardrails: Vec::new(),
+            guardrails: std::mem::take(&mut self.pending_triggers),
         };
         r
     }
@@ -243,11 +271,25 @@ impl RequestFlow {
             );
             return Err((e, None));
         }
-        let team = authenticate(&self.config, &headers)
-            .map_err(|e| (e, None))?
-            .name
-            .clone();
+        let team = authenticate(&self.config, &headers).map_err(|e| (e, None))?.name.clone();
         self.team = Some(team);
+        let declared = match headers.get(&self.config.guardrails.classification_header) {
+            None => None,
+            Some(v) => {
+                let v = std::str::from_utf8(v).unwrap_or_default().trim().to_ascii_lowercase();
+                let c = Classification::parse(&v).ok_or_else(|| {
+                    let e = GatewayError::new(
+                        ErrorCode::InvalidRequest,
+                        format!(
+                            "header `{}` must be public, internal, confidential or restricted",
+                            self.config.guardrails.classification_header
+                        ),
+                    );
+                    (e, None)
+                })?;
+                Some(c)
+            }
+        };
 
         if api == Api::ListModels {
             let r = self.models_list();
@@ -282,6 +324,7 @@ impl RequestFlow {
             api,
             client_sent_anthropic_version: headers.get("anthropic-version").is_some(),
             query,
+            declared,
         };
         Ok(HeadersOutcome::HoldForBody {
             strip: headers.to_strip(),
@@ -317,6 +360,7 @@ impl RequestFlow {
             api,
             client_sent_anthropic_version,
             query,
+            declared,
         } = state
         else {
             return BodyOutcome::Respond(self.reject(GatewayError::new(
@@ -328,8 +372,8 @@ impl RequestFlow {
             let err = self.too_large();
             return BodyOutcome::Respond(self.reject(err));
         }
-        match self.plan(api, client_sent_anthropic_version, &query, &body) {
-            Ok((plan, forced_usage)) => {
+        match self.plan(api, client_sent_anthropic_version, &query, declared, &body) {
+            Ok((plan, forced_usage, triggers)) => {
                 let pricing = self.config.model(&plan.model).and_then(|m| m.pricing);
                 self.state = State::Forwarded(Box::new(Exchange::new(ExchangeStart {
                     team: plan.team.clone(),
@@ -341,7 +385,7 @@ impl RequestFlow {
                     forced_usage,
                     request_body: body,
                     started_ms: self.started_ms,
-                    guardrails: Vec::new(),
+                    guardrails: triggers,
                 })));
                 BodyOutcome::Forward(plan)
             }
@@ -354,8 +398,9 @@ impl RequestFlow {
         api: Api,
         client_sent_anthropic_version: bool,
         query: &str,
+        declared: Option<Classification>,
         body: &[u8],
-    ) -> Result<(ForwardPlan, bool), GatewayError> {
+    ) -> Result<(ForwardPlan, bool, Vec<(String, &'static str)>), GatewayError> {
         let req = request::parse(api, body)?;
         let config = Arc::clone(&self.config);
         let model = config.model(&req.model).ok_or_else(|| {
@@ -385,6 +430,26 @@ impl RequestFlow {
         }
         let secret = config.credential(model.provider).ok_or_else(internal)?.clone();
         let team = self.team.clone().ok_or_else(internal)?;
+
+        // Guardrails: classify the whole prompt and hold it against the model's approval.
+        let tier = config.tier(model.tier).ok_or_else(internal)?;
+        let target = Target {
+            model: &model.name,
+            tier: &tier.name,
+            approved: tier.approved_for,
+        };
+        let mut verdict = judge(&config.guardrails, body, req.model_span(), declared, &target)?;
+        self.guard = Some(GuardRecord {
+            classification: verdict.classification.unwrap_or(Classification::Public).as_str(),
+            detected: verdict.detected_summary(),
+            action: verdict.action,
+            prompt: verdict.loggable_prompt.take(),
+            audit: verdict.audit && verdict.refusal.is_none(),
+        });
+        if let Some(refusal) = verdict.refusal.take() {
+            self.pending_triggers = std::mem::take(&mut verdict.triggers);
+            return Err(refusal);
+        }
 
         // The path the provider gets is the canonical one (no trailing slash), with the
         // client's query string kept (Anthropic's SDK sends `?beta=true`).
@@ -418,7 +483,7 @@ impl RequestFlow {
             }
         }
 
-        let mut edits = Vec::new();
+        let mut edits = std::mem::take(&mut verdict.edits);
         edits.extend(req.model_edit(&model.upstream_model));
         // Chat completions only: the Responses API always reports usage in `response.completed`.
         let force = api == Api::ChatCompletions;
@@ -446,7 +511,7 @@ impl RequestFlow {
             upstream_model: model.upstream_model.clone(),
             stream: req.stream,
         };
-        Ok((plan, forced_usage))
+        Ok((plan, forced_usage, verdict.triggers))
     }
 
     /// The request is over; what it leaves behind for the metrics. `now_ms` is the host clock.

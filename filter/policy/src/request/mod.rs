@@ -133,6 +133,11 @@ fn span_of(whole: &[u8], part: &str) -> Option<(usize, usize)> {
 }
 
 impl ChatRequest {
+    /// The byte range of the `model` value (quotes included).
+    pub fn model_span(&self) -> (usize, usize) {
+        self.model_span
+    }
+
     /// The edit that puts `upstream_model` in place of `model`, unless they are the same.
     pub fn model_edit(&self, upstream_model: &str) -> Option<Edit> {
         if self.model == upstream_model {

@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::panic, clippy::indexing_slicing)]
 
 use genai_usage::{ApiFormat, Feed, Finish, Forward, StreamTracker, Usage};
 use std::path::PathBuf;

@@ -1,0 +1,142 @@
+//! No panics on arbitrary input (fixed-seed randomized tests), and the invariants every
+//! caller relies on: findings are in bounds, on character boundaries, non-empty and
+//! sorted; scanning is deterministic; redaction never panics.
+
+use genai_guard::{normalize, redact, Finding, GuardConfig, Scanner};
+use std::collections::HashMap;
+
+/// xorshift64*: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+fn scanner() -> Scanner {
+    let json = r#"{"custom_detectors": [
+        {"name": "codename", "keywords": ["falcon", "project osprey", "über"]},
+        {"name": "ticket", "patterns": ["[A-Z]{2,5}-[0-9]{1,6}", "(?i)x*"]}
+    ]}"#;
+    serde_json::from_str::<GuardConfig>(json).unwrap().compile().unwrap()
+}
+
+fn check_invariants(s: &Scanner, text: &str) {
+    let findings = s.scan(text);
+    for f in &findings {
+        assert!(f.start < f.end && f.end <= text.len(), "{f:?} in {text:?}");
+        assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
+    }
+    assert!(findings.windows(2).all(|w| w[0].start <= w[1].start));
+    assert_eq!(findings, s.scan(text), "not deterministic");
+    let _ = s.injection(text);
+    let n = normalize(text);
+    let _ = n.to_original(0, n.as_str().len());
+    let mut counters = HashMap::new();
+    let redacted = redact(text, &findings, &mut counters);
+    // Redaction of everything that is not a marker leaves no built-in finding behind.
+    let values: Vec<Finding> = findings.into_iter().filter(|f| !f.is_marker()).collect();
+    let redacted_values = redact(text, &values, &mut counters);
+    let _ = (redacted, redacted_values);
+}
+
+#[test]
+fn random_bytes_as_lossy_utf8() {
+    let s = scanner();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for _ in 0..3000 {
+        let len = rng.below(300);
+        let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        check_invariants(&s, &String::from_utf8_lossy(&bytes));
+    }
+}
+
+#[test]
+fn random_unicode_strings() {
+    let s = scanner();
+    let mut rng = Rng(42);
+    for _ in 0..3000 {
+        let len = rng.below(200);
+        let text: String = (0..len)
+            .map(|_| {
+                // Mostly the planes that hold real text, sometimes anything.
+                let cp = match rng.below(4) {
+                    0 => rng.below(0x80) as u32,
+                    1 => rng.below(0x3000) as u32,
+                    2 => 0xE0000 + rng.below(0x200) as u32,
+                    _ => rng.below(0x110000) as u32,
+                };
+                char::from_u32(cp).unwrap_or('\u{FFFD}')
+            })
+            .collect();
+        check_invariants(&s, &text);
+    }
+}
+
+/// Random mixes of the pieces the detectors react to: digits, separators, `@`, `:`,
+/// prefixes of secrets, invisible and combining characters, fullwidth digits, emoji.
+#[test]
+fn structured_fragments() {
+    const PIECES: &[&str] = &[
+        "4111", "1111", "555", "123", "45", "6789", "0", "9", "255", "1", "-", " ", ".", "(",
+        ")", "+", "+1 ", "+44 ", "@", "example", ".com", "a", "Z", ":", "::", "fe80", "ffff",
+        "/", "_", "AKIA", "ASIA", "ghp_", "github_pat_", "xoxb-", "hooks.slack.com/services/",
+        "AIza", "sk-", "sk-ant-", "sk_live_", "eyJ", "eyJhbGciOiJIUzI1NiJ9", ".", "-----BEGIN ",
+        "PRIVATE KEY-----", "-----END ", "\n", "DE89", "GB82", "3704", "WEST", "SSN ", "ssn:",
+        "version ", "v", "\u{200B}", "\u{00AD}", "\u{202E}", "\u{E0041}", "\u{FE0F}", "\u{0301}",
+        "４", "１", "＠", "ﬁ", "٤", "–", "é", "東京", "🏴", "\u{E007F}", "👨‍👩‍👧", "CONFIDENTIAL",
+        "INTERNAL", "ONLY", "falcon", "project", "osprey", "ignore", "all", "previous",
+        "instructions", "you are now", "DAN", "ABC-123", "\"", "'", "=", "ÿ", "\u{10FFFF}",
+    ];
+    let s = scanner();
+    let mut rng = Rng(7);
+    for _ in 0..5000 {
+        let n = rng.below(40);
+        let text: String = (0..n).map(|_| *rng.pick(PIECES)).collect();
+        check_invariants(&s, &text);
+    }
+}
+
+#[test]
+fn large_inputs() {
+    let s = scanner();
+    let mut rng = Rng(1);
+    // A long run of one trigger byte, and a long random-fragment text.
+    for text in [
+        ":".repeat(100_000),
+        "1".repeat(100_000),
+        "@".repeat(100_000),
+        "a@".repeat(50_000),
+        "1.".repeat(50_000),
+        "4111 ".repeat(20_000),
+        "\u{200B}".repeat(50_000),
+        "-----BEGIN RSA PRIVATE KEY-----\n".repeat(2_000),
+        "ignore ".repeat(20_000),
+        (0..200_000)
+            .map(|_| char::from_u32(rng.below(0x3000) as u32).unwrap_or(' '))
+            .collect(),
+    ] {
+        check_invariants(&s, &text);
+    }
+}
+
+#[test]
+fn debug_output_never_contains_the_value() {
+    let s = scanner();
+    let text = "jane@example.com 4111111111111111 AKIAIOSFODNN7EXAMPLE";
+    for f in s.scan(text) {
+        let shown = format!("{f:?} {f}");
+        let value = &text[f.start..f.end];
+        assert!(!shown.contains(value), "{shown}");
+    }
+}

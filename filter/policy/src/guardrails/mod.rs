@@ -1,0 +1,182 @@
+//! Data classification and PII guardrails: configuration compiled once, and the verdict on
+//! each request ([`verdict::judge`]). Detection itself lives in the `genai-guard` crate.
+
+pub mod verdict;
+
+use std::collections::HashMap;
+
+use genai_guard::{Builtin, Scanner, MARKER_PREFIX};
+
+use crate::classification::Classification;
+use crate::config::raw::RawGuardrails;
+use crate::config::ConfigError;
+
+/// What a detection does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Raise the request's classification to the detector's; refused above the model's approval.
+    Enforce,
+    /// Replace the value with a typed placeholder; the classification is not raised (the
+    /// value no longer leaves).
+    Redact,
+    /// Count only.
+    Log,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DetectorPolicy {
+    pub classification: Classification,
+    pub action: Action,
+    pub shadow: bool,
+}
+
+/// Default classification per built-in detector: contact data internal; financial and
+/// government identifiers confidential; credentials restricted.
+pub fn default_classification(kind: &str) -> Option<Classification> {
+    Some(match kind {
+        "email" | "phone" | "ip_address" => Classification::Internal,
+        "us_ssn" | "credit_card" | "iban" => Classification::Confidential,
+        "secret" => Classification::Restricted,
+        _ => return None,
+    })
+}
+
+/// Custom detectors default to confidential: they name what an organisation cares about.
+const CUSTOM_DEFAULT: Classification = Classification::Confidential;
+
+pub struct Guardrails {
+    pub enabled: bool,
+    pub scanner: Scanner,
+    policies: HashMap<String, DetectorPolicy>,
+    shadow_all: bool,
+    pub injection_block: bool,
+    pub injection_shadow: bool,
+    pub classification_header: String,
+    /// Prompts of at most this classification may be logged (redacted), up to `.1` bytes.
+    pub prompt_logging: Option<(Classification, usize)>,
+    pub audit_from: Classification,
+}
+
+impl std::fmt::Debug for Guardrails {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guardrails").field("enabled", &self.enabled).finish_non_exhaustive()
+    }
+}
+
+fn classification(field: &str, value: &str) -> Result<Classification, ConfigError> {
+    Classification::parse(value).ok_or_else(|| {
+        ConfigError::new(
+            field,
+            format!("unknown classification `{value}`; expected public, internal, confidential or restricted"),
+        )
+    })
+}
+
+impl Guardrails {
+    pub fn compile(raw: Option<RawGuardrails>) -> Result<Self, ConfigError> {
+        let raw = match raw {
+            Some(r) => r,
+            None => serde_json::from_str("{}").map_err(|e| ConfigError::new("guardrails", e.to_string()))?,
+        };
+        let scanner = raw
+            .detection
+            .compile()
+            .map_err(|e| ConfigError::new(format!("guardrails.detection.{}", e.field), e.problem))?;
+        let customs: Vec<&str> = raw.detection.custom_detectors.iter().map(|d| d.name.as_str()).collect();
+
+        let mut policies = HashMap::new();
+        for (kind, p) in &raw.detectors {
+            let field = format!("guardrails.detectors.{kind}");
+            let default = if Builtin::from_name(kind).is_some() {
+                default_classification(kind).unwrap_or(CUSTOM_DEFAULT)
+            } else if customs.contains(&kind.as_str()) {
+                CUSTOM_DEFAULT
+            } else {
+                return Err(ConfigError::new(
+                    field,
+                    "not a detector: use a built-in type (email, phone, us_ssn, credit_card, iban, ip_address, secret) or a custom detector's name",
+                ));
+            };
+            let classification = match &p.classification {
+                Some(c) => classification(&format!("{field}.classification"), c)?,
+                None => default,
+            };
+            let action = match p.action.as_deref() {
+                None | Some("enforce") => Action::Enforce,
+                Some("redact") => Action::Redact,
+                Some("log") => Action::Log,
+                Some(other) => {
+                    return Err(ConfigError::new(
+                        format!("{field}.action"),
+                        format!("unknown action `{other}`; expected enforce, redact or log"),
+                    ))
+                }
+            };
+            policies.insert(
+                kind.clone(),
+                DetectorPolicy {
+                    classification,
+                    action,
+                    shadow: p.shadow.unwrap_or(false),
+                },
+            );
+        }
+        let injection_block = match raw.injection.action.as_str() {
+            "block" => true,
+            "log" => false,
+            other => {
+                return Err(ConfigError::new(
+                    "guardrails.injection.action",
+                    format!("unknown action `{other}`; expected block or log"),
+                ))
+            }
+        };
+        let header = raw.classification_header.to_ascii_lowercase();
+        let header_ok = !header.is_empty()
+            && header.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !header.starts_with(crate::headers::GATEWAY_PREFIX)
+            && !header.starts_with(crate::headers::ENVOY_PREFIX);
+        if !header_ok {
+            return Err(ConfigError::new(
+                "guardrails.classification_header",
+                "must be a header name (letters, digits, '-'), not starting with x-genai- or x-envoy- (those are stripped)",
+            ));
+        }
+        let max = classification("guardrails.prompt_logging.max_classification", &raw.prompt_logging.max_classification)?;
+        let prompt_logging = raw.prompt_logging.enabled.then_some((max, raw.prompt_logging.max_bytes));
+        Ok(Guardrails {
+            enabled: raw.enabled,
+            scanner,
+            policies,
+            shadow_all: raw.shadow,
+            injection_block,
+            injection_shadow: raw.shadow || raw.injection.shadow,
+            classification_header: header,
+            prompt_logging,
+            audit_from: classification("guardrails.audit_from", &raw.audit_from)?,
+        })
+    }
+
+    /// The policy for a finding's type.
+    pub fn policy(&self, kind: &str) -> DetectorPolicy {
+        let mut p = match self.policies.get(kind) {
+            Some(p) => *p,
+            None => DetectorPolicy {
+                classification: marker_classification(kind)
+                    .or_else(|| default_classification(kind))
+                    .unwrap_or(CUSTOM_DEFAULT),
+                action: Action::Enforce,
+                shadow: false,
+            },
+        };
+        p.shadow |= self.shadow_all;
+        p
+    }
+}
+
+fn marker_classification(kind: &str) -> Option<Classification> {
+    Classification::parse(kind.strip_prefix(MARKER_PREFIX)?)
+}
+
+#[cfg(test)]
+mod tests;
