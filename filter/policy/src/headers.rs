@@ -47,12 +47,14 @@ impl<'a> Headers<'a> {
 
     /// Names to remove before the request may leave: the gateway's own prefix, Envoy's
     /// control headers and the client's credentials. Deduplicated, in first-seen order.
-    pub fn to_strip(&self) -> Vec<String> {
+    /// `also`: further names the gateway consumes (the classification header).
+    pub fn to_strip(&self, also: &[&str]) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for (name, _) in self.iter() {
             let strip = name.starts_with(GATEWAY_PREFIX)
                 || name.starts_with(ENVOY_PREFIX)
-                || CLIENT_CREDENTIAL_HEADERS.contains(&name);
+                || CLIENT_CREDENTIAL_HEADERS.contains(&name)
+                || also.contains(&name);
             if strip && !out.iter().any(|n| n == name) {
                 out.push(name.to_string());
             }
@@ -79,16 +81,18 @@ mod tests {
             ("content-type", b"application/json"),
             ("api-key", b"k"),
             ("x-envoy-max-retries", b"50"),
+            ("x-data-classification", b"internal"),
         ]);
         let hs = Headers::new(&pairs);
         assert_eq!(
-            hs.to_strip(),
+            hs.to_strip(&["x-data-classification"]),
             vec![
                 "x-genai-upstream",
                 "authorization",
                 "x-genai-team",
                 "api-key",
-                "x-envoy-max-retries"
+                "x-envoy-max-retries",
+                "x-data-classification"
             ]
         );
     }

@@ -327,7 +327,8 @@ impl RequestFlow {
             declared,
         };
         Ok(HeadersOutcome::HoldForBody {
-            strip: headers.to_strip(),
+            // The classification header is the gateway's: the provider has no use for it.
+            strip: headers.to_strip(&[self.config.guardrails.classification_header.as_str()]),
         })
     }
 
