@@ -99,7 +99,8 @@ pub struct RawPromptLogging {
     #[serde(default = "default_prompt_log_max")]
     pub max_classification: String,
     #[serde(default = "default_prompt_log_bytes")]
-    pub max_bytes: usize,
+    /// At most 65536: a log line, not a transcript.
+    pub max_bytes: u32,
 }
 
 impl Default for RawPromptLogging {
@@ -132,7 +133,7 @@ fn default_prompt_log_max() -> String {
     "internal".to_string()
 }
 
-fn default_prompt_log_bytes() -> usize {
+fn default_prompt_log_bytes() -> u32 {
     2048
 }
 
@@ -203,7 +204,7 @@ pub struct RawModel {
     pub upstream_model: Option<String>,
     /// One of `model_tiers` (default tiers: general, premium, self_hosted).
     pub tier: String,
-    /// Without prices the model's cost is reported as 0 and counted as unpriced.
+    /// Without prices no cost is recorded for the model (tokens still are).
     #[serde(default)]
     pub pricing: Option<RawPricing>,
 }

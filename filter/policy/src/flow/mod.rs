@@ -489,6 +489,9 @@ impl RequestFlow {
         // Chat completions only: the Responses API always reports usage in `response.completed`.
         let force = api == Api::ChatCompletions;
         let usage_edit = if force { req.force_usage_edit(body) } else { None };
+        // A redaction inside `stream_options` would overlap rewriting it: then usage is not
+        // forced (and will be estimated if the stream carries none) rather than failing.
+        let usage_edit = usage_edit.filter(|u| !edits.iter().any(|e| overlaps(u, e)));
         let forced_usage = usage_edit.is_some();
         edits.extend(usage_edit);
 
@@ -579,6 +582,15 @@ impl RequestFlow {
             code: None,
             headers: Vec::new(),
         }
+    }
+}
+
+/// Whether two edits touch the same bytes (an insertion only if strictly inside the other).
+fn overlaps(a: &request::strings::Edit, b: &request::strings::Edit) -> bool {
+    if a.start == a.end {
+        b.start < a.start && a.start < b.end
+    } else {
+        b.start < a.end && a.start < b.end
     }
 }
 

@@ -143,7 +143,12 @@ impl Guardrails {
             ));
         }
         let max = classification("guardrails.prompt_logging.max_classification", &raw.prompt_logging.max_classification)?;
-        let prompt_logging = raw.prompt_logging.enabled.then_some((max, raw.prompt_logging.max_bytes));
+        if raw.prompt_logging.max_bytes > 65536 {
+            return Err(ConfigError::new("guardrails.prompt_logging.max_bytes", "must be at most 65536"));
+        }
+        // Prompts are logged redacted; with nothing scanned there is nothing to redact them by.
+        let prompt_logging = (raw.enabled && raw.prompt_logging.enabled)
+            .then_some((max, usize::try_from(raw.prompt_logging.max_bytes).unwrap_or(65536)));
         Ok(Guardrails {
             enabled: raw.enabled,
             scanner,
