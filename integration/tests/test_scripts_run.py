@@ -12,9 +12,9 @@ from test_reference_snippet import SNIPPET
 
 
 def test_scripts_run_serves_the_demo_and_stops_on_ctrl_c(tmp_path):
-    listen, admin, mock = free_port(), free_port(), free_port()
+    listen, admin, mock, tls = free_port(), free_port(), free_port(), free_port()
     env = dict(os.environ, GENAI_LISTEN=f"127.0.0.1:{listen}", GENAI_ADMIN=f"127.0.0.1:{admin}",
-               GENAI_MOCK=f"127.0.0.1:{mock}")
+               GENAI_MOCK=f"127.0.0.1:{mock}", GENAI_TLS_LISTEN=f"127.0.0.1:{tls}")
     for k in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZURE_OPENAI_API_KEY"):
         env.pop(k, None)
     out = (tmp_path / "run.out").open("wb")

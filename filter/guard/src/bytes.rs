@@ -33,11 +33,11 @@ pub(crate) fn is_digit(c: u8) -> bool {
 
 /// End of the run of bytes satisfying `pred` that starts at `i`.
 #[inline]
-pub(crate) fn run_end(b: &[u8], mut i: usize, pred: impl Fn(u8) -> bool) -> usize {
-    while i < b.len() && pred(at(b, i)) {
-        i += 1;
+pub(crate) fn run_end(b: &[u8], i: usize, pred: impl Fn(u8) -> bool) -> usize {
+    match b.get(i..) {
+        Some(rest) => i + rest.iter().position(|&c| !pred(c)).unwrap_or(rest.len()),
+        None => i,
     }
-    i
 }
 
 /// End of the digit run starting at `i`.
@@ -62,16 +62,16 @@ pub(crate) fn starts_with_ci(b: &[u8], i: usize, prefix: &[u8]) -> bool {
 /// Position of the first `needle` byte at or after `from`.
 #[inline]
 pub(crate) fn find_byte(b: &[u8], from: usize, needle: u8) -> Option<usize> {
-    b.get(from..)?.iter().position(|&c| c == needle).map(|p| p + from)
+    memchr::memchr(needle, b.get(from..)?).map(|p| p + from)
 }
 
 /// Position of `needle` in `b[from..limit]`.
 pub(crate) fn find_bytes(b: &[u8], from: usize, limit: usize, needle: &[u8]) -> Option<usize> {
     let hay = b.get(from..limit.min(b.len()))?;
-    if needle.is_empty() || hay.len() < needle.len() {
+    if needle.is_empty() {
         return None;
     }
-    hay.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    memchr::memmem::find(hay, needle).map(|p| p + from)
 }
 
 /// A number-like token may start at `i`: not glued to a word on its left, and not the
@@ -104,19 +104,20 @@ pub(crate) fn digit_values(b: &[u8], i: usize, len: usize) -> Option<u32> {
         .try_fold(0u32, |acc, &c| is_digit(c).then(|| acc * 10 + u32::from(c - b'0')))
 }
 
-/// Whether the text before `i` (within `window` bytes) contains `needle` (lowercase,
-/// ASCII, case-insensitive) not preceded by a letter.
-pub(crate) fn keyword_before(b: &[u8], i: usize, window: usize, needle: &[u8]) -> bool {
+/// Whether the text before `i` (within `window` bytes) contains one of `needles`
+/// (lowercase ASCII, matched case-insensitively) not preceded by a letter. One pass over
+/// the window.
+pub(crate) fn keyword_before(b: &[u8], i: usize, window: usize, needles: &[&[u8]]) -> bool {
     let from = i.saturating_sub(window);
     let Some(hay) = b.get(from..i) else {
         return false;
     };
-    let n = needle.len();
-    if hay.len() < n {
-        return false;
-    }
-    (0..=hay.len() - n).any(|k| {
-        hay.get(k..k + n).is_some_and(|w| w.eq_ignore_ascii_case(needle)) && !before(hay, k).is_ascii_alphabetic()
+    (0..hay.len()).any(|k| {
+        let c = at(hay, k).to_ascii_lowercase();
+        !before(hay, k).is_ascii_alphabetic()
+            && needles
+                .iter()
+                .any(|n| n.first() == Some(&c) && hay.get(k..k + n.len()).is_some_and(|w| w.eq_ignore_ascii_case(n)))
     })
 }
 
@@ -155,7 +156,8 @@ mod tests {
     #[test]
     fn keyword_window() {
         let b = b"my SSN: 123";
-        assert!(keyword_before(b, 8, 32, b"ssn"));
-        assert!(!keyword_before(b"classn 1", 7, 32, b"ssn"));
+        assert!(keyword_before(b, 8, 32, &[b"x", b"ssn"]));
+        assert!(!keyword_before(b"classn 1", 7, 32, &[b"ssn"]));
+        assert!(!keyword_before(b"ssn 1", 4, 2, &[b"ssn"]));
     }
 }

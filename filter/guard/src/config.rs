@@ -2,6 +2,7 @@
 
 use crate::finding::{Builtin, Classification};
 use crate::injection::{default_injection_rules, Injection};
+use crate::pattern::Pattern;
 use crate::phrase::PhraseSet;
 use crate::scanner::{Scanner, Tag};
 use regex_lite::{Regex, RegexBuilder};
@@ -218,7 +219,7 @@ impl GuardConfig {
         let mut phrases = PhraseSet::default();
         let mut tags: Vec<Tag> = Vec::new();
         let mut names: Vec<String> = Vec::new();
-        let mut regexes: Vec<(usize, Regex)> = Vec::new();
+        let mut regexes: Vec<(usize, Pattern)> = Vec::new();
         for (i, d) in self.custom_detectors.iter().enumerate() {
             let field = format!("custom_detectors[{i}]");
             check_name(&d.name, &format!("{field}.name"), &names)?;
@@ -235,8 +236,10 @@ impl GuardConfig {
                     .map_err(|e| GuardConfigError::new(kf, e))?;
             }
             for (j, p) in d.patterns.iter().enumerate() {
-                let re = compile_regex(p, &format!("{field}.patterns[{j}]"))?;
-                regexes.push((names.len(), re));
+                let pf = format!("{field}.patterns[{j}]");
+                let re = compile_regex(p, &pf)?;
+                let pattern = Pattern::new(p, re, |src| compile_regex(src, &pf).ok());
+                regexes.push((names.len(), pattern));
             }
             names.push(d.name.clone());
         }

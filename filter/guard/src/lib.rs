@@ -38,6 +38,7 @@ mod finding;
 mod injection;
 mod normalize;
 mod overlap;
+mod pattern;
 mod phrase;
 mod redact;
 mod scanner;

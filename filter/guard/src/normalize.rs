@@ -25,9 +25,22 @@ use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 #[derive(Debug)]
 pub struct Normalized<'a> {
     text: Cow<'a, str>,
-    /// `(start, end)` in the original for each byte of `text`; `None` when `text` is the
+    /// Where each run of `text` came from, by start in `text`; `None` when `text` is the
     /// original itself (pure ASCII, or already normal — most prompts).
-    map: Option<Vec<(u32, u32)>>,
+    map: Option<Vec<Segment>>,
+}
+
+/// A run of the normalised text and its origin.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    /// Start in the normalised text.
+    norm: u32,
+    /// Byte range in the original.
+    orig: u32,
+    orig_end: u32,
+    /// Copied verbatim (byte `k` of the run is byte `orig + k` of the original); otherwise
+    /// the whole run came from the one cluster `orig..orig_end`.
+    verbatim: bool,
 }
 
 impl Normalized<'_> {
@@ -42,20 +55,65 @@ impl Normalized<'_> {
     }
 
     /// Maps the byte range `start..end` of the normalised text to a byte range of the
-    /// original text (always on character boundaries). `None` for an empty or
-    /// out-of-range input.
+    /// original text (always on character boundaries when `start..end` is). `None` for an
+    /// empty or out-of-range input.
     pub fn to_original(&self, start: usize, end: usize) -> Option<(usize, usize)> {
         if start >= end || end > self.text.len() {
             return None;
         }
         match &self.map {
             None => Some((start, end)),
-            Some(map) => {
-                let (s, _) = *map.get(start)?;
-                let (_, e) = *map.get(end - 1)?;
-                Some((s as usize, e as usize))
+            Some(map) => Some((locate(map, start)?.0, locate(map, end - 1)?.1)),
+        }
+    }
+}
+
+/// The original byte range that normalised byte `x` came from.
+fn locate(map: &[Segment], x: usize) -> Option<(usize, usize)> {
+    let k = map.partition_point(|g| g.norm as usize <= x).checked_sub(1)?;
+    let g = map.get(k)?;
+    if g.verbatim {
+        let o = g.orig as usize + (x - g.norm as usize);
+        Some((o, o + 1))
+    } else {
+        Some((g.orig as usize, g.orig_end as usize))
+    }
+}
+
+/// Builds the normalised text and its segments.
+struct Builder {
+    out: String,
+    map: Vec<Segment>,
+}
+
+impl Builder {
+    /// Appends `s`, which is `original[at..at + s.len()]`.
+    fn verbatim(&mut self, s: &str, at: usize) {
+        let norm = offset(self.out.len());
+        let (orig, orig_end) = (offset(at), offset(at + s.len()));
+        self.out.push_str(s);
+        if let Some(last) = self.map.last_mut() {
+            if last.verbatim && last.orig_end == orig {
+                last.orig_end = orig_end;
+                return;
             }
         }
+        self.map.push(Segment {
+            norm,
+            orig,
+            orig_end,
+            verbatim: true,
+        });
+    }
+
+    /// Starts a run that came from the cluster `orig..orig_end`; push its text after.
+    fn cluster(&mut self, orig: usize, orig_end: usize) {
+        self.map.push(Segment {
+            norm: offset(self.out.len()),
+            orig: offset(orig),
+            orig_end: offset(orig_end),
+            verbatim: false,
+        });
     }
 }
 
@@ -67,10 +125,27 @@ pub fn normalize(text: &str) -> Normalized<'_> {
             map: None,
         };
     }
-    let mut out = String::with_capacity(text.len());
-    let mut map: Vec<(u32, u32)> = Vec::with_capacity(text.len());
+    let bytes = text.as_bytes();
+    let mut b = Builder {
+        out: String::with_capacity(text.len()),
+        map: Vec::new(),
+    };
+    let mut buf = String::new();
     let mut pos = 0;
-    while let Some(c) = char_at(text, pos) {
+    while pos < text.len() {
+        // ASCII runs are copied whole, except their last character, which a combining
+        // mark may follow.
+        let rest = bytes.get(pos..).unwrap_or_default();
+        let run = rest.iter().position(|&c| c >= 0x80).unwrap_or(rest.len());
+        let take = if run == rest.len() { run } else { run.saturating_sub(1) };
+        if take > 0 {
+            b.verbatim(text.get(pos..pos + take).unwrap_or_default(), pos);
+            pos += take;
+            continue;
+        }
+        let Some(c) = char_at(text, pos) else {
+            break;
+        };
         let next = pos + c.len_utf8();
         if is_ignorable(c) {
             pos = next;
@@ -91,28 +166,40 @@ pub fn normalize(text: &str) -> Normalized<'_> {
             }
         }
         if end == next && is_stable(c) {
-            out.push(c);
+            b.verbatim(text.get(pos..next).unwrap_or_default(), pos);
         } else {
             let cluster = text.get(pos..end).unwrap_or_default();
+            let visible = || cluster.chars().filter(|&c| !is_ignorable(c));
+            buf.clear();
+            buf.extend(visible().nfkc().take(MAX_EXPANSION + 1));
+            if buf.chars().count() > MAX_EXPANSION {
+                // U+FDFA and friends expand to up to 18 characters; none of them matter
+                // for detection, and keeping them bounds the output for hostile input.
+                buf.clear();
+                buf.extend(visible());
+            }
+            b.cluster(pos, end);
             let mut ascii_base = false;
-            for n in cluster.chars().filter(|&c| !is_ignorable(c)).nfkc() {
+            for n in buf.chars() {
                 // A mark NFKC could not compose onto an ASCII base only hides that base.
                 if ascii_base && canonical_combining_class(n) != 0 {
                     continue;
                 }
                 let n = fold_char(n);
                 ascii_base = n.is_ascii();
-                out.push(n);
+                b.out.push(n);
             }
         }
-        map.resize(out.len(), (offset(pos), offset(end)));
         pos = end;
     }
     Normalized {
-        text: Cow::Owned(out),
-        map: Some(map),
+        text: Cow::Owned(b.out),
+        map: Some(b.map),
     }
 }
+
+/// Longest NFKC expansion of one cluster that is applied (characters).
+const MAX_EXPANSION: usize = 8;
 
 fn offset(n: usize) -> u32 {
     // Bodies are far below 4 GiB (Envoy buffers them); saturate rather than wrap.
@@ -193,9 +280,7 @@ fn fold_char(c: char) -> char {
         return c;
     }
     match c {
-        '\u{2010}'..='\u{2015}' | '\u{2043}' | '\u{2212}' | '\u{058A}' | '\u{2E3A}' | '\u{2E3B}' => {
-            '-'
-        }
+        '\u{2010}'..='\u{2015}' | '\u{2043}' | '\u{2212}' | '\u{058A}' | '\u{2E3A}' | '\u{2E3B}' => '-',
         _ => fold_digit(c).unwrap_or(c),
     }
 }
@@ -203,11 +288,10 @@ fn fold_char(c: char) -> char {
 /// First code points of the Unicode blocks of ten decimal digits (`Nd`) outside ASCII
 /// that NFKC does not fold (fullwidth and mathematical digits it does).
 const DIGIT_ZEROS: &[u32] = &[
-    0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6,
-    0x0D66, 0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0,
-    0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0,
-    0xAA50, 0xABF0, 0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450,
-    0x114D0, 0x11650, 0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60,
+    0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66, 0x0DE6, 0x0E50,
+    0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50,
+    0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0,
+    0x112F0, 0x11450, 0x114D0, 0x11650, 0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60,
     0x16AC0, 0x16B50, 0x1E140, 0x1E2F0, 0x1E950,
 ];
 
@@ -292,11 +376,29 @@ mod tests {
     }
 
     #[test]
+    fn expansion_is_bounded() {
+        let t = "\u{FDFA}\u{200B}".repeat(1000);
+        let n = normalize(&t);
+        assert!(n.as_str().len() <= t.len());
+        assert_eq!(normalize("\u{2474}x\u{FB03}").as_str(), "(1)xffi");
+    }
+
+    #[test]
     fn stable_characters() {
         for c in ['a', 'é', '東', 'я', '€'] {
             assert!(is_stable(c), "{c}");
         }
-        for c in ['\u{0301}', '\u{200B}', 'ﬁ', '４', '–', '٤', '\u{1161}', '\u{212B}', '\u{1F600}'] {
+        for c in [
+            '\u{0301}',
+            '\u{200B}',
+            'ﬁ',
+            '４',
+            '–',
+            '٤',
+            '\u{1161}',
+            '\u{212B}',
+            '\u{1F600}',
+        ] {
             assert!(!is_stable(c), "{c}");
         }
     }

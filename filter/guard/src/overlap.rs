@@ -13,7 +13,13 @@ pub(crate) fn resolve<T>(items: Vec<T>, span: impl Fn(&T) -> (usize, usize), ran
             (e.saturating_sub(s), rank(it), s, k)
         })
         .collect();
-    order.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+    // Unstable sorts throughout (the index breaks ties): stable sort code is large in wasm.
+    order.sort_unstable_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then(b.1.cmp(&a.1))
+            .then(a.2.cmp(&b.2))
+            .then(a.3.cmp(&b.3))
+    });
     // Kept spans: start → (end, index). Disjoint, so only the one with the greatest start
     // before a candidate's end can overlap it.
     let mut kept: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
@@ -38,7 +44,7 @@ pub(crate) fn resolve<T>(items: Vec<T>, span: impl Fn(&T) -> (usize, usize), ran
         .zip(keep)
         .filter_map(|(it, k)| k.then_some(it))
         .collect();
-    out.sort_by_key(|it| span(it).0);
+    out.sort_unstable_by_key(|it| span(it).0);
     out
 }
 

@@ -12,6 +12,30 @@
 //! of a phrase (lowercased) is looked up in a hash map, and only then is the rest matched.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A multiply-rotate hash (FxHash) for the first-word table: the words of every prompt
+/// are looked up, SipHash's DoS resistance is not needed for a table fixed at
+/// configuration time, and it costs ~30% of the scan.
+#[derive(Default)]
+struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+}
+
+type WordMap<V> = HashMap<Box<str>, V, BuildHasherDefault<WordHasher>>;
+
+/// Up to this many distinct first words, phrases are found by SIMD substring search for
+/// each first word rather than by visiting every word of the text.
+const FEW_ANCHORS: usize = 8;
 
 /// Maximum tokens in a pattern phrase and alternatives in a group (bounds backtracking).
 const MAX_TOKENS: usize = 24;
@@ -43,10 +67,11 @@ struct Phrase {
 pub(crate) struct PhraseSet {
     phrases: Vec<Phrase>,
     /// Lowercased first word → (phrase, alternative of its first token).
-    anchors: HashMap<Box<str>, Vec<(usize, usize)>>,
-    /// Cheap pre-filters for ASCII words: lengths (bit n) and lowercased first bytes.
-    ascii_lengths: u64,
-    ascii_first: u128,
+    anchors: WordMap<Vec<(usize, usize)>>,
+    /// Cheap pre-filters for ASCII words, by byte length (< 64): the possible lowercased
+    /// first and last bytes. Most words of a prompt fail them and are never hashed.
+    ascii_first: Vec<u128>,
+    ascii_last: Vec<u128>,
     non_ascii_anchor: bool,
 }
 
@@ -86,11 +111,19 @@ impl PhraseSet {
                 };
                 let key: Box<str> = lower(word).into();
                 if key.is_ascii() {
-                    if key.len() < 64 {
-                        self.ascii_lengths |= 1 << key.len();
+                    if self.ascii_first.is_empty() {
+                        self.ascii_first = vec![0; 64];
+                        self.ascii_last = vec![0; 64];
                     }
-                    if let Some(c) = key.bytes().next() {
-                        self.ascii_first |= 1u128 << (c & 0x7F);
+                    let (first, last) = (key.bytes().next(), key.bytes().next_back());
+                    if let (Some(f), Some(l), Some(fs), Some(ls)) = (
+                        first,
+                        last,
+                        self.ascii_first.get_mut(key.len()),
+                        self.ascii_last.get_mut(key.len()),
+                    ) {
+                        *fs |= 1u128 << (f & 0x7F);
+                        *ls |= 1u128 << (l & 0x7F);
                     }
                 } else {
                     self.non_ascii_anchor = true;
@@ -111,14 +144,56 @@ impl PhraseSet {
         if self.phrases.is_empty() {
             return;
         }
+        if self.anchors.len() <= FEW_ANCHORS && !self.non_ascii_anchor {
+            self.find_by_search(text, found);
+        } else {
+            self.find_by_words(text, found);
+        }
+    }
+
+    /// Few ASCII first words (markers, a handful of keywords): search each in an ASCII-
+    /// lowercased copy (same byte offsets) and check the word boundaries.
+    fn find_by_search(&self, text: &str, found: &mut dyn FnMut(usize, usize, usize)) {
+        let lower = text.to_ascii_lowercase();
+        let mut hits: Vec<(usize, usize, usize, usize)> = Vec::new();
+        for (anchor, list) in &self.anchors {
+            for p in memchr::memmem::find_iter(lower.as_bytes(), anchor.as_bytes()) {
+                let whole = !char_before(text, p).is_some_and(is_word_char) && word_end(text, p).0 == p + anchor.len();
+                if !whole {
+                    continue;
+                }
+                for &(phrase, alt) in list {
+                    if let Some((s, e)) = self.match_at(text, p, phrase, alt) {
+                        if let Some(ph) = self.phrases.get(phrase) {
+                            hits.push((s, e, ph.tag, phrase));
+                        }
+                    }
+                }
+            }
+        }
+        // Report in text order, like the word walk.
+        hits.sort_unstable_by_key(|&(s, e, _, phrase)| (s, phrase, e));
+        for (s, e, tag, _) in hits {
+            found(tag, s, e);
+        }
+    }
+
+    /// Many first words (injection rules): visit every word and look it up.
+    fn find_by_words(&self, text: &str, found: &mut dyn FnMut(usize, usize, usize)) {
         let b = text.as_bytes();
         let mut key = String::new();
         let mut i = 0;
         while i < b.len() {
             let c = b.get(i).copied().unwrap_or(0);
             if c < 0x80 {
-                if !is_word_byte(c) {
-                    i += 1;
+                if !word_byte(c) {
+                    // Skip to the next word byte or non-ASCII byte.
+                    let rest = b.get(i..).unwrap_or_default();
+                    i += rest
+                        .iter()
+                        .position(|&c| c >= 0x80 || word_byte(c))
+                        .unwrap_or(rest.len())
+                        .max(1);
                     continue;
                 }
             } else {
@@ -161,9 +236,10 @@ impl PhraseSet {
         if !ascii {
             return self.non_ascii_anchor;
         }
-        let len = word.len();
-        let first = word.bytes().next().unwrap_or(0).to_ascii_lowercase();
-        len < 64 && self.ascii_lengths & (1 << len) != 0 && self.ascii_first & (1u128 << (first & 0x7F)) != 0
+        let b = word.as_bytes();
+        let bit = |c: Option<&u8>| 1u128 << (c.copied().unwrap_or(0).to_ascii_lowercase() & 0x7F);
+        self.ascii_first.get(b.len()).is_some_and(|m| m & bit(b.first()) != 0)
+            && self.ascii_last.get(b.len()).is_some_and(|m| m & bit(b.last()) != 0)
     }
 
     /// Matches phrase `p` (first token alternative `alt`) whose first word starts at `ws`.
@@ -370,15 +446,38 @@ fn parse_pattern(text: &str) -> Result<Vec<Token>, String> {
 
 /// Letters, digits (any script) and `_` make words.
 pub(crate) fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
-}
-
-fn is_word_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_'
+    // Fast path for the scripts without spaces, where whole sentences are one word:
+    // hiragana, katakana (with the prolonged sound mark), CJK ideographs, Hangul.
+    matches!(c, '\u{3041}'..='\u{3096}' | '\u{30A1}'..='\u{30FA}' | '\u{30FC}'
+        | '\u{4E00}'..='\u{9FFF}' | '\u{AC00}'..='\u{D7A3}')
+        || c.is_alphanumeric()
+        || c == '_'
 }
 
 fn char_at(text: &str, i: usize) -> Option<char> {
     text.get(i..)?.chars().next()
+}
+
+fn char_before(text: &str, i: usize) -> Option<char> {
+    text.get(..i)?.chars().next_back()
+}
+
+/// ASCII bytes that belong to words.
+// Built at compile time: an out-of-bounds index would fail the build, not panic.
+#[allow(clippy::indexing_slicing)]
+static WORD_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'_';
+        c += 1;
+    }
+    t
+};
+
+fn word_byte(c: u8) -> bool {
+    WORD_BYTE.get(usize::from(c)).copied().unwrap_or(false)
 }
 
 /// End of the word starting at `i`, and whether it is all ASCII.
@@ -386,20 +485,18 @@ fn word_end(text: &str, i: usize) -> (usize, bool) {
     let b = text.as_bytes();
     let mut e = i;
     let mut ascii = true;
-    while let Some(&c) = b.get(e) {
-        if c < 0x80 {
-            if !is_word_byte(c) {
-                break;
-            }
-            e += 1;
-        } else {
-            match char_at(text, e) {
+    loop {
+        let rest = b.get(e..).unwrap_or_default();
+        e += rest.iter().position(|&c| !word_byte(c)).unwrap_or(rest.len());
+        match b.get(e) {
+            Some(&c) if c >= 0x80 => match char_at(text, e) {
                 Some(ch) if is_word_char(ch) => {
                     ascii = false;
                     e += ch.len_utf8();
                 }
                 _ => break,
-            }
+            },
+            _ => break,
         }
     }
     (e, ascii)
@@ -443,6 +540,44 @@ mod tests {
             ]
         );
         assert!(all(&set, "INTERNALONLY PROJECT_X").is_empty());
+    }
+
+    #[test]
+    fn both_strategies_agree() {
+        let text = "Falcon, x_falcon FALCON-1 falcon\u{00E9} éfalcon osprey project  osprey PROJECT OSPREY";
+        let mut few = PhraseSet::default();
+        few.add_literal("falcon", false, 1).unwrap();
+        few.add_literal("project osprey", false, 2).unwrap();
+        few.add_literal("PROJECT OSPREY", true, 3).unwrap();
+        assert!(few.anchors.len() <= FEW_ANCHORS);
+        let mut by_search = vec![];
+        few.find_by_search(text, &mut |t, s, e| by_search.push((t, s, e)));
+        let mut by_words = vec![];
+        few.find_by_words(text, &mut |t, s, e| by_words.push((t, s, e)));
+        assert_eq!(by_search, by_words);
+        let words: Vec<&str> = by_search.iter().map(|&(_, s, e)| &text[s..e]).collect();
+        assert_eq!(
+            words,
+            [
+                "Falcon",
+                "FALCON",
+                "project  osprey",
+                "PROJECT OSPREY",
+                "PROJECT OSPREY"
+            ]
+        );
+    }
+
+    #[test]
+    fn word_char_fast_path_agrees() {
+        for cp in (0x3000..=0x9FFFu32).chain(0xAC00..=0xD7A3) {
+            if let Some(c) = char::from_u32(cp) {
+                if is_word_char(c) != (c.is_alphanumeric() || c == '_') {
+                    // Only unassigned code points may differ.
+                    assert!(!unicode_normalization::char::is_public_assigned(c), "{cp:x}");
+                }
+            }
+        }
     }
 
     #[test]

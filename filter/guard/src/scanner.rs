@@ -5,8 +5,8 @@ use crate::finding::{Builtin, Classification, Finding};
 use crate::injection::Injection;
 use crate::normalize::{normalize, Normalized};
 use crate::overlap;
+use crate::pattern::Pattern;
 use crate::phrase::PhraseSet;
-use regex_lite::Regex;
 
 /// What a phrase match stands for.
 #[derive(Debug, Clone, Copy)]
@@ -24,7 +24,7 @@ pub struct Scanner {
     pub(crate) phrases: PhraseSet,
     pub(crate) tags: Vec<Tag>,
     pub(crate) names: Vec<String>,
-    pub(crate) regexes: Vec<(usize, Regex)>,
+    pub(crate) regexes: Vec<(usize, Pattern)>,
     pub(crate) injection: Injection,
 }
 
@@ -51,7 +51,7 @@ impl Scanner {
     /// Names of the injection rules that match `text`, in rule order.
     pub fn injection(&self, text: &str) -> Vec<&str> {
         let norm = normalize(text);
-        self.injection.matches(text, norm.as_str())
+        self.injection.matches(text, &norm)
     }
 
     /// [`Scanner::scan`] and [`Scanner::injection`] with one normalisation.
@@ -59,7 +59,7 @@ impl Scanner {
         let norm = normalize(text);
         Inspection {
             findings: self.scan_normalized(&norm),
-            injection: self.injection.matches(text, norm.as_str()),
+            injection: self.injection.matches(text, &norm),
         }
     }
 
@@ -92,17 +92,18 @@ impl Scanner {
                 push(kind, s, e);
             }
         });
-        for (d, re) in &self.regexes {
+        let lower = self
+            .regexes
+            .iter()
+            .any(|(_, p)| p.wants_lowercase())
+            .then(|| t.to_ascii_lowercase());
+        for (d, pattern) in &self.regexes {
             let Some(name) = self.names.get(*d) else {
                 continue;
             };
-            for m in re.find_iter(t) {
-                if !m.is_empty() {
-                    push(name, m.start(), m.end());
-                }
-            }
+            pattern.find(t, lower.as_deref(), &mut |s, e| push(name, s, e));
         }
-        out.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)).then(a.kind.cmp(&b.kind)));
+        out.sort_unstable_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)).then(a.kind.cmp(&b.kind)));
         out.dedup();
         out
     }

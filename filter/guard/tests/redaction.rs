@@ -1,6 +1,9 @@
 //! Redaction: typed placeholders, per-request numbering, same value → same placeholder,
 //! offsets in multi-byte text, overlaps.
 
+// Test code may unwrap and index (the lints guard code that runs in Envoy).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use genai_guard::{redact, CustomDetector, Finding, GuardConfig, Scanner};
 use std::collections::HashMap;
 
@@ -90,9 +93,21 @@ fn overlaps_keep_the_longest_then_most_sensitive() {
     );
 
     let equal = [
-        Finding { kind: "phone".into(), start: 0, end: 5 },
-        Finding { kind: "secret".into(), start: 0, end: 5 },
-        Finding { kind: "email".into(), start: 3, end: 7 },
+        Finding {
+            kind: "phone".into(),
+            start: 0,
+            end: 5,
+        },
+        Finding {
+            kind: "secret".into(),
+            start: 0,
+            end: 5,
+        },
+        Finding {
+            kind: "email".into(),
+            start: 3,
+            end: 7,
+        },
     ];
     assert_eq!(redact("abcdefgh", &equal, &mut HashMap::new()), "[SECRET_1]fgh");
 }
@@ -101,17 +116,37 @@ fn overlaps_keep_the_longest_then_most_sensitive() {
 fn invalid_findings_are_ignored() {
     let text = "héllo";
     let bad = [
-        Finding { kind: "email".into(), start: 2, end: 3 }, // inside 'é'
-        Finding { kind: "email".into(), start: 4, end: 99 },
-        Finding { kind: "email".into(), start: 3, end: 3 },
-        Finding { kind: "email".into(), start: 5, end: 1 },
+        Finding {
+            kind: "email".into(),
+            start: 2,
+            end: 3,
+        }, // inside 'é'
+        Finding {
+            kind: "email".into(),
+            start: 4,
+            end: 99,
+        },
+        Finding {
+            kind: "email".into(),
+            start: 3,
+            end: 3,
+        },
+        Finding {
+            kind: "email".into(),
+            start: 5,
+            end: 1,
+        },
     ];
     assert_eq!(redact(text, &bad, &mut HashMap::new()), "héllo");
 }
 
 #[test]
 fn marker_and_custom_placeholders() {
-    let f = [Finding { kind: "marker:confidential".into(), start: 0, end: 12 }];
+    let f = [Finding {
+        kind: "marker:confidential".into(),
+        start: 0,
+        end: 12,
+    }];
     assert_eq!(
         redact("CONFIDENTIAL x", &f, &mut HashMap::new()),
         "[MARKER_CONFIDENTIAL_1] x"

@@ -2,6 +2,9 @@
 //! caller relies on: findings are in bounds, on character boundaries, non-empty and
 //! sorted; scanning is deterministic; redaction never panics.
 
+// Test code may unwrap and index (the lints guard code that runs in Envoy).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use genai_guard::{normalize, redact, Finding, GuardConfig, Scanner};
 use std::collections::HashMap;
 
@@ -40,8 +43,22 @@ fn check_invariants(s: &Scanner, text: &str) {
     assert!(findings.windows(2).all(|w| w[0].start <= w[1].start));
     assert_eq!(findings, s.scan(text), "not deterministic");
     let _ = s.injection(text);
+    // Every normalised character maps to a non-empty original range on character
+    // boundaries, and the ranges advance with the text.
     let n = normalize(text);
-    let _ = n.to_original(0, n.as_str().len());
+    let norm = n.as_str();
+    let mut last = (0, 0);
+    for (k, c) in norm.char_indices() {
+        let (a, b) = n.to_original(k, k + c.len_utf8()).unwrap();
+        assert!(a < b && b <= text.len(), "{a}..{b} for {c:?} in {text:?}");
+        assert!(text.is_char_boundary(a) && text.is_char_boundary(b));
+        assert!(a >= last.0 && b >= last.1, "not monotonic in {text:?}");
+        last = (a, b);
+    }
+    if !norm.is_empty() {
+        let (a, b) = n.to_original(0, norm.len()).unwrap();
+        assert!(a <= b && b <= text.len());
+    }
     let mut counters = HashMap::new();
     let redacted = redact(text, &findings, &mut counters);
     // Redaction of everything that is not a marker leaves no built-in finding behind.
@@ -54,7 +71,7 @@ fn check_invariants(s: &Scanner, text: &str) {
 fn random_bytes_as_lossy_utf8() {
     let s = scanner();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    for _ in 0..3000 {
+    for _ in 0..1000 {
         let len = rng.below(300);
         let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
         check_invariants(&s, &String::from_utf8_lossy(&bytes));
@@ -65,7 +82,7 @@ fn random_bytes_as_lossy_utf8() {
 fn random_unicode_strings() {
     let s = scanner();
     let mut rng = Rng(42);
-    for _ in 0..3000 {
+    for _ in 0..1000 {
         let len = rng.below(200);
         let text: String = (0..len)
             .map(|_| {
@@ -88,19 +105,99 @@ fn random_unicode_strings() {
 #[test]
 fn structured_fragments() {
     const PIECES: &[&str] = &[
-        "4111", "1111", "555", "123", "45", "6789", "0", "9", "255", "1", "-", " ", ".", "(",
-        ")", "+", "+1 ", "+44 ", "@", "example", ".com", "a", "Z", ":", "::", "fe80", "ffff",
-        "/", "_", "AKIA", "ASIA", "ghp_", "github_pat_", "xoxb-", "hooks.slack.com/services/",
-        "AIza", "sk-", "sk-ant-", "sk_live_", "eyJ", "eyJhbGciOiJIUzI1NiJ9", ".", "-----BEGIN ",
-        "PRIVATE KEY-----", "-----END ", "\n", "DE89", "GB82", "3704", "WEST", "SSN ", "ssn:",
-        "version ", "v", "\u{200B}", "\u{00AD}", "\u{202E}", "\u{E0041}", "\u{FE0F}", "\u{0301}",
-        "４", "１", "＠", "ﬁ", "٤", "–", "é", "東京", "🏴", "\u{E007F}", "👨‍👩‍👧", "CONFIDENTIAL",
-        "INTERNAL", "ONLY", "falcon", "project", "osprey", "ignore", "all", "previous",
-        "instructions", "you are now", "DAN", "ABC-123", "\"", "'", "=", "ÿ", "\u{10FFFF}",
+        "4111",
+        "1111",
+        "555",
+        "123",
+        "45",
+        "6789",
+        "0",
+        "9",
+        "255",
+        "1",
+        "-",
+        " ",
+        ".",
+        "(",
+        ")",
+        "+",
+        "+1 ",
+        "+44 ",
+        "@",
+        "example",
+        ".com",
+        "a",
+        "Z",
+        ":",
+        "::",
+        "fe80",
+        "ffff",
+        "/",
+        "_",
+        "AKIA",
+        "ASIA",
+        "ghp_",
+        "github_pat_",
+        "xoxb-",
+        "hooks.slack.com/services/",
+        "AIza",
+        "sk-",
+        "sk-ant-",
+        "sk_live_",
+        "eyJ",
+        "eyJhbGciOiJIUzI1NiJ9",
+        ".",
+        "-----BEGIN ",
+        "PRIVATE KEY-----",
+        "-----END ",
+        "\n",
+        "DE89",
+        "GB82",
+        "3704",
+        "WEST",
+        "SSN ",
+        "ssn:",
+        "version ",
+        "v",
+        "\u{200B}",
+        "\u{00AD}",
+        "\u{202E}",
+        "\u{E0041}",
+        "\u{FE0F}",
+        "\u{0301}",
+        "４",
+        "１",
+        "＠",
+        "ﬁ",
+        "٤",
+        "–",
+        "é",
+        "東京",
+        "🏴",
+        "\u{E007F}",
+        "👨‍👩‍👧",
+        "CONFIDENTIAL",
+        "INTERNAL",
+        "ONLY",
+        "falcon",
+        "project",
+        "osprey",
+        "ignore",
+        "all",
+        "previous",
+        "instructions",
+        "you are now",
+        "DAN",
+        "ABC-123",
+        "\"",
+        "'",
+        "=",
+        "ÿ",
+        "\u{10FFFF}",
     ];
     let s = scanner();
     let mut rng = Rng(7);
-    for _ in 0..5000 {
+    for _ in 0..2000 {
         let n = rng.below(40);
         let text: String = (0..n).map(|_| *rng.pick(PIECES)).collect();
         check_invariants(&s, &text);
@@ -113,16 +210,16 @@ fn large_inputs() {
     let mut rng = Rng(1);
     // A long run of one trigger byte, and a long random-fragment text.
     for text in [
-        ":".repeat(100_000),
-        "1".repeat(100_000),
-        "@".repeat(100_000),
+        ":".repeat(50_000),
+        "1".repeat(50_000),
+        "@".repeat(50_000),
         "a@".repeat(50_000),
         "1.".repeat(50_000),
         "4111 ".repeat(20_000),
         "\u{200B}".repeat(50_000),
         "-----BEGIN RSA PRIVATE KEY-----\n".repeat(2_000),
         "ignore ".repeat(20_000),
-        (0..200_000)
+        (0..100_000)
             .map(|_| char::from_u32(rng.below(0x3000) as u32).unwrap_or(' '))
             .collect(),
     ] {

@@ -56,7 +56,10 @@ fn headers(len: usize) -> Vec<(String, Vec<u8>)> {
     ]
     .iter()
     .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-    .chain(std::iter::once(("content-length".to_string(), len.to_string().into_bytes())))
+    .chain(std::iter::once((
+        "content-length".to_string(),
+        len.to_string().into_bytes(),
+    )))
     .collect()
 }
 
@@ -92,11 +95,7 @@ fn bench_inspect(c: &mut Criterion) {
             BatchSize::SmallInput
         };
         g.bench_function(format!("headers + body, {label} chat request"), |b| {
-            b.iter_batched(
-                || body.clone(),
-                |body| black_box(inspect(&config, &hdrs, body)),
-                batch,
-            )
+            b.iter_batched(|| body.clone(), |body| black_box(inspect(&config, &hdrs, body)), batch)
         });
     }
     let hdrs = headers(4096);

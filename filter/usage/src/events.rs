@@ -1,16 +1,14 @@
 //! What one streamed event says, per format: usage, generated text, model name.
 //!
 //! Events are parsed into small borrowing structs: serde skips every field not named here
-//! without building it, which is several times cheaper than a `serde_json::Value`. Only a
-//! non-null `usage` object is built as a `Value` (once or twice per stream).
+//! without building it, several times cheaper than a `serde_json::Value`.
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
-use std::fmt;
 
-use crate::usage::{self, AnthropicUsage};
+use crate::lenient::Scalar;
+use crate::usage::{AnthropicUsage, RawUsage};
 use crate::{ApiFormat, Usage};
 
 /// Collects generated text (content, reasoning, tool calls) up to a cap, counting all of it.
@@ -47,9 +45,9 @@ impl TextSink {
     }
 
     /// Pushes non-empty strings; tells whether there was any.
-    fn extend<'a>(&mut self, texts: impl IntoIterator<Item = Option<Text<'a>>>) -> bool {
+    fn extend<'a>(&mut self, texts: impl IntoIterator<Item = Option<Scalar<'a>>>) -> bool {
         let mut any = false;
-        for s in texts.into_iter().flatten().filter_map(Text::into_str) {
+        for s in texts.into_iter().flatten().filter_map(Scalar::into_text) {
             self.push(&s);
             any = true;
         }
@@ -99,9 +97,9 @@ fn openai_chat<'a>(data: &'a str, sink: &mut TextSink) -> EventInfo<'a> {
         #[serde(default, borrow)]
         choices: Option<Vec<Choice<'a>>>,
         #[serde(default)]
-        usage: Option<Value>,
+        usage: Option<RawUsage>,
         #[serde(default, borrow)]
-        model: Option<Text<'a>>,
+        model: Option<Scalar<'a>>,
     }
     #[derive(Deserialize)]
     struct Choice<'a> {
@@ -111,13 +109,13 @@ fn openai_chat<'a>(data: &'a str, sink: &mut TextSink) -> EventInfo<'a> {
     #[derive(Deserialize)]
     struct Delta<'a> {
         #[serde(default, borrow)]
-        content: Option<Text<'a>>,
+        content: Option<Scalar<'a>>,
         #[serde(default, borrow)]
-        reasoning_content: Option<Text<'a>>,
+        reasoning_content: Option<Scalar<'a>>,
         #[serde(default, borrow)]
-        reasoning: Option<Text<'a>>,
+        reasoning: Option<Scalar<'a>>,
         #[serde(default, borrow)]
-        refusal: Option<Text<'a>>,
+        refusal: Option<Scalar<'a>>,
         #[serde(default, borrow)]
         tool_calls: Option<Vec<ToolCall<'a>>>,
     }
@@ -129,30 +127,29 @@ fn openai_chat<'a>(data: &'a str, sink: &mut TextSink) -> EventInfo<'a> {
     #[derive(Deserialize)]
     struct Function<'a> {
         #[serde(default, borrow)]
-        name: Option<Text<'a>>,
+        name: Option<Scalar<'a>>,
         #[serde(default, borrow)]
-        arguments: Option<Text<'a>>,
+        arguments: Option<Scalar<'a>>,
     }
 
     let Ok(chunk) = serde_json::from_str::<Chunk<'_>>(data) else {
         return usage_fallback(ApiFormat::OpenAiChat, data);
     };
     let mut info = EventInfo {
-        model: chunk.model.and_then(Text::into_str),
+        model: chunk.model.and_then(Scalar::into_text),
         ..EventInfo::default()
     };
     let choices = chunk.choices;
-    if let Some(u) = chunk.usage.as_ref() {
-        info.usage = usage::from_value(ApiFormat::OpenAiChat, u).map(UsageUpdate::Replace);
+    if let Some(u) = chunk.usage {
+        info.usage = u.normalise(ApiFormat::OpenAiChat).map(UsageUpdate::Replace);
         info.usage_only = choices.as_ref().is_some_and(Vec::is_empty);
     }
     for delta in choices.into_iter().flatten().filter_map(|c| c.delta) {
         let texts = [delta.content, delta.reasoning_content, delta.reasoning, delta.refusal];
         info.content |= sink.extend(texts);
-        let calls = delta.tool_calls.unwrap_or_default();
         // A tool call's first delta may hold only its id; it is content all the same.
-        info.content |= !calls.is_empty();
-        for f in calls.into_iter().filter_map(|t| t.function) {
+        info.content |= delta.tool_calls.as_ref().is_some_and(|c| !c.is_empty());
+        for f in delta.tool_calls.into_iter().flatten().filter_map(|t| t.function) {
             sink.extend([f.name, f.arguments]);
         }
     }
@@ -163,29 +160,29 @@ fn anthropic<'a>(event: Option<&str>, data: &'a str, sink: &mut TextSink) -> Eve
     #[derive(Deserialize)]
     struct Event<'a> {
         #[serde(default, borrow, rename = "type")]
-        kind: Option<Text<'a>>,
+        kind: Option<Scalar<'a>>,
         #[serde(default, borrow)]
         message: Option<Message<'a>>,
         #[serde(default)]
-        usage: Option<Value>,
+        usage: Option<RawUsage>,
         #[serde(default, borrow)]
         delta: Option<Delta<'a>>,
     }
     #[derive(Deserialize)]
     struct Message<'a> {
         #[serde(default)]
-        usage: Option<Value>,
+        usage: Option<RawUsage>,
         #[serde(default, borrow)]
-        model: Option<Text<'a>>,
+        model: Option<Scalar<'a>>,
     }
     #[derive(Deserialize)]
     struct Delta<'a> {
         #[serde(default, borrow)]
-        text: Option<Text<'a>>,
+        text: Option<Scalar<'a>>,
         #[serde(default, borrow)]
-        partial_json: Option<Text<'a>>,
+        partial_json: Option<Scalar<'a>>,
         #[serde(default, borrow)]
-        thinking: Option<Text<'a>>,
+        thinking: Option<Scalar<'a>>,
     }
 
     // Cheap skip by event name: these never carry usage or generated text.
@@ -195,23 +192,17 @@ fn anthropic<'a>(event: Option<&str>, data: &'a str, sink: &mut TextSink) -> Eve
     let Ok(ev) = serde_json::from_str::<Event<'_>>(data) else {
         return usage_fallback(ApiFormat::AnthropicMessages, data);
     };
-    let kind = ev.kind.as_ref().and_then(Text::as_str).or(event);
+    let kind = ev.kind.as_ref().and_then(Scalar::as_str).or(event);
     let mut info = EventInfo::default();
     match kind {
         Some("message_start") => {
             if let Some(m) = ev.message {
-                info.model = m.model.and_then(Text::into_str);
-                info.usage = m
-                    .usage
-                    .as_ref()
-                    .map(|u| UsageUpdate::AnthropicStart(AnthropicUsage::from_value(u)));
+                info.model = m.model.and_then(Scalar::into_text);
+                info.usage = m.usage.map(|u| UsageUpdate::AnthropicStart(u.into()));
             }
         }
         Some("message_delta") => {
-            info.usage = ev
-                .usage
-                .as_ref()
-                .map(|u| UsageUpdate::AnthropicDelta(AnthropicUsage::from_value(u)));
+            info.usage = ev.usage.map(|u| UsageUpdate::AnthropicDelta(u.into()));
         }
         Some("content_block_delta") => {
             if let Some(d) = ev.delta {
@@ -227,18 +218,18 @@ fn responses<'a>(event: Option<&str>, data: &'a str, sink: &mut TextSink) -> Eve
     #[derive(Deserialize)]
     struct Event<'a> {
         #[serde(default, borrow, rename = "type")]
-        kind: Option<Text<'a>>,
+        kind: Option<Scalar<'a>>,
         #[serde(default, borrow)]
-        delta: Option<Text<'a>>,
+        delta: Option<Scalar<'a>>,
         #[serde(default, borrow)]
         response: Option<Response<'a>>,
     }
     #[derive(Deserialize)]
     struct Response<'a> {
         #[serde(default)]
-        usage: Option<Value>,
+        usage: Option<RawUsage>,
         #[serde(default, borrow)]
-        model: Option<Text<'a>>,
+        model: Option<Scalar<'a>>,
     }
 
     // Cheap skip by event name: only text deltas and the events holding a `response` matter.
@@ -251,16 +242,15 @@ fn responses<'a>(event: Option<&str>, data: &'a str, sink: &mut TextSink) -> Eve
         return usage_fallback(ApiFormat::OpenAiResponses, data);
     };
     let mut info = EventInfo::default();
-    let kind = ev.kind.as_ref().and_then(Text::as_str).or(event);
+    let kind = ev.kind.as_ref().and_then(Scalar::as_str).or(event);
     if kind.is_some_and(is_text_delta) {
         info.content = sink.extend([ev.delta]);
     }
     if let Some(r) = ev.response {
-        info.model = r.model.and_then(Text::into_str);
+        info.model = r.model.and_then(Scalar::into_text);
         info.usage = r
             .usage
-            .as_ref()
-            .and_then(|u| usage::from_value(ApiFormat::OpenAiResponses, u))
+            .and_then(|u| u.normalise(ApiFormat::OpenAiResponses))
             .map(UsageUpdate::Replace);
     }
     info
@@ -302,91 +292,22 @@ fn usage_fallback(format: ApiFormat, data: &str) -> EventInfo<'_> {
     let Some(u) = u.filter(|u| !u.is_null()) else {
         return info;
     };
+    let Ok(raw) = RawUsage::deserialize(u) else {
+        return info;
+    };
     info.usage = match format {
         ApiFormat::AnthropicMessages => {
-            let raw = AnthropicUsage::from_value(u);
+            let raw = AnthropicUsage::from(raw);
             if v.get("type").and_then(Value::as_str) == Some("message_start") {
                 Some(UsageUpdate::AnthropicStart(raw))
             } else {
                 Some(UsageUpdate::AnthropicDelta(raw))
             }
         }
-        _ => usage::from_value(format, u).map(UsageUpdate::Replace),
+        _ => raw.normalise(format).map(UsageUpdate::Replace),
     };
     if format == ApiFormat::OpenAiChat {
         info.usage_only = v.get("choices").and_then(Value::as_array).is_some_and(Vec::is_empty);
     }
     info
-}
-
-/// A JSON value expected to be a string; any other value is accepted and skipped, so that one
-/// odd field does not make the whole event unreadable.
-#[derive(Debug)]
-enum Text<'a> {
-    Str(Cow<'a, str>),
-    Other,
-}
-
-impl<'a> Text<'a> {
-    fn into_str(self) -> Option<Cow<'a, str>> {
-        match self {
-            Text::Str(s) if !s.is_empty() => Some(s),
-            _ => None,
-        }
-    }
-
-    fn as_str(&self) -> Option<&str> {
-        match self {
-            Text::Str(s) => Some(s),
-            Text::Other => None,
-        }
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Text<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Text<'a>, E> {
-                Ok(Text::Str(Cow::Borrowed(s)))
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Text<'a>, E> {
-                Ok(Text::Str(Cow::Owned(s.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, s: String) -> Result<Text<'a>, E> {
-                Ok(Text::Str(Cow::Owned(s)))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Text<'a>, E> {
-                Ok(Text::Other)
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Text<'a>, E> {
-                Ok(Text::Other)
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Text<'a>, E> {
-                Ok(Text::Other)
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Text<'a>, E> {
-                Ok(Text::Other)
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Text<'a>, E> {
-                Ok(Text::Other)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Text<'a>, E> {
-                Ok(Text::Other)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Text<'a>, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Text::Other)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Text<'a>, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Text::Other)
-            }
-        }
-        d.deserialize_any(V(std::marker::PhantomData))
-    }
 }

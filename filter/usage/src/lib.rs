@@ -6,8 +6,11 @@
 //! Pure logic without proxy-wasm: it runs in the filter on every response chunk, where a
 //! panic is a wasm trap that takes down the worker's VM, so nothing here may panic.
 
+#![warn(missing_docs)]
+
 mod estimate;
 mod events;
+mod lenient;
 pub mod sse;
 mod stream;
 mod usage;

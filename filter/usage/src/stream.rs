@@ -181,18 +181,26 @@ impl StreamTracker {
     }
 
     /// Ends the stream and reports usage; `prompt_text` is the request's text, used only if
-    /// the provider reported no usage and it must be estimated. Call once.
+    /// the provider reported no usage and it must be estimated. Call once. Equivalent to
+    /// [`StreamTracker::end_stream`] then [`StreamTracker::report`].
     pub fn finish(&mut self, prompt_text: &str) -> Finish {
-        let state = &mut self.state;
-        self.parser.finish(|ev| {
-            // An unterminated last event is read for usage but, like the rest of the tail,
-            // forwarded unchanged.
-            state.on_event(ev.event, ev.data);
-        });
+        let tail = self.end_stream();
         Finish {
             report: self.report(prompt_text),
-            tail: std::mem::take(&mut self.held),
+            tail,
         }
+    }
+
+    /// Ends the stream without estimating anything: reads an unterminated last event for its
+    /// usage and returns the bytes still to forward (strip mode: the held-back tail, unchanged;
+    /// otherwise none). Usage can be asked for afterwards with [`StreamTracker::report`].
+    pub fn end_stream(&mut self) -> Vec<u8> {
+        let state = &mut self.state;
+        self.parser.finish(|ev| {
+            // Read for usage but, like the rest of the tail, forwarded unchanged.
+            state.on_event(ev.event, ev.data);
+        });
+        std::mem::take(&mut self.held)
     }
 
     /// The usage to report now: the provider's, or an estimate from `prompt_text` and the

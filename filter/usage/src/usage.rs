@@ -1,8 +1,10 @@
 //! Normalised token usage and its extraction from each provider's `usage` object.
 
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
-use serde_json::Value;
+use std::fmt;
 
+use crate::lenient::{default_unless_map, Scalar};
 use crate::ApiFormat;
 
 /// Token usage in one shape for every provider.
@@ -31,58 +33,172 @@ pub struct UsageReport {
 
 /// Usage of a non-streamed response body; `None` if it carries none (or is not JSON).
 pub fn usage_from_json(format: ApiFormat, body: &[u8]) -> Option<Usage> {
-    // Only `usage` is materialised; serde skips every other field without building it.
+    // Only `usage` is read; serde skips every other field without building it.
     #[derive(Deserialize)]
     struct Body {
         #[serde(default)]
-        usage: Option<Value>,
+        usage: Option<RawUsage>,
     }
     let body: Body = serde_json::from_slice(body).ok()?;
-    from_value(format, body.usage.as_ref()?)
+    body.usage?.normalise(format)
 }
 
-/// Normalises a provider `usage` object for `format`.
-pub(crate) fn from_value(format: ApiFormat, usage: &Value) -> Option<Usage> {
-    match format {
-        ApiFormat::OpenAiChat => openai_chat(usage),
-        ApiFormat::AnthropicMessages => AnthropicUsage::from_value(usage).normalise(),
-        ApiFormat::OpenAiResponses => openai_responses(usage),
+/// A provider `usage` object, any provider's fields, read leniently: a field may be missing,
+/// null, a float, a numeric string, or of another type (then ignored).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RawUsage {
+    prompt: Option<u64>,
+    completion: Option<u64>,
+    input: Option<u64>,
+    output: Option<u64>,
+    cache_read: Option<u64>,
+    cache_creation: Option<u64>,
+    prompt_cached: Option<u64>,
+    input_cached: Option<u64>,
+    completion_reasoning: Option<u64>,
+    output_reasoning: Option<u64>,
+}
+
+impl RawUsage {
+    /// Normalises for `format`; `None` if the object has no token counts at all.
+    pub(crate) fn normalise(&self, format: ApiFormat) -> Option<Usage> {
+        match format {
+            ApiFormat::OpenAiChat => self.openai_chat(),
+            ApiFormat::AnthropicMessages => AnthropicUsage::from(*self).normalise(),
+            ApiFormat::OpenAiResponses => self.openai_responses(),
+        }
+    }
+
+    /// `prompt_tokens` already includes the cached tokens; `completion_tokens` the reasoning
+    /// ones. Compatible providers that use the Responses names are accepted too.
+    fn openai_chat(&self) -> Option<Usage> {
+        let input = self.prompt.or(self.input);
+        let output = self.completion.or(self.output);
+        if input.is_none() && output.is_none() {
+            return None;
+        }
+        Some(Usage {
+            input_tokens: input.unwrap_or(0),
+            cached_input_tokens: self.prompt_cached.or(self.input_cached).unwrap_or(0),
+            cache_write_input_tokens: 0,
+            output_tokens: output.unwrap_or(0),
+            reasoning_tokens: self.completion_reasoning.or(self.output_reasoning).unwrap_or(0),
+        })
+    }
+
+    fn openai_responses(&self) -> Option<Usage> {
+        if self.input.is_none() && self.output.is_none() {
+            return None;
+        }
+        Some(Usage {
+            input_tokens: self.input.unwrap_or(0),
+            cached_input_tokens: self.input_cached.unwrap_or(0),
+            cache_write_input_tokens: 0,
+            output_tokens: self.output.unwrap_or(0),
+            reasoning_tokens: self.output_reasoning.unwrap_or(0),
+        })
     }
 }
 
-/// `prompt_tokens` already includes the cached tokens; `completion_tokens` the reasoning ones.
-fn openai_chat(u: &Value) -> Option<Usage> {
-    let input = num(u, "prompt_tokens").or_else(|| num(u, "input_tokens"));
-    let output = num(u, "completion_tokens").or_else(|| num(u, "output_tokens"));
-    if input.is_none() && output.is_none() {
-        return None;
+impl<'de> Deserialize<'de> for RawUsage {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawUsage;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a usage object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawUsage, A::Error> {
+                #[derive(Deserialize)]
+                #[serde(field_identifier, rename_all = "snake_case")]
+                enum Field {
+                    PromptTokens,
+                    CompletionTokens,
+                    InputTokens,
+                    OutputTokens,
+                    CacheReadInputTokens,
+                    CacheCreationInputTokens,
+                    PromptTokensDetails,
+                    InputTokensDetails,
+                    CompletionTokensDetails,
+                    OutputTokensDetails,
+                    #[serde(other)]
+                    Other,
+                }
+                let mut u = RawUsage::default();
+                while let Some(field) = map.next_key::<Field>()? {
+                    let slot = match field {
+                        Field::PromptTokens => &mut u.prompt,
+                        Field::CompletionTokens => &mut u.completion,
+                        Field::InputTokens => &mut u.input,
+                        Field::OutputTokens => &mut u.output,
+                        Field::CacheReadInputTokens => &mut u.cache_read,
+                        Field::CacheCreationInputTokens => &mut u.cache_creation,
+                        Field::PromptTokensDetails => &mut u.prompt_cached,
+                        Field::InputTokensDetails => &mut u.input_cached,
+                        Field::CompletionTokensDetails => &mut u.completion_reasoning,
+                        Field::OutputTokensDetails => &mut u.output_reasoning,
+                        Field::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *slot = match field {
+                        Field::PromptTokensDetails | Field::InputTokensDetails => map.next_value::<Details>()?.cached,
+                        Field::CompletionTokensDetails | Field::OutputTokensDetails => {
+                            map.next_value::<Details>()?.reasoning
+                        }
+                        _ => map.next_value::<Scalar<'_>>()?.count(),
+                    };
+                }
+                Ok(u)
+            }
+            default_unless_map!();
+        }
+        d.deserialize_any(V)
     }
-    Some(Usage {
-        input_tokens: input.unwrap_or(0),
-        cached_input_tokens: nested(u, "prompt_tokens_details", "cached_tokens")
-            .or_else(|| nested(u, "input_tokens_details", "cached_tokens"))
-            .unwrap_or(0),
-        cache_write_input_tokens: 0,
-        output_tokens: output.unwrap_or(0),
-        reasoning_tokens: nested(u, "completion_tokens_details", "reasoning_tokens")
-            .or_else(|| nested(u, "output_tokens_details", "reasoning_tokens"))
-            .unwrap_or(0),
-    })
 }
 
-fn openai_responses(u: &Value) -> Option<Usage> {
-    let input = num(u, "input_tokens");
-    let output = num(u, "output_tokens");
-    if input.is_none() && output.is_none() {
-        return None;
+/// `*_tokens_details`: only the counts normalised usage needs.
+#[derive(Default)]
+struct Details {
+    cached: Option<u64>,
+    reasoning: Option<u64>,
+}
+
+impl<'de> Deserialize<'de> for Details {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Details;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a token details object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Details, A::Error> {
+                #[derive(Deserialize)]
+                #[serde(field_identifier, rename_all = "snake_case")]
+                enum Field {
+                    CachedTokens,
+                    ReasoningTokens,
+                    #[serde(other)]
+                    Other,
+                }
+                let mut d = Details::default();
+                while let Some(field) = map.next_key::<Field>()? {
+                    match field {
+                        Field::CachedTokens => d.cached = map.next_value::<Scalar<'_>>()?.count(),
+                        Field::ReasoningTokens => d.reasoning = map.next_value::<Scalar<'_>>()?.count(),
+                        Field::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(d)
+            }
+            default_unless_map!();
+        }
+        d.deserialize_any(V)
     }
-    Some(Usage {
-        input_tokens: input.unwrap_or(0),
-        cached_input_tokens: nested(u, "input_tokens_details", "cached_tokens").unwrap_or(0),
-        cache_write_input_tokens: 0,
-        output_tokens: output.unwrap_or(0),
-        reasoning_tokens: nested(u, "output_tokens_details", "reasoning_tokens").unwrap_or(0),
-    })
 }
 
 /// Anthropic's raw counts. `input_tokens` excludes cache reads and writes. In a stream,
@@ -95,16 +211,18 @@ pub(crate) struct AnthropicUsage {
     output: Option<u64>,
 }
 
-impl AnthropicUsage {
-    pub(crate) fn from_value(u: &Value) -> Self {
+impl From<RawUsage> for AnthropicUsage {
+    fn from(u: RawUsage) -> Self {
         Self {
-            input: num(u, "input_tokens"),
-            cache_read: num(u, "cache_read_input_tokens"),
-            cache_creation: num(u, "cache_creation_input_tokens"),
-            output: num(u, "output_tokens"),
+            input: u.input,
+            cache_read: u.cache_read,
+            cache_creation: u.cache_creation,
+            output: u.output,
         }
     }
+}
 
+impl AnthropicUsage {
     /// Overwrites the fields `later` has.
     pub(crate) fn merge(&mut self, later: Self) {
         self.input = later.input.or(self.input);
@@ -130,33 +248,5 @@ impl AnthropicUsage {
             output_tokens: self.output.unwrap_or(0),
             reasoning_tokens: 0,
         })
-    }
-}
-
-fn nested(v: &Value, outer: &str, inner: &str) -> Option<u64> {
-    num(v.get(outer)?, inner)
-}
-
-/// A count, accepting integers, floats such as `12.0` and numeric strings; negatives become 0.
-fn num(v: &Value, key: &str) -> Option<u64> {
-    match v.get(key)? {
-        Value::Number(n) => n
-            .as_u64()
-            .or_else(|| n.as_i64().map(|i| i.max(0).unsigned_abs()))
-            .or_else(|| n.as_f64().map(float_count)),
-        Value::String(s) => {
-            let s = s.trim();
-            s.parse::<u64>().ok().or_else(|| s.parse::<f64>().ok().map(float_count))
-        }
-        _ => None,
-    }
-}
-
-fn float_count(f: f64) -> u64 {
-    if f.is_finite() && f > 0.0 {
-        // `as` saturates at u64::MAX; rounding absorbs representations like 11.999999.
-        f.round() as u64
-    } else {
-        0
     }
 }

@@ -200,3 +200,18 @@ fn unterminated_tail_is_flushed_and_read() {
     assert_eq!(r.usage, Some(FIXTURES[1].1));
     assert!(!r.finish.report.estimated);
 }
+
+/// `end_stream` gives the same tail as `finish`, and `report` the same usage afterwards.
+#[test]
+fn end_stream_then_report() {
+    let body = fixture(FIXTURES[1].0);
+    let (head, _) = body.split_at(body.len() - 20);
+    let mut a = strip();
+    let mut b = strip();
+    a.feed(head);
+    b.feed(head);
+    let fin = a.finish("Hello");
+    assert_eq!(b.end_stream(), fin.tail);
+    assert!(!fin.tail.is_empty());
+    assert_eq!(b.report("Hello"), fin.report);
+}

@@ -1,2 +1,33 @@
-//! Placeholder; filled in with the failure-policy tests.
-pub fn on_request_headers() {}
+//! Test builds only (feature `test-trap`; release builds never enable it): traps the VM when
+//! a request carries `x-genai-test-trap: 1`, so the integration tests can show what Envoy's
+//! `failure_policy` does with a crashed VM (integration/tests/test_failure_policy.py).
+//!
+//! The header is read with the raw host call (`host::header_pairs`), like every other call
+//! of the filter; a failed read simply does not trap.
+
+use proxy_wasm::types::MapType;
+
+use crate::host;
+
+/// The marker header and the value that makes the VM trap.
+pub const HEADER: &str = "x-genai-test-trap";
+
+/// Called first in `on_http_request_headers` of test builds.
+pub fn on_request_headers() {
+    let Ok(pairs) = host::header_pairs(MapType::HttpRequestHeaders) else {
+        return;
+    };
+    if pairs
+        .iter()
+        .any(|(name, value)| name == HEADER && value.as_slice() == b"1")
+    {
+        trap();
+    }
+}
+
+// The one deliberate panic of the project: it is the point of this test-only module. With
+// `panic = "abort"` it becomes a wasm `unreachable` trap, after the panic hook logged it.
+#[allow(clippy::panic)]
+fn trap() -> ! {
+    panic!("test trap: request header {HEADER}: 1 (test build only)");
+}

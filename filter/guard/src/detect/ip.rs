@@ -15,6 +15,7 @@ const VERSION_WORDS: &[&[u8]] = &[
     b"version",
     b"ver",
     b"v",
+    b"rv",
     b"release",
     b"rel",
     b"build",
@@ -30,6 +31,20 @@ const VERSION_WORDS: &[&[u8]] = &[
     b"update",
     b"sdk",
     b"api",
+    b"per",
+    b"rfc",
+    b"clause",
+    b"step",
+    b"table",
+    b"figure",
+    b"fig",
+    b"appendix",
+    b"annex",
+    b"paragraph",
+    b"para",
+    b"item",
+    b"oid",
+    b"arc",
 ];
 
 /// An IPv4 address whose first octet starts at `i`.
@@ -166,6 +181,12 @@ fn v6(b: &[u8], s: usize) -> Option<usize> {
     let lone = at(b, s) == b':' && groups == 1 && b.get(s..p) != Some(&b"::1"[..]);
     let n = at(b, p);
     let glued = is_word(n) || (n == b'.' && is_word(at(b, p + 1)));
+    // Addresses are written in one case; `f16::E`, `c::B50` are paths in code.
+    let text = b.get(s..p).unwrap_or_default();
+    let mixed_case = text.iter().any(u8::is_ascii_lowercase) && text.iter().any(u8::is_ascii_uppercase);
+    if mixed_case {
+        return None;
+    }
     (groups > 0 && count_ok && digit && !short_compressed && !lone && !glued).then_some(p)
 }
 
@@ -221,6 +242,8 @@ mod tests {
             "256.1.1.1",
             "1.2.3.4a",
             "Chrome 120.0.6099.109",
+            "per 5.1.5.4",
+            "rv:1.9.2.3",
         ] {
             assert!(v4(t).is_empty(), "{t}");
         }
@@ -254,6 +277,8 @@ mod tests {
             "1::2::3",
             "2024-01-15T12:30:45Z",
             "John 3:16",
+            "f16::E",
+            "libc::c::B50",
         ] {
             assert!(v6s(t).is_empty(), "{t}: {:?}", v6s(t));
         }

@@ -13,7 +13,7 @@ mod phone;
 mod secret;
 mod ssn;
 
-use crate::bytes::{at, before, digits_end, is_digit};
+use crate::bytes::{before, digits_end};
 use crate::finding::Builtin;
 
 /// A built-in detection: kind and byte range in the normalised text.
@@ -40,50 +40,95 @@ pub(crate) fn scan(text: &str, enabled: u8, out: &mut Vec<Hit>) {
     if on(Builtin::IpAddress) {
         ip::scan_v6(b, &mut |s, e| push(Builtin::IpAddress, Some((s, e))));
     }
-
-    // Number pass: every digit run is offered to the numeric detectors.
-    let numeric =
-        enabled & (Builtin::Phone.bit() | Builtin::UsSsn.bit() | Builtin::CreditCard.bit() | Builtin::IpAddress.bit());
-    if numeric != 0 {
-        let mut i = 0;
-        while i < b.len() {
-            if !is_digit(at(b, i)) {
-                i += 1;
-                continue;
-            }
-            if on(Builtin::Phone) {
-                push(Builtin::Phone, phone::find_at(b, i));
-            }
-            if on(Builtin::UsSsn) {
-                push(Builtin::UsSsn, ssn::find_at(b, i));
-            }
-            if on(Builtin::CreditCard) {
-                push(Builtin::CreditCard, credit_card::find_at(b, i));
-            }
-            if on(Builtin::IpAddress) {
-                push(Builtin::IpAddress, ip::v4_at(b, i));
-            }
-            i = digits_end(b, i);
-        }
+    if on(Builtin::Secret) {
+        secret::scan(b, &mut |s, e| push(Builtin::Secret, Some((s, e))));
     }
 
-    // Word pass: secrets (known prefixes) and IBANs (two letters, two digits).
-    if on(Builtin::Secret) || on(Builtin::Iban) {
-        let mut i = 0;
-        while i < b.len() {
-            let c = at(b, i);
-            let starts_word = (c.is_ascii_alphanumeric() || c == b'-')
-                && !before(b, i).is_ascii_alphanumeric()
-                && !(c == b'-' && before(b, i) == b'-');
-            if starts_word {
-                if on(Builtin::Secret) {
-                    push(Builtin::Secret, secret::find_at(b, i));
-                }
-                if on(Builtin::Iban) && c.is_ascii_alphabetic() {
-                    push(Builtin::Iban, iban::find_at(b, i));
-                }
+    // Digit runs: one not glued to a word on its left is offered to the numeric
+    // detectors; one right after exactly two letters may be an IBAN's check digits.
+    let (phone, ssn, card, ipv4) = (
+        on(Builtin::Phone),
+        on(Builtin::UsSsn),
+        on(Builtin::CreditCard),
+        on(Builtin::IpAddress),
+    );
+    let iban = on(Builtin::Iban);
+    if !(phone || ssn || card || ipv4 || iban) {
+        return;
+    }
+    let mut i = 0;
+    while let Some(d) = next_digit(b, i) {
+        let prev = before(b, d);
+        if !prev.is_ascii_alphanumeric() {
+            if phone {
+                push(Builtin::Phone, phone::find_at(b, d));
             }
-            i += 1;
+            if ssn {
+                push(Builtin::UsSsn, ssn::find_at(b, d));
+            }
+            if card {
+                push(Builtin::CreditCard, credit_card::find_at(b, d));
+            }
+            if ipv4 {
+                push(Builtin::IpAddress, ip::v4_at(b, d));
+            }
+        } else if iban
+            && d >= 2
+            && prev.is_ascii_alphabetic()
+            && before(b, d - 1).is_ascii_alphabetic()
+            && !before(b, d - 2).is_ascii_alphanumeric()
+        {
+            push(Builtin::Iban, iban::find_at(b, d - 2));
         }
+        i = digits_end(b, d);
+    }
+}
+
+/// Position of the first ASCII digit at or after `from`, skipping eight bytes at a time
+/// (prose has few digits).
+fn next_digit(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?);
+        if has_digit(word) {
+            break;
+        }
+        i += 8;
+    }
+    let rest = b.get(i..)?;
+    rest.iter().position(u8::is_ascii_digit).map(|p| p + i)
+}
+
+/// Whether any byte of `x` is `0`–`9` ("hasbetween" from Bit Twiddling Hacks: exact for
+/// every byte value; no lane borrows or carries into the next).
+fn has_digit(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low7 = x & (ONES * 0x7F);
+    let le_9 = (ONES * (0x7F + 0x3A)).wrapping_sub(low7);
+    let ge_0 = low7.wrapping_add(ONES * (0x7F - 0x2F));
+    le_9 & ge_0 & !x & HIGH != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn has_digit_is_exact() {
+        for v in 0..=255u8 {
+            for lane in 0..8 {
+                let mut bytes = [b'a'; 8];
+                bytes[lane] = v;
+                assert_eq!(has_digit(u64::from_le_bytes(bytes)), v.is_ascii_digit(), "{v}");
+                let mut high = [0xFF; 8];
+                high[lane] = v;
+                assert_eq!(has_digit(u64::from_le_bytes(high)), v.is_ascii_digit(), "{v}");
+            }
+        }
+        assert_eq!(next_digit(b"abcdefghijklmnop7", 0), Some(16));
+        assert_eq!(next_digit(b"abc9", 0), Some(3));
+        assert_eq!(next_digit(b"abcdefghij", 0), None);
+        assert_eq!(next_digit(b"1", 5), None);
     }
 }

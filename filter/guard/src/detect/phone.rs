@@ -13,22 +13,30 @@
 //! Not reported: bare digit runs (order numbers, timestamps), 7-digit local numbers,
 //! dates, ZIP+4, SSNs, card numbers.
 
-use crate::bytes::{
-    at, before, digits_end, ends_cleanly, is_digit, is_word, keyword_before, starts_cleanly,
-};
+use crate::bytes::{at, before, digits_end, ends_cleanly, is_digit, is_word, keyword_before, starts_cleanly};
 
 const KEYWORD_WINDOW: usize = 32;
 const PHONE_WORDS: &[&[u8]] = &[
-    b"phone", b"tel", b"call", b"mobile", b"cell", b"fax", b"whatsapp", b"contact", b"sms",
-    b"text me", b"ring",
+    b"phone",
+    b"tel",
+    b"call",
+    b"mobile",
+    b"cell",
+    b"fax",
+    b"whatsapp",
+    b"contact",
+    b"sms",
+    b"text me",
+    b"ring",
 ];
 
 /// A phone number whose first digit run starts at `i`, as a byte span.
 pub(super) fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
     match before(b, i) {
         b'+' => {
-            // `+` must itself start a token (not `a+1`, not `2+2`).
-            if i >= 2 && (is_word(before(b, i - 1)) || before(b, i - 1) == b'+') {
+            // `+` must itself start a token (not `a+1`, `2+2`, `e-+42`, `x*+3`).
+            let p = if i >= 2 { before(b, i - 1) } else { 0 };
+            if is_word(p) || matches!(p, b'+' | b'-' | b'.' | b'*' | b'/' | b'^') {
                 return None;
             }
             plus(b, i).map(|e| (i - 1, e))
@@ -110,9 +118,7 @@ fn nanp(b: &[u8], p: usize, strict: bool) -> Option<usize> {
     let end = q + 5;
     if strict && sep == Some(b' ') {
         // Bare `NXX NXX XXXX` looks like a row of a table: only after a phone keyword.
-        let said = PHONE_WORDS
-            .iter()
-            .any(|w| keyword_before(b, p, KEYWORD_WINDOW, w));
+        let said = keyword_before(b, p, KEYWORD_WINDOW, PHONE_WORDS);
         if !said || !matches!(at(b, exchange), b'2'..=b'9') {
             return None;
         }

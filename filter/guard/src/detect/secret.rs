@@ -8,7 +8,7 @@
 //! digit and a letter, Stripe live keys (`sk_live_`, `rk_live_`), PEM private-key blocks,
 //! and JWTs (three base64url parts, the first a JSON object).
 
-use crate::bytes::{at, find_bytes, run_end, starts_with, starts_with_ci};
+use crate::bytes::{at, before, find_bytes, run_end, starts_with, starts_with_ci};
 
 /// Labels after which a 40-character AWS secret access key is expected.
 const AWS_SECRET_LABELS: &[&[u8]] = &[
@@ -30,8 +30,77 @@ fn b64url(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'-' || c == b'_'
 }
 
+/// Finds secrets from their rare triggers rather than visiting every word: the fixed
+/// prefixes by SIMD substring search, `_`-prefixes (`ghp_`, `github_pat_`, `sk_live_`) and
+/// `-`-prefixes (`sk-`, `xoxb-`, `xapp-`) from the `_` / `-` bytes, and the labels of AWS
+/// secret keys from `secret` / `Secret` / `SECRET`.
+pub(super) fn scan(b: &[u8], found: &mut dyn FnMut(usize, usize)) {
+    let mut starts: Vec<usize> = Vec::new();
+    for needle in [
+        &b"AKIA"[..],
+        b"ASIA",
+        b"AIza",
+        b"eyJ",
+        b"hooks.slack.com/",
+        b"-----BEGIN ",
+    ] {
+        starts.extend(memchr::memmem::find_iter(b, needle));
+    }
+    let back = |starts: &mut Vec<usize>, at: usize, offsets: &[usize]| {
+        starts.extend(offsets.iter().filter_map(|&o| at.checked_sub(o)));
+    };
+    for u in memchr::memchr_iter(b'_', b) {
+        back(&mut starts, u, &[2, 3, 6]);
+    }
+    for d in memchr::memchr_iter(b'-', b) {
+        back(&mut starts, d, &[2, 4]);
+    }
+    for needle in [&b"ecret"[..], b"ECRET"] {
+        for j in memchr::memmem::find_iter(b, needle) {
+            // `secret…` starts at the `s`; `aws_secret…` four bytes earlier.
+            back(&mut starts, j, &[1, 5]);
+        }
+    }
+    starts.sort_unstable();
+    starts.dedup();
+    let mut next = 0;
+    for s in starts {
+        let c = at(b, s);
+        let p = before(b, s);
+        let word_start = if c == b'-' {
+            p != b'-' && !p.is_ascii_alphanumeric()
+        } else {
+            c.is_ascii_alphanumeric() && !p.is_ascii_alphanumeric()
+        };
+        if s < next || !word_start || !may_start(c, at(b, s + 1)) {
+            continue;
+        }
+        if let Some((fs, fe)) = find_at(b, s) {
+            found(fs, fe);
+            next = fe;
+        }
+    }
+}
+
+/// Cheap pre-check on the first two bytes of a word: could a secret start here?
+fn may_start(c0: u8, c1: u8) -> bool {
+    match c0 {
+        b'A' => matches!(c1, b'K' | b'S' | b'I' | b'W' | b'w'),
+        b'a' => matches!(c1, b'w' | b'W'),
+        b's' => matches!(c1, b'k' | b'e' | b'E'),
+        b'S' => matches!(c1, b'e' | b'E'),
+        b'r' => c1 == b'k',
+        b'g' => matches!(c1, b'h' | b'i'),
+        b'x' => matches!(c1, b'o' | b'a'),
+        b'h' => c1 == b'o',
+        b'e' => c1 == b'y',
+        b'-' => c1 == b'-',
+        _ => false,
+    }
+}
+
 /// A secret starting at word start `i` (its span may start later, e.g. a labelled value).
-pub(super) fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
+fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
     match at(b, i) {
         b'A' => aws_key_id(b, i).or_else(|| google(b, i)).or_else(|| aws_secret(b, i)),
         b'a' | b's' | b'S' => {
@@ -75,6 +144,10 @@ fn google(b: &[u8], i: usize) -> Option<(usize, usize)> {
 }
 
 fn aws_secret(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    // Every label starts with "aws" or "secret".
+    if !(starts_with_ci(b, i, b"aws") || starts_with_ci(b, i, b"secret")) {
+        return None;
+    }
     let label = AWS_SECRET_LABELS.iter().find(|l| starts_with_ci(b, i, l))?;
     let mut p = i + label.len();
     let sep_end = run_end(b, p, |c| matches!(c, b' ' | b'\t' | b'"' | b'\'' | b':' | b'='));
@@ -226,7 +299,7 @@ fn pem(b: &[u8], i: usize) -> Option<(usize, usize)> {
         if starts_with(b, p, b"-----") {
             if starts_with(b, p, b"-----END ") {
                 let close = find_bytes(b, p + 9, p + 9 + 64, b"-----")?;
-                return Some((i, close + 5));
+                return has_key_material(b.get(body_start..p)?).then_some((i, close + 5));
             }
             break;
         }
@@ -238,10 +311,11 @@ fn pem(b: &[u8], i: usize) -> Option<(usize, usize)> {
     // Truncated: RFC 1421 header lines and a blank line, then base64 lines.
     let mut end = body_start;
     let mut p = body_start;
+    // A header with nothing after it on its line and no END is not reported either.
     match (at(b, p), at(b, p + 1)) {
         (b'\n', _) => p += 1,
         (b'\r', b'\n') => p += 2,
-        _ => return Some((i, end)),
+        _ => return None,
     }
     let mut seen_base64 = false;
     loop {
@@ -266,19 +340,32 @@ fn pem(b: &[u8], i: usize) -> Option<(usize, usize)> {
         }
         p = line_end + 1;
     }
-    Some((i, end))
+    has_key_material(b.get(body_start..end)?).then_some((i, end))
+}
+
+/// A header alone (`"-----BEGIN PRIVATE KEY-----"` in code that looks for one) is not a
+/// key: require some base64 body.
+fn has_key_material(body: &[u8]) -> bool {
+    body.iter().filter(|c| c.is_ascii_alphanumeric()).count() >= 16
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The first secret, found both by visiting every word start and by `scan`'s
+    /// triggers (which must agree).
     fn one(t: &str) -> Option<&str> {
         let b = t.as_bytes();
-        (0..b.len())
+        let by_words = (0..b.len())
             .filter(|&i| i == 0 || !b[i - 1].is_ascii_alphanumeric())
-            .find_map(|i| find_at(b, i))
-            .map(|(s, e)| &t[s..e])
+            .find_map(|i| find_at(b, i));
+        let mut by_triggers = None;
+        scan(b, &mut |s, e| {
+            by_triggers.get_or_insert((s, e));
+        });
+        assert_eq!(by_words, by_triggers, "{t}");
+        by_words.map(|(s, e)| &t[s..e])
     }
 
     #[test]
@@ -304,6 +391,11 @@ mod tests {
         let cut = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nMIIEvQIBADANBgkq";
         assert_eq!(one(&format!("{cut}\nthanks for the help")), Some(cut));
         assert_eq!(one("-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"), None);
+        assert_eq!(one(r#"starts_with("-----BEGIN PRIVATE KEY-----")"#), None);
+        assert_eq!(
+            one("-----BEGIN PRIVATE KEY-----\n<your key>\n-----END PRIVATE KEY-----"),
+            None
+        );
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub(super) fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
                     digit_values(b, i + 3, 2)?,
                     digit_values(b, i + 5, 4)?,
                 )
-                && KEYWORDS.iter().any(|k| keyword_before(b, i, KEYWORD_WINDOW, k));
+                && keyword_before(b, i, KEYWORD_WINDOW, KEYWORDS);
             ok.then_some((i, e))
         }
         _ => None,

@@ -6,10 +6,20 @@ pub(crate) fn fold(text: &str) -> String {
     if text.is_ascii() {
         return text.to_ascii_lowercase();
     }
-    text.chars()
-        .flat_map(char::to_lowercase)
-        .map(|c| confusable(c).unwrap_or(c))
-        .collect()
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if caseless(c) {
+            out.push(c);
+        } else {
+            out.extend(c.to_lowercase().map(|c| confusable(c).unwrap_or(c)));
+        }
+    }
+    out
+}
+
+/// Kana, CJK ideographs and Hangul syllables: no case, no look-alikes (fast path).
+fn caseless(c: char) -> bool {
+    matches!(c, '\u{3040}'..='\u{30FF}' | '\u{4E00}'..='\u{9FFF}' | '\u{AC00}'..='\u{D7A3}')
 }
 
 fn confusable(c: char) -> Option<char> {

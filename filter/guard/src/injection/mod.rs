@@ -9,6 +9,7 @@ mod hidden;
 pub use defaults::default_injection_rules;
 
 use crate::config::{compile_regex, GuardConfigError, HiddenText, InjectionRule};
+use crate::normalize::Normalized;
 use crate::phrase::PhraseSet;
 use regex_lite::Regex;
 
@@ -70,9 +71,10 @@ impl Injection {
         Ok(out)
     }
 
-    /// Names of the rules that match, in rule order. `normalized` is `original` after
+    /// Names of the rules that match, in rule order. `norm` is `original` after
     /// [`crate::normalize`].
-    pub(crate) fn matches(&self, original: &str, normalized: &str) -> Vec<&str> {
+    pub(crate) fn matches(&self, original: &str, norm: &Normalized<'_>) -> Vec<&str> {
+        let normalized = norm.as_str();
         let mut hit = vec![false; self.rules.len()];
         let needs_text = self.rules.iter().any(|r| !r.patterns.is_empty()) || !self.phrases.is_empty();
         if needs_text {
@@ -88,8 +90,11 @@ impl Injection {
                 }
             }
         }
+        // Every hidden-text trick needs an invisible character, and text that normalises
+        // to itself has none.
+        let invisible = !norm.is_identity();
         for (rule, h) in self.rules.iter().zip(hit.iter_mut()) {
-            if let (false, Some(kind)) = (*h, rule.hidden) {
+            if let (false, true, Some(kind)) = (*h, invisible, rule.hidden) {
                 *h = hidden::check(kind, original);
             }
         }

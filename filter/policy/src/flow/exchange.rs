@@ -134,8 +134,9 @@ impl Exchange {
         }
         let mut forward = feed.forward;
         if end_of_stream {
-            // The usage is read later, in `finish`; here only the held-back tail matters.
-            let tail = tracker.finish("").tail;
+            // The usage is read later, in `finish`; here only the held-back tail matters
+            // (and no estimate may run on the response path).
+            let tail = tracker.end_stream();
             if !tail.is_empty() {
                 forward = match forward {
                     Forward::Unchanged => {

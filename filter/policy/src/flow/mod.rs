@@ -17,9 +17,9 @@ use serde_json::json;
 use crate::api::{endpoint, Api, Endpoint};
 use crate::auth::authenticate;
 use crate::classification::Classification;
-use crate::guardrails::verdict::{judge, Target};
 use crate::config::{Compiled, ProviderKind};
 use crate::error::{ErrorCode, GatewayError};
+use crate::guardrails::verdict::{judge, Target};
 use crate::headers::{Headers, UPSTREAM_HEADER};
 use crate::metrics::{Origin, Outcome};
 use crate::request::{self, strings::apply_edits};
@@ -109,6 +109,12 @@ impl fmt::Debug for ForwardPlan {
     }
 }
 
+/// Guardrail triggers: (guardrail, action).
+type Triggers = Vec<(String, &'static str)>;
+
+/// What `plan` produces: the plan, whether usage was forced, and the guardrail triggers.
+type Planned = (ForwardPlan, bool, Triggers);
+
 enum State {
     Start,
     AwaitBody {
@@ -138,7 +144,7 @@ pub struct RequestFlow {
     /// The guardrails' decision, once made (for the access log and the audit record).
     guard: Option<GuardRecord>,
     /// Guardrail triggers of a request being refused, for the metrics.
-    pending_triggers: Vec<(String, &'static str)>,
+    pending_triggers: Triggers,
 }
 
 /// What the access log and the audit record say about the guardrails' decision.
@@ -271,7 +277,10 @@ impl RequestFlow {
             );
             return Err((e, None));
         }
-        let team = authenticate(&self.config, &headers).map_err(|e| (e, None))?.name.clone();
+        let team = authenticate(&self.config, &headers)
+            .map_err(|e| (e, None))?
+            .name
+            .clone();
         self.team = Some(team);
         let declared = match headers.get(&self.config.guardrails.classification_header) {
             None => None,
@@ -401,7 +410,7 @@ impl RequestFlow {
         query: &str,
         declared: Option<Classification>,
         body: &[u8],
-    ) -> Result<(ForwardPlan, bool, Vec<(String, &'static str)>), GatewayError> {
+    ) -> Result<Planned, GatewayError> {
         let req = request::parse(api, body)?;
         let config = Arc::clone(&self.config);
         let model = config.model(&req.model).ok_or_else(|| {

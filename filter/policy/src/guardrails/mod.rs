@@ -59,7 +59,9 @@ pub struct Guardrails {
 
 impl std::fmt::Debug for Guardrails {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Guardrails").field("enabled", &self.enabled).finish_non_exhaustive()
+        f.debug_struct("Guardrails")
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
     }
 }
 
@@ -142,9 +144,15 @@ impl Guardrails {
                 "must be a header name (letters, digits, '-'), not starting with x-genai- or x-envoy- (those are stripped)",
             ));
         }
-        let max = classification("guardrails.prompt_logging.max_classification", &raw.prompt_logging.max_classification)?;
+        let max = classification(
+            "guardrails.prompt_logging.max_classification",
+            &raw.prompt_logging.max_classification,
+        )?;
         if raw.prompt_logging.max_bytes > 65536 {
-            return Err(ConfigError::new("guardrails.prompt_logging.max_bytes", "must be at most 65536"));
+            return Err(ConfigError::new(
+                "guardrails.prompt_logging.max_bytes",
+                "must be at most 65536",
+            ));
         }
         // Prompts are logged redacted; with nothing scanned there is nothing to redact them by.
         let prompt_logging = (raw.enabled && raw.prompt_logging.enabled)

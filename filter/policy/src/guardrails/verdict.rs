@@ -40,7 +40,11 @@ pub struct Verdict {
 impl Verdict {
     /// `email:2,credit_card:1`, for logs.
     pub fn detected_summary(&self) -> String {
-        self.detected.iter().map(|(k, n)| format!("{k}:{n}")).collect::<Vec<_>>().join(",")
+        self.detected
+            .iter()
+            .map(|(k, n)| format!("{k}:{n}"))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 
@@ -77,7 +81,10 @@ pub fn judge(
     let mut injections: Vec<String> = Vec::new();
 
     let strings = json_strings(body).ok_or_else(|| {
-        GatewayError::new(ErrorCode::GatewayInternalError, "the gateway could not read the request's strings")
+        GatewayError::new(
+            ErrorCode::GatewayInternalError,
+            "the gateway could not read the request's strings",
+        )
     })?;
     if g.enabled {
         for (i, s) in strings.iter().enumerate() {
@@ -167,7 +174,11 @@ pub fn judge(
                 causes.join(", "),
                 target.model,
                 target.tier,
-                if approved.is_empty() { "nothing".to_string() } else { approved.join(", ") },
+                if approved.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    approved.join(", ")
+                },
                 enforced.as_str()
             ),
         ));
