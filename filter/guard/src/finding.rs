@@ -61,6 +61,11 @@ impl Classification {
         Classification::Restricted,
     ];
 
+    /// The classification named `name` (lowercase), if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        Classification::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     /// The lowercase name (`confidential`).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -1,43 +1,10 @@
 //! The four data classifications of the reference doc, in order of sensitivity.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Classification {
-    Public,
-    Internal,
-    Confidential,
-    Restricted,
-}
+/// One definition for the detection engine and the policy: genai-guard's.
+pub use genai_guard::Classification;
 
-impl Classification {
-    pub const ALL: [Classification; 4] = [
-        Classification::Public,
-        Classification::Internal,
-        Classification::Confidential,
-        Classification::Restricted,
-    ];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "public" => Some(Classification::Public),
-            "internal" => Some(Classification::Internal),
-            "confidential" => Some(Classification::Confidential),
-            "restricted" => Some(Classification::Restricted),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Classification::Public => "public",
-            Classification::Internal => "internal",
-            Classification::Confidential => "confidential",
-            Classification::Restricted => "restricted",
-        }
-    }
-
-    fn bit(self) -> u8 {
-        1 << (self as u8)
-    }
+fn bit(c: Classification) -> u8 {
+    1 << (c as u8)
 }
 
 /// A set of classifications (what a model tier is approved for).
@@ -46,11 +13,11 @@ pub struct ClassificationSet(u8);
 
 impl ClassificationSet {
     pub fn insert(&mut self, c: Classification) {
-        self.0 |= c.bit();
+        self.0 |= bit(c);
     }
 
     pub fn contains(self, c: Classification) -> bool {
-        self.0 & c.bit() != 0
+        self.0 & bit(c) != 0
     }
 
     pub fn iter(self) -> impl Iterator<Item = Classification> {
