@@ -265,6 +265,9 @@ class LiteLLM:
 
     def __init__(self, mock: Mock):
         self.venv = OUT / "litellm-venv"
+        if not (self.venv / "bin/litellm").exists():
+            raise SystemExit("LiteLLM is not installed in target/bench/litellm-venv (scripts/bench installs "
+                             "`litellm[proxy]` from PyPI there; see its output for why that failed)")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = OUT / "litellm.log"
@@ -734,7 +737,7 @@ def perf_split(fig: Figures, envoys: dict, seconds: float) -> dict:
     return out
 
 
-def measure_peer(fig: Figures, mock: Mock, envoy_c: Envoy, args) -> None:
+def measure_peer(fig: Figures, mock: Mock, envoy_a: Envoy, envoy_c: Envoy, args) -> None:
     """The same workloads through LiteLLM, beside the mock called directly (D) and our gateway (C),
     interleaved, at one fixed rate low enough for LiteLLM."""
     try:
@@ -744,7 +747,7 @@ def measure_peer(fig: Figures, mock: Mock, envoy_c: Envoy, args) -> None:
         log(f"LiteLLM could not start: {e}")
         return
     try:
-        targets = {"D": mock.url, "C": envoy_c.url, "L": lite.url}
+        targets = {"D": mock.url, "A": envoy_a.url, "C": envoy_c.url, "L": lite.url}
         for kind, url in targets.items():
             for workload in WORKLOADS:
                 check_sample(url, kind, workload, n=1)
@@ -755,27 +758,31 @@ def measure_peer(fig: Figures, mock: Mock, envoy_c: Envoy, args) -> None:
             log(f"peer round {rnd + 1}/{rounds}")
             for workload in ("4k", "400k"):
                 for kind, url in targets.items():
-                    o = run_oha(url, kind, workload, rate, args.seconds, 4)
+                    o = run_oha(url, kind, workload, rate, min(args.seconds, 3.0), 4)
                     if o["non200"] or o["errors"]:
                         raise SystemExit(f"bench: peer {kind} {workload}: {o['non200']} non-200, {o['errors']} errors: "
                                          f"{o['error_kinds']}")
                     per.setdefault((workload, kind), []).append(o["p50_ms"])
                     per.setdefault((workload + "_p99", kind), []).append(o["p99_ms"])
             c0 = lite.cpu_ns()
-            w = run_wrk(lite.url, "L", "4k", 8, args.seconds)
+            w = run_wrk(lite.url, "L", "4k", 8, min(args.seconds, 3.0))
             fig.add("peer_4k_cpu_us_L", (lite.cpu_ns() - c0) / 1e3 / max(1, w["requests"]))
             fig.add("peer_4k_rps_L", w["rps"])
             for kind, url in targets.items():
-                t = ttft_probe(url, kind, max(20, args.ttft_n // 4), interval=0.05)
+                t = ttft_probe(url, kind, 40, interval=0.05)
                 per.setdefault(("ttft", kind), []).append(pct(t, 50))
         for key in ("4k", "400k", "4k_p99", "400k_p99", "ttft"):
-            for d, c, lt in zip(per[(key, "D")], per[(key, "C")], per[(key, "L")]):
-                fig.add(f"peer_{key}_p50_ms_added_C" if "p99" not in key else f"peer_{key}_ms_added_C", c - d)
-                fig.add(f"peer_{key}_p50_ms_added_L" if "p99" not in key else f"peer_{key}_ms_added_L", lt - d)
+            name = f"peer_{key}_p50" if "p99" not in key else f"peer_{key}"
+            for d, a_, c, lt in zip(per[(key, "D")], per[(key, "A")], per[(key, "C")], per[(key, "L")]):
+                fig.add(f"{name}_ms_added_C", c - d)  # our whole gateway (Envoy + filter)
+                fig.add(f"{name}_ms_added_L", lt - d)  # LiteLLM's proxy
+                fig.add(f"{name}_ms_added_C_over_A", c - a_)  # the filter in an Envoy already in the path
         fig.set("peer_rate_per_s", float(rate))
         for key in ("4k", "400k", "ttft"):
             c, lt = fig.med(f"peer_{key}_p50_ms_added_C"), fig.med(f"peer_{key}_p50_ms_added_L")
+            f = fig.med(f"peer_{key}_p50_ms_added_C_over_A")
             fig.set(f"peer_{key}_p50_added_ratio_L_over_C", lt / c if c > 0 else float("inf"))
+            fig.set(f"peer_{key}_p50_added_ratio_L_over_filter", lt / f if f > 0 else float("inf"))
     finally:
         lite.stop()
 
@@ -823,17 +830,24 @@ def callgrind_profile(op: str, n: int) -> dict:
     out_file = OUT / f"callgrind.{op}.out"
     subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}", str(V8_NATIVE), "profile",
                     op, str(n)], capture_output=True, timeout=900)
-    ann = subprocess.run(["callgrind_annotate", "--inclusive=no", str(out_file)], capture_output=True, text=True)
-    rows, total = [], 0
+    ann = subprocess.run(["callgrind_annotate", "--inclusive=no", "--auto=no", str(out_file)],
+                         capture_output=True, text=True)
+    by_fn: dict[str, float] = {}
+    total, in_table = 0, False
     for line in ann.stdout.splitlines():
-        m = re.match(r"\s*([\d,]+) \(\s*([\d.]+)%\)\s+(.*)", line)
-        if not m:
+        if "file:function" in line:
+            in_table = True
             continue
-        if "PROGRAM TOTALS" in line:
+        m = re.match(r"\s*([\d,]+) \(\s*([\d.]+)%\)\s+(.*)", line)
+        if m and "PROGRAM TOTALS" in line:
             total = int(m.group(1).replace(",", ""))
             continue
+        if not in_table or not m:
+            continue
+        # "file:function [binary]": the same function appears once per source file inlined into it.
         name = re.sub(r"^[^:]*:", "", m.group(3).split(" [")[0]).strip()
-        rows.append((float(m.group(2)), name[:120]))
+        by_fn[name[:120]] = by_fn.get(name[:120], 0.0) + float(m.group(2))
+    rows = sorted(((p, f) for f, p in by_fn.items()), reverse=True)
     # The setup (configuration, body) once more, alone, to subtract it.
     base_file = OUT / f"callgrind.{op}.setup.out"
     subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={base_file}", str(V8_NATIVE), "profile",
@@ -904,7 +918,9 @@ TABLE = [
     ("RSS added by loading the tokenizer (C)", "tokenizer_rss_mib_added_C", "MiB"),
     ("LiteLLM: added p50, 4 KB (vs mock direct)", "peer_4k_p50_ms_added_L", "ms"),
     ("ours: added p50, 4 KB (Envoy + filter vs mock direct)", "peer_4k_p50_ms_added_C", "ms"),
-    ("LiteLLM added p50 / ours, 4 KB", "peer_4k_p50_added_ratio_L_over_C", "×"),
+    ("ours: added p50, 4 KB, filter only (C−A at the peer's rate)", "peer_4k_p50_ms_added_C_over_A", "ms"),
+    ("LiteLLM added p50 / ours (Envoy + filter), 4 KB", "peer_4k_p50_added_ratio_L_over_C", "×"),
+    ("LiteLLM added p50 / ours (filter only), 4 KB", "peer_4k_p50_added_ratio_L_over_filter", "×"),
     ("LiteLLM: added p50, 400 KB", "peer_400k_p50_ms_added_L", "ms"),
     ("ours: added p50, 400 KB", "peer_400k_p50_ms_added_C", "ms"),
     ("LiteLLM: added TTFT p50", "peer_ttft_p50_ms_added_L", "ms"),
@@ -948,8 +964,10 @@ def targets(r: dict) -> list[tuple[str, str, str]]:
     check("≤ 3 µs CPU per streamed chunk", "stream_cpu_us_per_chunk_added_C", 3, "µs")
     check("module ≤ 1.5 MiB without the tokenizer vocabulary", "module_mib_C_without_tokenizer", 1.5, "MiB")
     check("≤ 8 MiB RSS per worker VM before the tokenizer is loaded", "rss_mib_per_worker_C", 8, "MiB")
-    check("LiteLLM's added p50 ≥ 50× ours (4 KB)", "peer_4k_p50_added_ratio_L_over_C", 50, "×",
-          lower_is_better=False)
+    check("LiteLLM's added p50 ≥ 50× ours (4 KB), ours = Envoy + filter vs calling the provider directly",
+          "peer_4k_p50_added_ratio_L_over_C", 50, "×", lower_is_better=False)
+    check("LiteLLM's added p50 ≥ 50× ours (4 KB), ours = the filter in an Envoy already in the path (C−A)",
+          "peer_4k_p50_added_ratio_L_over_filter", 50, "×", lower_is_better=False)
     return out
 
 
@@ -963,12 +981,18 @@ def main() -> None:
     p.add_argument("--oha", default=shutil.which("oha") or "")
     p.add_argument("--concurrency", type=int, default=1, help="Envoy workers for the load runs")
     p.add_argument("--micro", action="store_true", help="with --quick: run the V8/native microbenchmarks too")
+    p.add_argument("--doc-only", action="store_true",
+                   help="rewrite docs/benchmarks.md from the last full run's saved figures, measuring nothing")
     a = p.parse_args()
     ENVOY, OHA = a.envoy, a.oha
+    if a.doc_only:
+        r = json.loads((OUT / "results.json").read_text())
+        write_doc(r, json.loads((OUT / "report-inputs.json").read_text()))
+        return
     if a.quick:
         a.rounds, a.seconds, a.ttft_n, a.startup_repeats, a.peer_rate, a.stream_batch = 2, 1.0, 50, 1, 5, 16
     else:
-        a.rounds, a.seconds, a.ttft_n, a.startup_repeats, a.peer_rate, a.stream_batch = 5, 4.0, 300, 3, 5, 48
+        a.rounds, a.seconds, a.ttft_n, a.startup_repeats, a.peer_rate, a.stream_batch = 4, 4.0, 300, 3, 5, 48
     OUT.mkdir(parents=True, exist_ok=True)
     for path in (WASM_C, WASM_B, MOCK_BIN):
         if not path.exists():
@@ -1004,7 +1028,7 @@ def main() -> None:
         measure_startup(fig, base, envoys, main_rss, a.quick, a.startup_repeats)
         if a.peer == "litellm":
             log("peer: LiteLLM")
-            measure_peer(fig, mock, envoys["C"], a)
+            measure_peer(fig, mock, envoys["A"], envoys["C"], a)
     finally:
         for e in envoys.values():
             e.stop()
@@ -1040,10 +1064,17 @@ def main() -> None:
     if a.doc:
         profiles = {op: callgrind_profile(op, n) for op, n in (("inspect_4k", 200), ("inspect_400k", 3),
                                                                ("chunk_openai_exchange", 2000))}
-        import report  # integration/bench/report.py
+        inputs = {"machine": machine(), "micro": micro_res, "profiles": profiles, "rates": rates, "perf": perf}
+        (OUT / "report-inputs.json").write_text(json.dumps(inputs, indent=1) + "\n")
+        write_doc(r, inputs)
 
-        report.write(ROOT / "docs/benchmarks.md", r, machine(), table(r), targets(r), micro_res, profiles,
-                     rates_note=rates, perf=perf)
+
+def write_doc(r: dict, inputs: dict) -> None:
+    import report  # integration/bench/report.py
+
+    report.write(ROOT / "docs/benchmarks.md", r, inputs["machine"], table(r), targets(r), inputs["micro"],
+                 inputs["profiles"], rates_note=inputs["rates"], perf=inputs["perf"])
+    log(f"wrote {ROOT / 'docs/benchmarks.md'}")
 
 
 ENVOY = ""
