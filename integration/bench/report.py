@@ -233,6 +233,13 @@ def analysis(r: dict, micro: dict, profiles: dict, perf: dict) -> str:
     return "\n".join(out)
 
 
+def g(r: dict, name: str, digits: int = 2) -> str:
+    v = r.get(name)
+    if not isinstance(v, (int, float)) or v != v:
+        return "n/a"
+    return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.{digits}f}"
+
+
 def write(path: pathlib.Path, r: dict, m: dict, table: str, targets: list, micro: dict, profiles: dict,
           rates_note: dict, perf: dict | None = None) -> None:
     crit = criterion_results()
@@ -361,14 +368,14 @@ gateway adds is the filter alone, C−A at the same rate; both comparisons are s
 
 | figure | LiteLLM | ours (Envoy + filter) |
 | --- | --- | --- |
-| added p50 latency, 4 KB | {r.get('peer_4k_p50_ms_added_L', 'n/a')} ms | {r.get('peer_4k_p50_ms_added_C', 'n/a')} ms |
-| added p99 latency, 4 KB | {r.get('peer_4k_p99_ms_added_L', 'n/a')} ms | {r.get('peer_4k_p99_ms_added_C', 'n/a')} ms |
-| added p50 latency, 400 KB | {r.get('peer_400k_p50_ms_added_L', 'n/a')} ms | {r.get('peer_400k_p50_ms_added_C', 'n/a')} ms |
-| added TTFT p50 | {r.get('peer_ttft_p50_ms_added_L', 'n/a')} ms | {r.get('peer_ttft_p50_ms_added_C', 'n/a')} ms |
-| ratio of added p50, 4 KB | {r.get('peer_4k_p50_added_ratio_L_over_C', 'n/a')} × ours | |
-| the filter alone (C−A at this rate), 4 KB | | {r.get('peer_4k_p50_ms_added_C_over_A', 'n/a')} ms |
-| ratio of LiteLLM's added p50 to the filter's alone, 4 KB | {r.get('peer_4k_p50_added_ratio_L_over_filter', 'n/a')} × | |
-| CPU per 4 KB request | {r.get('peer_4k_cpu_us_L', 'n/a')} µs (whole proxy) | see C−A above |
+| added p50 latency, 4 KB | {g(r, 'peer_4k_p50_ms_added_L')} ms | {g(r, 'peer_4k_p50_ms_added_C')} ms |
+| added p99 latency, 4 KB | {g(r, 'peer_4k_p99_ms_added_L')} ms | {g(r, 'peer_4k_p99_ms_added_C')} ms |
+| added p50 latency, 400 KB | {g(r, 'peer_400k_p50_ms_added_L')} ms | {g(r, 'peer_400k_p50_ms_added_C')} ms |
+| added TTFT p50 | {g(r, 'peer_ttft_p50_ms_added_L')} ms | {g(r, 'peer_ttft_p50_ms_added_C')} ms |
+| ratio of added p50, 4 KB | {g(r, 'peer_4k_p50_added_ratio_L_over_C')} × ours | |
+| the filter alone (C−A at this rate), 4 KB | | {g(r, 'peer_4k_p50_ms_added_C_over_A')} ms |
+| ratio of LiteLLM's added p50 to the filter's alone, 4 KB | {g(r, 'peer_4k_p50_added_ratio_L_over_filter')} × | |
+| CPU per 4 KB request | {g(r, 'peer_4k_cpu_us_L')} µs (whole proxy) | see C−A above |
 
 ## How each figure is measured
 
