@@ -2,17 +2,18 @@
 //! decision is made by `genai-policy`.
 
 pub mod context;
+pub mod gateway;
 pub mod host;
 pub mod metrics;
 #[cfg(feature = "test-trap")]
 pub mod test_trap;
 
-use proxy_wasm::types::LogLevel;
+use host::{Abi, LogLevel};
 
 proxy_wasm::main! {{
     // Our own hook instead of the SDK's logger: the SDK's unwraps its log call.
     std::panic::set_hook(Box::new(|info| {
-        host::log(LogLevel::Critical, &format!("genai filter panicked: {info}"));
+        host::log(&Abi, LogLevel::Critical, &format!("genai filter panicked: {info}"));
     }));
     proxy_wasm::set_root_context(|_| Box::new(context::Root::default()));
 }}

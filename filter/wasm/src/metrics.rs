@@ -5,9 +5,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use genai_policy::metrics::{Kind, Point};
-use proxy_wasm::types::{LogLevel, MetricType};
 
-use crate::host;
+use crate::host::{self, Host, LogLevel, MetricType};
 
 #[derive(Default)]
 pub struct Metrics {
@@ -15,27 +14,25 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn emit(&self, points: &[Point]) {
+    pub fn emit(&self, host: &dyn Host, points: &[Point]) {
         for p in points {
             let name = p.stat_name();
-            let id = match self.id(&name, p.kind) {
+            let id = match self.id(host, &name, p.kind) {
                 Some(id) => id,
                 None => continue,
             };
             let result = match p.kind {
-                Kind::Counter => host::increment_metric(id, p.value),
-                Kind::Histogram | Kind::Gauge => host::record_metric(id, p.value),
+                Kind::Counter => host.increment_metric(id, p.value),
+                Kind::Histogram | Kind::Gauge => host.record_metric(id, p.value),
             };
             if let Err(e) = result {
-                host::log(
-                    LogLevel::Warn,
-                    &format!("genai filter: cannot update metric {name} (host status {})", e.0),
-                );
+                let msg = format!("genai filter: cannot update metric {name} (host status {})", e.0);
+                host::log(host, LogLevel::Warn, &msg);
             }
         }
     }
 
-    fn id(&self, name: &str, kind: Kind) -> Option<u32> {
+    fn id(&self, host: &dyn Host, name: &str, kind: Kind) -> Option<u32> {
         if let Some(id) = self.ids.borrow().get(name) {
             return Some(*id);
         }
@@ -44,16 +41,14 @@ impl Metrics {
             Kind::Histogram => MetricType::Histogram,
             Kind::Gauge => MetricType::Gauge,
         };
-        match host::define_metric(kind, name) {
+        match host.define_metric(kind, name) {
             Ok(id) => {
                 self.ids.borrow_mut().insert(name.to_string(), id);
                 Some(id)
             }
             Err(e) => {
-                host::log(
-                    LogLevel::Warn,
-                    &format!("genai filter: cannot define metric {name} (host status {})", e.0),
-                );
+                let msg = format!("genai filter: cannot define metric {name} (host status {})", e.0);
+                host::log(host, LogLevel::Warn, &msg);
                 None
             }
         }

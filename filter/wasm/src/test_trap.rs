@@ -2,25 +2,20 @@
 //! a request carries `x-genai-test-trap: 1`, so the integration tests can show what Envoy's
 //! `failure_policy` does with a crashed VM (integration/tests/test_failure_policy.py).
 //!
-//! The header is read with the raw host call (`host::header_pairs`), like every other call
+//! The header is read with the raw host call (`Host::header`), like every other call
 //! of the filter; a failed read simply does not trap.
 
-use proxy_wasm::types::MapType;
-
-use crate::host;
+use crate::host::{Host, MapType};
 
 /// The marker header and the value that makes the VM trap.
 pub const HEADER: &str = "x-genai-test-trap";
 
 /// Called first in `on_http_request_headers` of test builds.
-pub fn on_request_headers() {
-    let Ok(pairs) = host::header_pairs(MapType::HttpRequestHeaders) else {
+pub fn on_request_headers(host: &dyn Host) {
+    let Ok(value) = host.header(MapType::HttpRequestHeaders, HEADER) else {
         return;
     };
-    if pairs
-        .iter()
-        .any(|(name, value)| name == HEADER && value.as_slice() == b"1")
-    {
+    if value.as_deref() == Some(b"1".as_slice()) {
         trap();
     }
 }

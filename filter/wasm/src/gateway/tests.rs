@@ -1,0 +1,287 @@
+//! The glue against the recording host: what a request does to Envoy, call by call.
+//!
+//! The golden lists below are the host-call budget of a request. A change that adds a call
+//! shows up here first; update the list only for a call that is needed (docs/benchmarks.md
+//! reports the counts).
+
+use super::*;
+use crate::host::fake::FakeHost;
+
+const DEMO_CONFIG: &str = include_str!("../../../../envoy/demo/filter-config.json");
+const ABC_KEY: &str = "team-abc-key-xxxxx";
+
+fn configured() -> (FakeHost, Root) {
+    let host = FakeHost::new();
+    *host.plugin_configuration.borrow_mut() = DEMO_CONFIG.as_bytes().to_vec();
+    for (k, v) in [
+        ("OPENAI_API_KEY", "sk-openai-test"),
+        ("ANTHROPIC_API_KEY", "sk-ant-test"),
+        ("ANTHROPIC_PRIVATE_API_KEY", "sk-ant-private-test"),
+        ("AZURE_OPENAI_API_KEY", "azure-test"),
+        ("SELF_HOSTED_API_KEY", "self-hosted-test"),
+    ] {
+        host.env.borrow_mut().insert(k.into(), v.into());
+    }
+    let mut root = Root::default();
+    assert!(root.configure(&host, DEMO_CONFIG.len()));
+    host.take_calls();
+    (host, root)
+}
+
+fn chat_body(stream: bool, text: &str) -> String {
+    format!(
+        r#"{{"model":"default-chat","messages":[{{"role":"user","content":"{text}"}}],"temperature":0.2{}}}"#,
+        if stream { r#","stream":true"# } else { "" }
+    )
+}
+
+fn request_headers(host: &FakeHost, body: &str) {
+    let len = body.len().to_string();
+    host.set_request_headers(&[
+        (":method", "POST"),
+        (":path", "/v1/chat/completions"),
+        (":authority", "gateway.internal"),
+        (":scheme", "http"),
+        ("content-type", "application/json"),
+        ("authorization", &format!("Bearer {ABC_KEY}")),
+        ("accept-encoding", "gzip, deflate"),
+        ("user-agent", "OpenAI/Python 1.99.0"),
+        ("x-request-id", "req-1"),
+        ("content-length", &len),
+    ]);
+    *host.request_body.borrow_mut() = body.as_bytes().to_vec();
+}
+
+/// Sends the request through headers and body; returns the body callback's action.
+fn send(host: &FakeHost, req: &mut Request, body: &str) -> (Action, Action) {
+    request_headers(host, body);
+    let a = req.on_request_headers(host, false);
+    if a != Action::Pause {
+        return (a, Action::Continue);
+    }
+    // Envoy calls once per data frame: a first part, then the end of the stream.
+    let half = body.len() / 2;
+    let b1 = req.on_request_body(host, half, false);
+    assert_eq!(b1, Action::Pause, "keeps buffering until the end of the body");
+    (a, req.on_request_body(host, body.len(), true))
+}
+
+fn respond_json(host: &FakeHost, req: &mut Request, body: &str) {
+    host.set_response_headers(&[
+        (":status", "200"),
+        ("content-type", "application/json"),
+        ("content-length", &body.len().to_string()),
+    ]);
+    host.properties
+        .borrow_mut()
+        .insert("response.code_details".into(), b"via_upstream".to_vec());
+    assert_eq!(req.on_response_headers(host), Action::Continue);
+    *host.response_body.borrow_mut() = body.as_bytes().to_vec();
+    assert_eq!(req.on_response_body(host, body.len(), true), Action::Continue);
+}
+
+const JSON_ANSWER: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"role":"assistant","content":"Revenue grew."},"finish_reason":"stop"}],"usage":{"prompt_tokens":21,"completion_tokens":3,"total_tokens":24}}"#;
+
+fn chunk(text: &str) -> String {
+    format!(
+        "data: {{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}},\"finish_reason\":null}}],\"usage\":null}}\n\n"
+    )
+}
+
+const USAGE_CHUNK: &str = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-2024-08-06\",\"choices\":[],\"usage\":{\"prompt_tokens\":21,\"completion_tokens\":3,\"total_tokens\":24}}\n\n";
+
+/// The chunks the client receives (after the filter's rewrite of each).
+fn stream(host: &FakeHost, req: &mut Request, chunks: &[&str]) -> Vec<String> {
+    host.set_response_headers(&[(":status", "200"), ("content-type", "text/event-stream")]);
+    host.properties
+        .borrow_mut()
+        .insert("response.code_details".into(), b"via_upstream".to_vec());
+    assert_eq!(req.on_response_headers(host), Action::Continue);
+    let mut out = Vec::new();
+    for (i, c) in chunks.iter().enumerate() {
+        host.clock_ms.set(host.clock_ms.get() + 5);
+        *host.response_body.borrow_mut() = c.as_bytes().to_vec();
+        let last = i + 1 == chunks.len();
+        assert_eq!(req.on_response_body(host, c.len(), last), Action::Continue);
+        out.push(String::from_utf8(host.response_body.borrow().clone()).unwrap());
+    }
+    out
+}
+
+/// Compares the calls with the golden list, printing both in full if they differ.
+fn assert_calls(calls: &[String], golden: &[&str]) {
+    if calls != golden {
+        let got: Vec<String> = calls.iter().map(|c| format!("        \"{c}\",")).collect();
+        panic!(
+            "host calls differ from the golden list ({} calls, golden {}):\n{}",
+            calls.len(),
+            golden.len(),
+            got.join("\n")
+        );
+    }
+}
+
+#[test]
+fn a_plain_chat_request() {
+    let (host, root) = configured();
+    // A first request defines the metrics; the budget is that of every later one.
+    let mut steady = Vec::new();
+    for _ in 0..2 {
+        host.clock_ms.set(1_000);
+        let mut req = root.request(&host);
+        let body = chat_body(false, "Summarize the quarter.");
+        assert_eq!(send(&host, &mut req, &body), (Action::Pause, Action::Continue));
+        respond_json(&host, &mut req, JSON_ANSWER);
+        host.clock_ms.set(1_040);
+        req.on_log(&host);
+        steady = host.take_calls();
+    }
+    assert_calls(
+        &steady,
+        &[
+        "get_current_time_nanoseconds()",
+        "get_header_map_pairs(request_headers)",
+        "set_property(genai_team, team-abc)",
+        "remove_header_map_value(request_headers, authorization)",
+        "get_buffer_bytes(request_body, 0, 106)",
+        "set_property(genai_classification, public)",
+        "set_property(genai_action, none)",
+        "set_property(genai_prompt, user | Summarize the quarter.)",
+        "remove_header_map_value(request_headers, transfer-encoding)",
+        "replace_header_map_value(request_headers, x-genai-upstream, openai)",
+        "replace_header_map_value(request_headers, :path, /v1/chat/completions)",
+        "replace_header_map_value(request_headers, authorization, Bearer sk-openai-test)",
+        "replace_header_map_value(request_headers, content-length, 111)",
+        "set_buffer_bytes(request_body, 0, 106, <111 bytes>)",
+        "set_property(genai_team, team-abc)",
+        "set_property(genai_model, gpt-4o)",
+        "set_property(genai_provider, openai)",
+        "get_header_map_pairs(response_headers)",
+        "get_property(response.code_details)",
+        "get_buffer_bytes(response_body, 0, 247)",
+        "get_current_time_nanoseconds()",
+        "get_current_time_nanoseconds()",
+        "increment_metric(genai_requests_total;team=team-abc;model=gpt-4o;provider=openai;code_class=2xx;origin=provider, 1)",
+        "increment_metric(genai_tokens_total;team=team-abc;model=gpt-4o;provider=openai;type=input;estimated=false, 21)",
+        "increment_metric(genai_tokens_total;team=team-abc;model=gpt-4o;provider=openai;type=output;estimated=false, 3)",
+        "record_metric(genai_prompt_tokens;team=team-abc;model=gpt-4o, 21)",
+        "increment_metric(genai_request_cost_microdollars_total;team=team-abc;model=gpt-4o, 83)",
+        "record_metric(genai_request_cost_microdollars;team=team-abc;model=gpt-4o, 83)",
+        "record_metric(genai_time_to_first_token_milliseconds;team=team-abc;model=gpt-4o;provider=openai, 0)",
+        "record_metric(genai_request_duration_milliseconds;team=team-abc;model=gpt-4o;provider=openai, 40)",
+        ],
+    );
+    assert_eq!(
+        host.stat("genai_tokens_total;team=team-abc;model=gpt-4o;provider=openai;type=input;estimated=false"),
+        Some(42)
+    );
+}
+
+#[test]
+fn a_streamed_chat_request() {
+    let (host, root) = configured();
+    let mut steady = Vec::new();
+    for _ in 0..2 {
+        host.clock_ms.set(1_000);
+        let mut req = root.request(&host);
+        let body = chat_body(true, "Summarize the quarter.");
+        assert_eq!(send(&host, &mut req, &body), (Action::Pause, Action::Continue));
+        let (c1, c2) = (chunk("Revenue"), chunk(" grew."));
+        let got = stream(&host, &mut req, &[&c1, &c2, USAGE_CHUNK, "data: [DONE]\n\n"]);
+        assert_eq!(
+            got,
+            vec![c1.clone(), c2.clone(), String::new(), "data: [DONE]\n\n".into()]
+        );
+        req.on_log(&host);
+        steady = host.take_calls();
+    }
+    assert_calls(
+        &steady,
+        &[
+        "get_current_time_nanoseconds()",
+        "get_header_map_pairs(request_headers)",
+        "set_property(genai_team, team-abc)",
+        "remove_header_map_value(request_headers, authorization)",
+        "get_buffer_bytes(request_body, 0, 120)",
+        "set_property(genai_classification, public)",
+        "set_property(genai_action, none)",
+        "set_property(genai_prompt, user | Summarize the quarter.)",
+        "remove_header_map_value(request_headers, transfer-encoding)",
+        "replace_header_map_value(request_headers, x-genai-upstream, openai)",
+        "replace_header_map_value(request_headers, :path, /v1/chat/completions)",
+        "replace_header_map_value(request_headers, authorization, Bearer sk-openai-test)",
+        "replace_header_map_value(request_headers, content-length, 165)",
+        "set_buffer_bytes(request_body, 0, 120, <165 bytes>)",
+        "set_property(genai_team, team-abc)",
+        "set_property(genai_model, gpt-4o)",
+        "set_property(genai_provider, openai)",
+        "get_header_map_pairs(response_headers)",
+        "get_property(response.code_details)",
+        "remove_header_map_value(response_headers, content-length)",
+        "get_buffer_bytes(response_body, 0, 168)",
+        "get_current_time_nanoseconds()",
+        "get_buffer_bytes(response_body, 0, 167)",
+        "get_current_time_nanoseconds()",
+        "get_buffer_bytes(response_body, 0, 162)",
+        "get_current_time_nanoseconds()",
+        "set_buffer_bytes(response_body, 0, 162, )",
+        "get_buffer_bytes(response_body, 0, 14)",
+        "get_current_time_nanoseconds()",
+        "get_current_time_nanoseconds()",
+        "increment_metric(genai_requests_total;team=team-abc;model=gpt-4o;provider=openai;code_class=2xx;origin=provider, 1)",
+        "increment_metric(genai_tokens_total;team=team-abc;model=gpt-4o;provider=openai;type=input;estimated=false, 21)",
+        "increment_metric(genai_tokens_total;team=team-abc;model=gpt-4o;provider=openai;type=output;estimated=false, 3)",
+        "record_metric(genai_prompt_tokens;team=team-abc;model=gpt-4o, 21)",
+        "increment_metric(genai_request_cost_microdollars_total;team=team-abc;model=gpt-4o, 83)",
+        "record_metric(genai_request_cost_microdollars;team=team-abc;model=gpt-4o, 83)",
+        "record_metric(genai_time_to_first_token_milliseconds;team=team-abc;model=gpt-4o;provider=openai, 5)",
+        "record_metric(genai_request_duration_milliseconds;team=team-abc;model=gpt-4o;provider=openai, 20)",
+        ],
+    );
+}
+
+#[test]
+fn a_refused_request() {
+    let (host, root) = configured();
+    let mut steady = Vec::new();
+    for _ in 0..2 {
+        host.clock_ms.set(1_000);
+        let mut req = root.request(&host);
+        // A confidential codename, to a model approved up to internal: 403, nothing forwarded.
+        let body = chat_body(false, "Status of Project Bluebird?");
+        let (h, b) = send(&host, &mut req, &body);
+        assert_eq!((h, b), (Action::Pause, Action::Pause));
+        let sent = host.sent.borrow_mut().take().expect("a local reply");
+        assert_eq!(sent.status, 403);
+        assert!(String::from_utf8_lossy(&sent.body).contains("classification_mismatch"));
+        assert_eq!(
+            host.request_header("x-genai-upstream"),
+            None,
+            "not routed to a provider"
+        );
+        assert_eq!(*host.request_body.borrow(), body.as_bytes(), "body untouched");
+        req.on_log(&host);
+        steady = host.take_calls();
+    }
+    assert_calls(
+        &steady,
+        &[
+        "get_current_time_nanoseconds()",
+        "get_header_map_pairs(request_headers)",
+        "set_property(genai_team, team-abc)",
+        "remove_header_map_value(request_headers, authorization)",
+        "get_buffer_bytes(request_body, 0, 111)",
+        "set_property(genai_classification, confidential)",
+        "set_property(genai_detected, project_codename:1)",
+        "set_property(genai_action, block)",
+        "set_property(genai_model, gpt-4o)",
+        "set_property(genai_provider, openai)",
+        "set_property(genai_error_code, classification_mismatch)",
+        "send_local_response(403, genai_classification_mismatch)",
+        "get_current_time_nanoseconds()",
+        "increment_metric(genai_requests_total;team=team-abc;model=gpt-4o;provider=openai;code_class=4xx;origin=gateway, 1)",
+        "record_metric(genai_request_duration_milliseconds;team=team-abc;model=gpt-4o;provider=openai, 0)",
+        "increment_metric(genai_guardrail_triggers_total;team=team-abc;guardrail=project_codename;action=block, 1)",
+        ],
+    );
+}
