@@ -3,7 +3,7 @@ feature `test-trap`, never in release builds) panics on `x-genai-test-trap: 1`, 
 its VM. One Envoy worker (concurrency 1), so every request meets that VM.
 
 What the shipped FAIL_RELOAD does: the trapping request is refused (503, details
-wasm_fail_stream), so are requests in the short reload backoff, never forwarded unscanned;
+wasm_fail_stream, code gateway_unavailable), so are requests in the short reload backoff, never forwarded unscanned;
 then a fresh VM serves again. FAIL_CLOSED for comparison: the worker stays dead."""
 import time
 
@@ -35,7 +35,11 @@ def trap_and_check_refused(gw) -> None:
     gw.mock.clear()
 
     r = chat(gw.url, TEAM_ABC_KEY, headers=TRAP)
-    assert r.status_code == 503 and r.content == b"", r.text
+    assert r.status_code == 503, r.text
+    # Envoy's own refusal, mapped to the API's error shape (scripts/render-envoy ENVOY_ERRORS).
+    assert r.headers["x-genai-error-code"] == "gateway_unavailable"
+    assert r.json()["error"]["code"] == "gateway_unavailable"
+    assert r.json()["error"]["runbook_url"].endswith("/gateway_unavailable.md")
     assert gw.mock.requests() == [], "the request the VM died on must not reach the provider"
     wait_until(lambda: "genai filter panicked" in gw.log_text(), 5, "the panic in Envoy's log")
     assert "test trap: request header x-genai-test-trap: 1" in gw.log_text()
@@ -67,9 +71,13 @@ def test_fail_reload_refuses_then_recovers(tmp_path, trap_wasm, envoy):
         details = [e["details"] for e in access_log_entries(gw)]
         assert "wasm_fail_stream" in details
 
-        # A second trap is survived too.
+        # A second trap is survived too; on /v1/messages the refusal is in Anthropic's shape.
         gw.mock.clear()
-        assert chat(gw.url, TEAM_ABC_KEY, headers=TRAP).status_code == 503
+        r = httpx.post(f"{gw.url}/v1/messages", headers={"x-api-key": TEAM_ABC_KEY, **TRAP}, timeout=30,
+                       json={"model": "claude-sonnet", "max_tokens": 8, "messages": [{"role": "user", "content": "x"}]})
+        assert r.status_code == 503, r.text
+        assert r.json()["type"] == "error" and r.json()["error"]["type"] == "api_error"
+        assert r.json()["error"]["details"] == {"error_code": "gateway_unavailable"}
         wait_until(lambda: chat(gw.url, TEAM_ABC_KEY).status_code == 200, 20, "the second recovery")
         assert all(TRAP_HEADER not in r["headers"] for r in gw.mock.requests())
     finally:

@@ -110,3 +110,19 @@ ensure_openssl() {
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null
 }
+
+# The Node clients of the tests (the official OpenAI and Anthropic SDKs, playwright-core),
+# exactly as integration/node/package-lock.json pins them. Reinstalled only when the lock
+# file changes.
+NODE_DIR="$ROOT/integration/node"
+ensure_node_packages() {
+  command -v npm >/dev/null || { echo "npm not found: install Node.js 20 or later" >&2; return 1; }
+  local stamp="$NODE_DIR/node_modules/.package-lock.sha256" want
+  want="$(sha256sum "$NODE_DIR/package-lock.json" | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
+  log "installing the Node test clients (npm ci in integration/node)"
+  (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$stamp"
+}

@@ -1,7 +1,10 @@
-//! Errors the gateway answers itself, in OpenAI's error shape.
+//! Errors the gateway answers itself, in the shape of the API the client called: Anthropic's
+//! on `/v1/messages`, OpenAI's everywhere else, so each official SDK reads its own error.
 //!
 //! Every code is stable (clients and alerts match on it) and has a runbook at
-//! `docs/runbooks/<code>.md`; the response links it.
+//! `docs/runbooks/<code>.md`; the response links it. Envoy's own local replies (timeouts,
+//! unreachable providers) are mapped to the same two shapes by `local_reply_config`, which
+//! `scripts/render-envoy` writes.
 
 use serde_json::json;
 
@@ -72,6 +75,20 @@ impl ErrorCode {
         }
     }
 
+    /// Anthropic's `error.type` for the same status (docs.anthropic.com/en/api/errors).
+    pub fn anthropic_type(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthorized => "authentication_error",
+            ErrorCode::ModelNotFound | ErrorCode::UnsupportedEndpoint => "not_found_error",
+            ErrorCode::RequestTooLarge => "request_too_large",
+            ErrorCode::GatewayInternalError => "api_error",
+            ErrorCode::ClassificationMismatch | ErrorCode::PromptInjectionBlocked => "permission_error",
+            ErrorCode::InvalidRequest | ErrorCode::MethodNotAllowed | ErrorCode::ModelApiMismatch => {
+                "invalid_request_error"
+            }
+        }
+    }
+
     /// OpenAI's `error.type`.
     pub fn error_type(self) -> &'static str {
         match self {
@@ -79,6 +96,30 @@ impl ErrorCode {
             ErrorCode::GatewayInternalError => "server_error",
             ErrorCode::ClassificationMismatch | ErrorCode::PromptInjectionBlocked => "permission_error",
             _ => "invalid_request_error",
+        }
+    }
+}
+
+/// Whose error shape a reply takes: the calling SDK must be able to read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// `{"error": {"message", "type", "param", "code", "runbook_url"}}`.
+    #[default]
+    OpenAi,
+    /// `{"type": "error", "error": {"type", "message", "code", "runbook_url", "details":
+    /// {"error_code"}}, "request_id"}`; the SDKs read `error.details.error_code` as the
+    /// stable code (`APIStatusError.error_code` in Python, `.errorCode` in Node).
+    Anthropic,
+}
+
+impl Dialect {
+    /// Anthropic's shape for `/v1/messages` and every path under it (`/v1/messages/batches`,
+    /// `/v1/messages/count_tokens`), whatever the method; OpenAI's for every other path.
+    pub fn for_path(path: &[u8]) -> Dialect {
+        let path = path.split(|b| *b == b'?').next().unwrap_or_default();
+        match path.strip_prefix(b"/v1/messages".as_slice()) {
+            Some(rest) if rest.is_empty() || rest.starts_with(b"/") => Dialect::Anthropic,
+            _ => Dialect::OpenAi,
         }
     }
 }
@@ -114,18 +155,50 @@ impl GatewayError {
         format!("{}{}.md", runbook_base_url, self.code.as_str())
     }
 
-    /// The response body: `{"error": {"message", "type", "param", "code", "runbook_url"}}`.
+    /// The message as the client reads it: what went wrong, then the runbook link.
+    pub fn client_message(&self, runbook_base_url: &str) -> String {
+        format!("{} (runbook: {})", self.message, self.runbook_url(runbook_base_url))
+    }
+
+    /// The response body in OpenAI's shape:
+    /// `{"error": {"message", "type", "param", "code", "runbook_url"}}`.
     pub fn body(&self, runbook_base_url: &str) -> Vec<u8> {
+        self.body_for(Dialect::OpenAi, runbook_base_url, None)
+    }
+
+    /// The response body in `dialect`'s shape. `request_id` (Envoy's `x-request-id`) goes
+    /// into Anthropic's top-level `request_id`, as Anthropic's API sends one.
+    pub fn body_for(&self, dialect: Dialect, runbook_base_url: &str, request_id: Option<&str>) -> Vec<u8> {
         let runbook = self.runbook_url(runbook_base_url);
-        let body = json!({
-            "error": {
-                "message": format!("{} (runbook: {})", self.message, runbook),
-                "type": self.code.error_type(),
-                "param": self.param,
-                "code": self.code.as_str(),
-                "runbook_url": runbook,
+        let message = self.client_message(runbook_base_url);
+        let code = self.code.as_str();
+        let body = match dialect {
+            Dialect::OpenAi => json!({
+                "error": {
+                    "message": message,
+                    "type": self.code.error_type(),
+                    "param": self.param,
+                    "code": code,
+                    "runbook_url": runbook,
+                }
+            }),
+            Dialect::Anthropic => {
+                let mut body = json!({
+                    "type": "error",
+                    "error": {
+                        "type": self.code.anthropic_type(),
+                        "message": message,
+                        "code": code,
+                        "runbook_url": runbook,
+                        "details": {"error_code": code},
+                    }
+                });
+                if let (Some(id), Some(map)) = (request_id, body.as_object_mut()) {
+                    map.insert("request_id".into(), id.into());
+                }
+                body
             }
-        });
+        };
         body.to_string().into_bytes()
     }
 }
@@ -147,6 +220,68 @@ mod tests {
             .unwrap()
             .ends_with("(runbook: https://rb/model_not_found.md)"));
         assert_eq!(e.status(), 404);
+    }
+
+    #[test]
+    fn body_has_anthropic_shape_on_messages() {
+        let e = GatewayError::new(ErrorCode::ClassificationMismatch, "confidential data").with_param("messages");
+        let v: serde_json::Value =
+            serde_json::from_slice(&e.body_for(Dialect::Anthropic, "https://rb/", Some("req-1"))).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["request_id"], "req-1");
+        assert_eq!(v["error"]["type"], "permission_error");
+        assert_eq!(v["error"]["code"], "classification_mismatch");
+        assert_eq!(v["error"]["details"]["error_code"], "classification_mismatch");
+        assert_eq!(v["error"]["runbook_url"], "https://rb/classification_mismatch.md");
+        assert_eq!(
+            v["error"]["message"],
+            "confidential data (runbook: https://rb/classification_mismatch.md)"
+        );
+        assert!(
+            v["error"].get("param").is_none(),
+            "OpenAI's param is not part of Anthropic's shape"
+        );
+        let without_id: serde_json::Value =
+            serde_json::from_slice(&e.body_for(Dialect::Anthropic, "https://rb/", None)).unwrap();
+        assert!(without_id.get("request_id").is_none());
+    }
+
+    #[test]
+    fn every_code_has_an_anthropic_type_of_its_status() {
+        for c in ErrorCode::ALL {
+            let expected = match c.status() {
+                400 | 405 => "invalid_request_error",
+                401 => "authentication_error",
+                403 => "permission_error",
+                404 => "not_found_error",
+                413 => "request_too_large",
+                500 => "api_error",
+                other => panic!("no Anthropic type for status {other}"),
+            };
+            assert_eq!(c.anthropic_type(), expected, "{}", c.as_str());
+        }
+    }
+
+    #[test]
+    fn dialect_follows_the_path() {
+        for p in [
+            "/v1/messages",
+            "/v1/messages/",
+            "/v1/messages?beta=true",
+            "/v1/messages/count_tokens",
+        ] {
+            assert_eq!(Dialect::for_path(p.as_bytes()), Dialect::Anthropic, "{p}");
+        }
+        for p in [
+            "/v1/chat/completions",
+            "/v1/messagesx",
+            "/v1/models",
+            "/",
+            "",
+            "/v1/responses?x=/v1/messages",
+        ] {
+            assert_eq!(Dialect::for_path(p.as_bytes()), Dialect::OpenAi, "{p}");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::api::{endpoint, Api, Endpoint};
 use crate::auth::authenticate;
 use crate::classification::Classification;
 use crate::config::{Compiled, ProviderKind};
-use crate::error::{ErrorCode, GatewayError};
+use crate::error::{Dialect, ErrorCode, GatewayError};
 use crate::guardrails::verdict::{judge, Target};
 use crate::headers::{Headers, UPSTREAM_HEADER};
 use crate::metrics::{Origin, Outcome};
@@ -40,12 +40,18 @@ pub struct LocalResponse {
 }
 
 impl LocalResponse {
-    fn error(config: &Compiled, err: &GatewayError) -> Self {
+    /// An error in the shape of the API the client called. Anthropic's SDKs read the request
+    /// id from `request-id`; Envoy sets `x-request-id` on every response itself.
+    fn error(config: &Compiled, err: &GatewayError, dialect: Dialect, request_id: Option<&str>) -> Self {
+        let mut headers = Vec::new();
+        if let (Dialect::Anthropic, Some(id)) = (dialect, request_id) {
+            headers.push(("request-id", id.to_string()));
+        }
         LocalResponse {
             status: err.status(),
-            body: err.body(&config.runbook_base_url),
+            body: err.body_for(dialect, &config.runbook_base_url, request_id),
             code: Some(err.code),
-            headers: Vec::new(),
+            headers,
         }
     }
 }
@@ -145,6 +151,10 @@ pub struct RequestFlow {
     guard: Option<GuardRecord>,
     /// Guardrail triggers of a request being refused, for the metrics.
     pending_triggers: Triggers,
+    /// Whose error shape refusals take (from the path, before anything else is checked).
+    dialect: Dialect,
+    /// Envoy's `x-request-id`, echoed in Anthropic-shaped errors.
+    request_id: Option<String>,
 }
 
 /// What the access log and the audit record say about the guardrails' decision.
@@ -171,6 +181,8 @@ impl RequestFlow {
             started_ms: now_ms,
             guard: None,
             pending_triggers: Vec::new(),
+            dialect: Dialect::OpenAi,
+            request_id: None,
         }
     }
 
@@ -227,7 +239,7 @@ impl RequestFlow {
     }
 
     fn reject(&mut self, err: GatewayError) -> LocalResponse {
-        let r = LocalResponse::error(&self.config, &err);
+        let r = LocalResponse::error(&self.config, &err, self.dialect, self.request_id.as_deref());
         self.state = State::Answered {
             status: r.status,
             guardrails: std::mem::take(&mut self.pending_triggers),
@@ -256,6 +268,15 @@ impl RequestFlow {
         let headers = Headers::new(pairs);
         let method = headers.get(":method").unwrap_or_default();
         let path = headers.get(":path").unwrap_or_default();
+        self.dialect = Dialect::for_path(path);
+        self.request_id = headers
+            .get("x-request-id")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .filter(|v| {
+                // Echoed in a header and a body: plain request-id characters only.
+                !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+            })
+            .map(str::to_string);
         let api = match endpoint(method, path) {
             Endpoint::Api(api) => api,
             Endpoint::WrongMethod(m) => {

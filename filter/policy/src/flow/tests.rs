@@ -277,3 +277,56 @@ fn models_list_is_served_locally_after_auth() {
         401
     );
 }
+
+#[test]
+fn refusals_on_messages_take_anthropic_shape_with_the_request_id() {
+    let mut flow = RequestFlow::new(config(), 0);
+    let h = headers(
+        "POST",
+        "/v1/messages?beta=true",
+        &[("x-api-key", b"wrong"), ("x-request-id", b"abc-123")],
+    );
+    let r = respond(flow.on_headers(&h, false));
+    assert_eq!(r.status, 401);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["request_id"], "abc-123");
+    assert_eq!(v["error"]["type"], "authentication_error");
+    assert_eq!(v["error"]["code"], "unauthorized");
+    assert_eq!(v["error"]["details"]["error_code"], "unauthorized");
+    assert_eq!(r.headers, vec![("request-id", "abc-123".to_string())]);
+
+    // After authentication too: a body refusal on /v1/messages.
+    let key = XYZ_KEY.as_bytes().to_vec();
+    let mut flow = RequestFlow::new(config(), 0);
+    let h = headers("POST", "/v1/messages", &[("x-api-key", &key)]);
+    assert!(matches!(flow.on_headers(&h, false), HeadersOutcome::HoldForBody { .. }));
+    let BodyOutcome::Respond(r) =
+        flow.on_body(br#"{"model":"nope","max_tokens":5,"messages":[{"role":"user","content":"x"}]}"#.to_vec())
+    else {
+        panic!("expected a refusal")
+    };
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!((r.status, v["error"]["type"].as_str()), (404, Some("not_found_error")));
+    assert_eq!(v["error"]["code"], "model_not_found");
+    assert!(v.get("request_id").is_none(), "no x-request-id, none invented");
+}
+
+#[test]
+fn refusals_elsewhere_keep_openai_shape_and_odd_request_ids_are_not_echoed() {
+    let mut flow = RequestFlow::new(config(), 0);
+    let h = headers("POST", "/v1/chat/completions", &[("x-request-id", b"abc")]);
+    let r = respond(flow.on_headers(&h, false));
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["error"]["type"], "authentication_error");
+    assert!(v.get("type").is_none() && r.headers.is_empty());
+
+    let mut flow = RequestFlow::new(config(), 0);
+    let h = headers("GET", "/v1/messages", &[("x-request-id", b"a b\"c")]);
+    let r = respond(flow.on_headers(&h, false));
+    assert_eq!(r.status, 405);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    assert!(v.get("request_id").is_none());
+    assert_eq!(r.headers, vec![("allow", "POST".to_string())]);
+}
