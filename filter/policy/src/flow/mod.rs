@@ -17,9 +17,9 @@ use serde_json::json;
 use crate::api::{endpoint, Api, Endpoint};
 use crate::auth::authenticate;
 use crate::classification::Classification;
-use crate::config::{Compiled, ProviderKind};
+use crate::config::{Compiled, Model, Provider, ProviderKind};
 use crate::error::{Dialect, ErrorCode, GatewayError};
-use crate::guardrails::verdict::{judge, Target};
+use crate::guardrails::verdict::{judge, Target, Verdict};
 use crate::headers::{Headers, UPSTREAM_HEADER};
 use crate::metrics::{Origin, Outcome};
 use crate::request::{self, strings::apply_edits};
@@ -424,6 +424,9 @@ impl RequestFlow {
         }
     }
 
+    /// The decision on a complete body, in named steps: parse the request, resolve the
+    /// model in the catalog, judge the guardrails, then build the upstream headers and the
+    /// body edits. Any step may refuse; nothing is forwarded until all have passed.
     fn plan(
         &mut self,
         api: Api,
@@ -434,6 +437,37 @@ impl RequestFlow {
     ) -> Result<Planned, GatewayError> {
         let req = request::parse(api, body)?;
         let config = Arc::clone(&self.config);
+        let route = self.resolve_route(&config, api, &req)?;
+        let team = self.team.clone().ok_or_else(internal)?;
+        let mut verdict = self.judge_guardrails(&config, &route, &req, declared, body)?;
+        let mut set_headers = upstream_headers(&route, api, query, client_sent_anthropic_version);
+        let (new_body, forced_usage) = rewrite_body(api, &req, &route, std::mem::take(&mut verdict.edits), body)?;
+        let mut remove_headers = Vec::new();
+        if let Some(b) = &new_body {
+            set_headers.push(("content-length", HeaderValue::Plain(b.len().to_string())));
+            remove_headers.push("transfer-encoding");
+        }
+        let plan = ForwardPlan {
+            set_headers,
+            remove_headers,
+            new_body,
+            team,
+            model: route.model.name.clone(),
+            provider: route.provider.name.clone(),
+            upstream_model: route.model.upstream_model.clone(),
+            stream: req.stream,
+        };
+        Ok((plan, forced_usage, verdict.triggers))
+    }
+
+    /// Step 2: the catalog model named by the request, its provider (which must serve
+    /// `api`), the provider's credential and the model's tier.
+    fn resolve_route<'c>(
+        &mut self,
+        config: &'c Compiled,
+        api: Api,
+        req: &request::ChatRequest,
+    ) -> Result<Route<'c>, GatewayError> {
         let model = config.model(&req.model).ok_or_else(|| {
             GatewayError::new(
                 ErrorCode::ModelNotFound,
@@ -460,14 +494,30 @@ impl RequestFlow {
             .with_param("model"));
         }
         let secret = config.credential(model.provider).ok_or_else(internal)?.clone();
-        let team = self.team.clone().ok_or_else(internal)?;
-
-        // Guardrails: classify the whole prompt and hold it against the model's approval.
         let tier = config.tier(model.tier).ok_or_else(internal)?;
-        let target = Target {
-            model: &model.name,
-            tier: &tier.name,
+        Ok(Route {
+            model,
+            provider,
+            secret,
+            tier_name: &tier.name,
             approved: tier.approved_for,
+        })
+    }
+
+    /// Step 3: classify the whole prompt and hold it against the model's approval. Records
+    /// the decision for the access log; a refusal keeps its triggers for the metrics.
+    fn judge_guardrails(
+        &mut self,
+        config: &Compiled,
+        route: &Route<'_>,
+        req: &request::ChatRequest,
+        declared: Option<Classification>,
+        body: &[u8],
+    ) -> Result<Verdict, GatewayError> {
+        let target = Target {
+            model: &route.model.name,
+            tier: route.tier_name,
+            approved: route.approved,
         };
         let mut verdict = judge(&config.guardrails, body, req.model_span(), declared, &target)?;
         self.guard = Some(GuardRecord {
@@ -481,71 +531,7 @@ impl RequestFlow {
             self.pending_triggers = std::mem::take(&mut verdict.triggers);
             return Err(refusal);
         }
-
-        // The path the provider gets is the canonical one (no trailing slash), with the
-        // client's query string kept (Anthropic's SDK sends `?beta=true`).
-        let mut set_headers = vec![
-            (UPSTREAM_HEADER, HeaderValue::Plain(provider.upstream.clone())),
-            (":path", HeaderValue::Plain(format!("{}{query}", api.path()))),
-        ];
-        match provider.kind {
-            ProviderKind::OpenAi => {
-                let bearer = Secret::new(format!("Bearer {}", secret.expose()));
-                set_headers.push(("authorization", HeaderValue::Secret(bearer)));
-            }
-            ProviderKind::Anthropic => {
-                set_headers.push(("x-api-key", HeaderValue::Secret(secret)));
-                if !client_sent_anthropic_version {
-                    set_headers.push((
-                        "anthropic-version",
-                        HeaderValue::Plain(provider.anthropic_version.clone()),
-                    ));
-                }
-            }
-            ProviderKind::AzureOpenAi => {
-                set_headers.push(("api-key", HeaderValue::Secret(secret)));
-                let version = provider.api_version.as_deref().unwrap_or_default();
-                let path = format!(
-                    "/openai/deployments/{}/chat/completions?api-version={version}",
-                    model.upstream_model
-                );
-                set_headers.retain(|(n, _)| *n != ":path");
-                set_headers.push((":path", HeaderValue::Plain(path)));
-            }
-        }
-
-        let mut edits = std::mem::take(&mut verdict.edits);
-        edits.extend(req.model_edit(&model.upstream_model));
-        // Chat completions only: the Responses API always reports usage in `response.completed`.
-        let force = api == Api::ChatCompletions;
-        let usage_edit = if force { req.force_usage_edit(body) } else { None };
-        // A redaction inside `stream_options` would overlap rewriting it: then usage is not
-        // forced (and will be estimated if the stream carries none) rather than failing.
-        let usage_edit = usage_edit.filter(|u| !edits.iter().any(|e| overlaps(u, e)));
-        let forced_usage = usage_edit.is_some();
-        edits.extend(usage_edit);
-
-        let new_body = if edits.is_empty() {
-            None
-        } else {
-            Some(apply_edits(body, edits).ok_or_else(internal)?)
-        };
-        let mut remove_headers = Vec::new();
-        if let Some(b) = &new_body {
-            set_headers.push(("content-length", HeaderValue::Plain(b.len().to_string())));
-            remove_headers.push("transfer-encoding");
-        }
-        let plan = ForwardPlan {
-            set_headers,
-            remove_headers,
-            new_body,
-            team,
-            model: model.name.clone(),
-            provider: provider.name.clone(),
-            upstream_model: model.upstream_model.clone(),
-            stream: req.stream,
-        };
-        Ok((plan, forced_usage, verdict.triggers))
+        Ok(verdict)
     }
 
     /// The request is over; what it leaves behind for the metrics. `now_ms` is the host clock.
@@ -613,6 +599,88 @@ impl RequestFlow {
             headers: Vec::new(),
         }
     }
+}
+
+/// Where a request goes: the catalog model, its provider and credential, the model's tier.
+struct Route<'c> {
+    model: &'c Model,
+    provider: &'c Provider,
+    secret: Secret,
+    tier_name: &'c str,
+    approved: crate::classification::ClassificationSet,
+}
+
+/// Step 4: the headers the provider gets. The path is the canonical one (no trailing
+/// slash), with the client's query string kept (Anthropic's SDK sends `?beta=true`), or
+/// Azure's deployment path; then the provider's credential.
+fn upstream_headers(
+    route: &Route<'_>,
+    api: Api,
+    query: &str,
+    client_sent_anthropic_version: bool,
+) -> Vec<(&'static str, HeaderValue)> {
+    let provider = route.provider;
+    let mut set_headers = vec![
+        (UPSTREAM_HEADER, HeaderValue::Plain(provider.upstream.clone())),
+        (":path", HeaderValue::Plain(format!("{}{query}", api.path()))),
+    ];
+    match provider.kind {
+        ProviderKind::OpenAi => {
+            let bearer = Secret::new(format!("Bearer {}", route.secret.expose()));
+            set_headers.push(("authorization", HeaderValue::Secret(bearer)));
+        }
+        ProviderKind::Anthropic => {
+            set_headers.push(("x-api-key", HeaderValue::Secret(route.secret.clone())));
+            if !client_sent_anthropic_version {
+                set_headers.push((
+                    "anthropic-version",
+                    HeaderValue::Plain(provider.anthropic_version.clone()),
+                ));
+            }
+        }
+        ProviderKind::AzureOpenAi => {
+            let version = provider.api_version.as_deref().unwrap_or_default();
+            let path = format!(
+                "/openai/deployments/{}/chat/completions?api-version={version}",
+                route.model.upstream_model
+            );
+            set_headers.push(("api-key", HeaderValue::Secret(route.secret.clone())));
+            set_headers.retain(|(n, _)| *n != ":path");
+            set_headers.push((":path", HeaderValue::Plain(path)));
+        }
+    }
+    set_headers
+}
+
+/// Step 5: one edit list (the guardrails' redactions, the `model` rewrite, forcing
+/// `stream_options.include_usage` on a chat completions stream), spliced into the body
+/// once. Returns the new body (`None` when nothing changed) and whether usage was forced.
+fn rewrite_body(
+    api: Api,
+    req: &request::ChatRequest,
+    route: &Route<'_>,
+    redactions: Vec<request::strings::Edit>,
+    body: &[u8],
+) -> Result<(Option<Vec<u8>>, bool), GatewayError> {
+    let mut edits = redactions;
+    edits.extend(req.model_edit(&route.model.upstream_model));
+    // Chat completions only: the Responses API always reports usage in `response.completed`.
+    let usage_edit = if api == Api::ChatCompletions {
+        req.force_usage_edit(body)
+    } else {
+        None
+    };
+    // A redaction inside `stream_options` would overlap rewriting it: then usage is not
+    // forced (and will be estimated if the stream carries none) rather than failing.
+    let usage_edit = usage_edit.filter(|u| !edits.iter().any(|e| overlaps(u, e)));
+    let forced_usage = usage_edit.is_some();
+    edits.extend(usage_edit);
+    let new_body = if edits.is_empty() {
+        None
+    } else {
+        Some(apply_edits(body, edits).ok_or_else(internal)?)
+    };
+    Ok((new_body, forced_usage))
 }
 
 /// Whether two edits touch the same bytes (an insertion only if strictly inside the other).
