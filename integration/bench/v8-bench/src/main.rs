@@ -440,6 +440,16 @@ fn profile(config: &Arc<Compiled>, args: &[String]) {
         "inspect_4k" => 4 * 1024,
         "inspect_40k" => 40 * 1024,
         "inspect_400k" => 400 * 1024,
+        hostile if hostile.starts_with("hostile_") => {
+            let Some(body) = hostile_op(hostile) else {
+                fail(&format!("no hostile input {hostile}"))
+            };
+            let hdrs = headers(body.len());
+            for _ in 0..n {
+                black_box(inspect(config, &hdrs, body.clone()));
+            }
+            return;
+        }
         "chunk_openai_exchange" => {
             let mut flow = streaming_flow(config);
             if let Some(x) = flow.exchange() {
@@ -464,4 +474,68 @@ fn body_2k() -> Vec<u8> {
         r#"{{"id":"chatcmpl-C3kBOLGARFj2WJrm5MRyuTiK4u6eF","object":"chat.completion","created":1755008546,"model":"gpt-4o-2024-08-06","choices":[{{"index":0,"message":{{"role":"assistant","content":"{content}","refusal":null,"annotations":[]}},"logprobs":null,"finish_reason":"stop"}}],"usage":{{"prompt_tokens":1017,"completion_tokens":323,"total_tokens":1340,"prompt_tokens_details":{{"cached_tokens":512,"audio_tokens":0}},"completion_tokens_details":{{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}}},"service_tier":"default","system_fingerprint":"fp_1"}}"#
     )
     .into_bytes()
+}
+
+/// The hostile inputs of the inspection (issue 9): one trigger repeated to fill a chat
+/// request, deeply nested arrays, a million one-character strings. Every detector, validator
+/// and rule must stay linear on them.
+pub const HOSTILE_KINDS: &[&str] = &[
+    "xoxb", "aiza", "sk", "eyj", "eyjdash", "digits", "at", "dot", "dash", "onechar", "nested", "strings",
+];
+
+/// `hostile_KIND_SIZE` (SIZE: `10k`, `400k`, `4m`, bytes of body): its body.
+fn hostile_op(name: &str) -> Option<Vec<u8>> {
+    let rest = name.strip_prefix("hostile_")?;
+    let (kind, size) = rest.rsplit_once('_')?;
+    let size = if let Some(k) = size.strip_suffix('k') {
+        k.parse::<usize>().ok()? * 1024
+    } else if let Some(m) = size.strip_suffix('m') {
+        m.parse::<usize>().ok()? << 20
+    } else {
+        size.parse().ok()?
+    };
+    hostile_body(kind, size)
+}
+
+/// A chat request of about `size` bytes whose text is the hostile pattern `kind`.
+pub fn hostile_body(kind: &str, size: usize) -> Option<Vec<u8>> {
+    let unit = match kind {
+        "xoxb" => "xoxb-",
+        "aiza" => "AIza-",
+        "sk" => "sk-",
+        "eyj" => "eyJ",
+        "eyjdash" => "eyJ-",
+        "digits" => "1",
+        "at" => "@",
+        "dot" => ".",
+        "dash" => "-",
+        "onechar" => "a",
+        "nested" => {
+            let depth = size.saturating_sub(128) / 2;
+            let body = format!(
+                r#"{{"model":"default-chat","messages":[{{"role":"user","content":"hi"}}],"metadata":{{"x":{}{}}}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            );
+            return Some(body.into_bytes());
+        }
+        "strings" => {
+            let n = size.saturating_sub(128) / 4;
+            let mut body = String::from(r#"{"model":"default-chat","messages":[{"role":"user","content":"hi"}],"metadata":{"x":["#);
+            for i in 0..n {
+                if i > 0 {
+                    body.push(',');
+                }
+                body.push_str("\"a\"");
+            }
+            body.push_str("]}}");
+            return Some(body.into_bytes());
+        }
+        _ => return None,
+    };
+    let head = r#"{"model":"default-chat","messages":[{"role":"user","content":""#;
+    let tail = r#""}]}"#;
+    let room = size.saturating_sub(head.len() + tail.len());
+    let text: String = unit.chars().cycle().take(room).collect();
+    Some(format!("{head}{text}{tail}").into_bytes())
 }
