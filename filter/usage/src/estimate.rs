@@ -1,7 +1,10 @@
 //! Token estimates for responses whose provider reported no usage.
 //!
 //! With the `tokenizer` feature (default), text is counted with OpenAI's BPE vocabularies
-//! (tiktoken-rs); without it, or should a vocabulary fail to load, a per-character heuristic.
+//! (tiktoken-rs) once they are loaded; until then, without the feature, or should a
+//! vocabulary fail to load, with a per-character heuristic. Nothing here loads a vocabulary
+//! but [`preload`]: loading takes about a second inside a wasm VM, so the filter does it when
+//! its VM starts, never on a request's path.
 
 use crate::Usage;
 
@@ -51,7 +54,25 @@ pub fn estimate(model: &str, prompt_text: &str, output_text: &str) -> Usage {
     }
 }
 
-/// Tokens in `text` for `model`: at least 1 for non-empty text.
+/// Estimates usage with the heuristic only, whether or not a vocabulary is loaded: for
+/// requests that never reached the provider, whose estimate is not worth a BPE pass.
+pub fn estimate_heuristic(prompt_text: &str, output_text: &str) -> Usage {
+    let count = |text: &str| {
+        if text.is_empty() {
+            return 0;
+        }
+        let counted = prefix(text, MAX_COUNTED_BYTES);
+        scale(heuristic_tokens(counted), counted.len(), text.len() as u64).max(1)
+    };
+    Usage {
+        input_tokens: count(prompt_text),
+        output_tokens: count(output_text),
+        ..Usage::default()
+    }
+}
+
+/// Tokens in `text` for `model`: at least 1 for non-empty text. Exact (BPE) if the model's
+/// vocabulary is loaded, else the heuristic.
 pub fn count_tokens(model: &str, text: &str) -> u64 {
     if text.is_empty() {
         return 0;
@@ -79,25 +100,55 @@ pub fn heuristic_tokens(text: &str) -> u64 {
     milli.div_ceil(1000).max(u64::from(!text.is_empty()))
 }
 
-/// Loads a vocabulary now rather than on the first estimate that needs it, and tells whether
-/// exact counts are available. Loading takes about 0.5 s natively (1 s or more in V8) and
-/// 10-45 MB, so a filter may prefer to do it when its VM starts, off the request path.
+/// Loads a vocabulary (if not yet loaded) and tells whether exact counts are available.
+/// Loading takes about 0.5 s natively (1 s or more in V8) and 10-45 MB: a filter does it when
+/// its VM starts. Until it is loaded, counts for that vocabulary use the heuristic.
 pub fn preload(encoding: Encoding) -> bool {
-    bpe_count(encoding, "").is_some()
+    load(encoding).is_some()
 }
 
-/// The vocabulary, loaded on first use only (`None` if it failed to load).
+/// Whether a vocabulary is loaded (exact counts for its models).
+pub fn loaded(encoding: Encoding) -> bool {
+    bpe(encoding).is_some()
+}
+
 #[cfg(feature = "tokenizer")]
-fn bpe(encoding: Encoding) -> Option<&'static tiktoken_rs::CoreBPE> {
+fn cell(encoding: Encoding) -> &'static std::sync::OnceLock<Option<tiktoken_rs::CoreBPE>> {
     use std::sync::OnceLock;
     use tiktoken_rs::CoreBPE;
     static O200K: OnceLock<Option<CoreBPE>> = OnceLock::new();
     static CL100K: OnceLock<Option<CoreBPE>> = OnceLock::new();
-    let bpe = match encoding {
-        Encoding::O200k => O200K.get_or_init(|| tiktoken_rs::o200k_base().ok()),
-        Encoding::Cl100k => CL100K.get_or_init(|| tiktoken_rs::cl100k_base().ok()),
-    };
-    bpe.as_ref()
+    match encoding {
+        Encoding::O200k => &O200K,
+        Encoding::Cl100k => &CL100K,
+    }
+}
+
+/// Loads the vocabulary (`None` if it failed to load).
+#[cfg(feature = "tokenizer")]
+fn load(encoding: Encoding) -> Option<&'static tiktoken_rs::CoreBPE> {
+    cell(encoding)
+        .get_or_init(|| match encoding {
+            Encoding::O200k => tiktoken_rs::o200k_base().ok(),
+            Encoding::Cl100k => tiktoken_rs::cl100k_base().ok(),
+        })
+        .as_ref()
+}
+
+#[cfg(not(feature = "tokenizer"))]
+fn load(_: Encoding) -> Option<()> {
+    None
+}
+
+/// The vocabulary if it is loaded; never loads it.
+#[cfg(feature = "tokenizer")]
+fn bpe(encoding: Encoding) -> Option<&'static tiktoken_rs::CoreBPE> {
+    cell(encoding).get().and_then(Option::as_ref)
+}
+
+#[cfg(not(feature = "tokenizer"))]
+fn bpe(_: Encoding) -> Option<()> {
+    None
 }
 
 #[cfg(feature = "tokenizer")]
@@ -214,6 +265,7 @@ mod tests {
     #[cfg(feature = "tokenizer")]
     #[test]
     fn bpe_matches_tiktoken() {
+        assert!(preload(Encoding::O200k) && preload(Encoding::Cl100k));
         // "Hello, world!" is 4 tokens in both vocabularies.
         assert_eq!(count_tokens("gpt-4o", "Hello, world!"), 4);
         assert_eq!(count_tokens("gpt-4", "Hello, world!"), 4);
@@ -222,6 +274,7 @@ mod tests {
     #[cfg(feature = "tokenizer")]
     #[test]
     fn pathological_input_does_not_panic() {
+        assert!(preload(Encoding::O200k));
         for text in [
             "^".repeat(1 << 20),
             " ".repeat(1 << 20),

@@ -29,7 +29,17 @@ impl TextSink {
         }
     }
 
-    fn push(&mut self, s: &str) {
+    /// Whether more text would be kept (past the cap it is only counted).
+    pub fn full(&self) -> bool {
+        self.text.len() >= self.cap
+    }
+
+    /// Counts text that is not kept.
+    pub fn count_only(&mut self, bytes: usize) {
+        self.total_bytes = self.total_bytes.saturating_add(bytes as u64);
+    }
+
+    pub(crate) fn push(&mut self, s: &str) {
         self.total_bytes = self.total_bytes.saturating_add(s.len() as u64);
         let room = self.cap.saturating_sub(self.text.len());
         if s.len() <= room {
@@ -76,6 +86,245 @@ pub(crate) enum UsageUpdate {
     AnthropicStart(AnthropicUsage),
     /// Anthropic `message_delta`: cumulative counts, merged field by field.
     AnthropicDelta(AnthropicUsage),
+}
+
+/// Reads an event once the stream's first content has been seen. What can still matter
+/// then is usage, and the generated text kept for an estimate should the usage never come.
+/// Usage events are found by a byte search (or the event's name) and parsed in full; text
+/// is read by searching for its keys, without parsing the rest of the event.
+pub(crate) fn inspect_later<'a>(
+    format: ApiFormat,
+    event: Option<&str>,
+    data: &'a str,
+    sink: &mut TextSink,
+) -> EventInfo<'a> {
+    let skip = EventInfo::default;
+    match format {
+        ApiFormat::OpenAiChat => {
+            if has_usage(data) {
+                return inspect(format, event, data, sink);
+            }
+            EventInfo {
+                content: probe(data, &OPENAI_TEXT, sink),
+                ..skip()
+            }
+        }
+        ApiFormat::AnthropicMessages => match event {
+            Some("ping" | "content_block_start" | "content_block_stop" | "message_stop") => skip(),
+            Some("content_block_delta") => EventInfo {
+                content: probe(data, &ANTHROPIC_TEXT, sink),
+                ..skip()
+            },
+            // message_delta (the usage), errors, and events without a name: parsed.
+            _ => inspect(format, event, data, sink),
+        },
+        ApiFormat::OpenAiResponses => match event {
+            Some(name) if is_text_delta(name) => EventInfo {
+                content: probe(data, &RESPONSES_TEXT, sink),
+                ..skip()
+            },
+            Some(name) if !is_response_event(name) => skip(),
+            _ => inspect(format, event, data, sink),
+        },
+    }
+}
+
+/// An event that outgrew the parse cap, of which only the end (`tail`, raw) is known: its
+/// usage, if the last `"usage"` object in it is complete (a Responses API
+/// `response.completed` ends with it). A large event that is not about usage is content.
+pub(crate) fn inspect_truncated<'a>(format: ApiFormat, event: Option<&str>, tail: &str) -> EventInfo<'a> {
+    let bytes = tail.as_bytes();
+    let usage = finders().usage.find_iter(bytes).filter_map(|at| {
+        let rest = bytes.get(at.saturating_add(7)..)?.trim_ascii_start();
+        let value = rest.strip_prefix(b":")?.trim_ascii_start();
+        if !value.starts_with(b"{") {
+            return None;
+        }
+        let mut de = serde_json::Deserializer::from_slice(value);
+        RawUsage::deserialize(&mut de).ok()
+    });
+    let raw = usage.last();
+    let content = match format {
+        ApiFormat::OpenAiChat => raw.is_none(),
+        ApiFormat::AnthropicMessages => event == Some("content_block_delta"),
+        ApiFormat::OpenAiResponses => event.is_some_and(is_text_delta),
+    };
+    let usage = raw.and_then(|raw| match format {
+        ApiFormat::AnthropicMessages if event == Some("message_start") => Some(UsageUpdate::AnthropicStart(raw.into())),
+        ApiFormat::AnthropicMessages => Some(UsageUpdate::AnthropicDelta(raw.into())),
+        _ => raw.normalise(format).map(UsageUpdate::Replace),
+    });
+    EventInfo {
+        content,
+        usage,
+        bad_json: false,
+        ..EventInfo::default()
+    }
+}
+
+/// Whether the event has a `"usage"` key with a value other than `null`.
+fn has_usage(data: &str) -> bool {
+    let bytes = data.as_bytes();
+    finders().usage.find_iter(bytes).any(|at| {
+        let rest = bytes.get(at.saturating_add(7)..).unwrap_or_default();
+        let rest = rest.trim_ascii_start();
+        match rest.strip_prefix(b":") {
+            Some(v) => !v.trim_ascii_start().starts_with(b"null"),
+            None => false,
+        }
+    })
+}
+
+/// The byte searches used per event, built once.
+struct Finders {
+    usage: memchr::memmem::Finder<'static>,
+    delta: memchr::memmem::Finder<'static>,
+}
+
+fn finders() -> &'static Finders {
+    static FINDERS: std::sync::OnceLock<Finders> = std::sync::OnceLock::new();
+    FINDERS.get_or_init(|| Finders {
+        usage: memchr::memmem::Finder::new(b"\"usage\""),
+        delta: memchr::memmem::Finder::new(b"\"delta\""),
+    })
+}
+
+/// Where an event's text is: the keys whose string values are generated text (the same
+/// fields the full parse reads as text), searched after the `"delta"` key if `in_delta`.
+struct TextKeys {
+    in_delta: bool,
+    keys: &'static [&'static [u8]],
+}
+
+const OPENAI_TEXT: TextKeys = TextKeys {
+    in_delta: true,
+    keys: &[
+        b"content",
+        b"reasoning_content",
+        b"reasoning",
+        b"refusal",
+        b"name",
+        b"arguments",
+    ],
+};
+const ANTHROPIC_TEXT: TextKeys = TextKeys {
+    in_delta: true,
+    keys: &[b"text", b"partial_json", b"thinking"],
+};
+const RESPONSES_TEXT: TextKeys = TextKeys {
+    in_delta: false,
+    keys: &[b"delta"],
+};
+
+/// Pushes into `sink` the string values of the text keys, in the order they appear; tells
+/// whether there was a non-empty one. With `in_delta`, only the `"delta"` object is walked
+/// (and nothing before or after it); strings are jumped over from quote to backslash.
+fn probe(data: &str, text: &TextKeys, sink: &mut TextSink) -> bool {
+    let bytes = data.as_bytes();
+    if !text.in_delta {
+        return walk(data, 0, text.keys, sink, false);
+    }
+    let Some(at) = finders().delta.find(bytes) else {
+        return false;
+    };
+    let mut i = at.saturating_add(7);
+    while bytes.get(i).is_some_and(|b| b.is_ascii_whitespace() || *b == b':') {
+        i = i.saturating_add(1);
+    }
+    if bytes.get(i) != Some(&b'{') {
+        return false;
+    }
+    walk(data, i, text.keys, sink, true)
+}
+
+/// Walks JSON from `i`: string values of `keys` go into `sink`. With `one_value`, stops at the
+/// end of the value starting at `i` (an object); else runs to the end of `data`.
+fn walk(data: &str, mut i: usize, keys: &[&[u8]], sink: &mut TextSink, one_value: bool) -> bool {
+    let bytes = data.as_bytes();
+    // Per open container (up to 64 deep), whether it is an object.
+    let (mut objects, mut depth) = (0u64, 0u32);
+    let mut expect_key = !one_value;
+    let mut text_key = false;
+    let mut any = false;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'{' | b'[' => {
+                if depth >= 64 {
+                    return any;
+                }
+                objects = (objects << 1) | u64::from(b == b'{');
+                depth = depth.saturating_add(1);
+                expect_key = b == b'{';
+                text_key = false;
+            }
+            b'}' | b']' => {
+                objects >>= 1;
+                depth = depth.saturating_sub(1);
+                if depth == 0 && one_value {
+                    return any;
+                }
+                expect_key = false;
+            }
+            b',' => expect_key = objects & 1 == 1,
+            b'"' => {
+                let start = i.saturating_add(1);
+                let Some((end, escaped)) = string_end(bytes, start) else {
+                    return any;
+                };
+                if expect_key {
+                    let key = bytes.get(start..end).unwrap_or_default();
+                    text_key = keys.contains(&key);
+                    expect_key = false;
+                } else if std::mem::take(&mut text_key) {
+                    any |= push_string(data, start, end, escaped, sink);
+                }
+                i = end;
+            }
+            b':' => {}
+            _ if b.is_ascii_whitespace() => {}
+            _ => text_key = false,
+        }
+        i = i.saturating_add(1);
+    }
+    any
+}
+
+/// The closing quote of a string whose text starts at `start`, and whether it has escapes.
+fn string_end(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
+    let mut j = start;
+    let mut escaped = false;
+    loop {
+        let k = j.saturating_add(memchr::memchr2(b'"', b'\\', bytes.get(j..)?)?);
+        if bytes.get(k) == Some(&b'"') {
+            return Some((k, escaped));
+        }
+        escaped = true;
+        j = k.saturating_add(2); // the backslash and the character it escapes
+    }
+}
+
+/// Pushes the string `data[start..end]` (raw, between its quotes) into `sink`, unescaped;
+/// tells whether it was non-empty.
+fn push_string(data: &str, start: usize, end: usize, escaped: bool, sink: &mut TextSink) -> bool {
+    let raw = data.get(start..end).unwrap_or_default();
+    if raw.is_empty() {
+        return false;
+    }
+    if sink.full() {
+        sink.count_only(raw.len());
+    } else if escaped {
+        // With its quotes: a JSON string, unescaped by serde.
+        let quoted = data
+            .get(start.saturating_sub(1)..end.saturating_add(1))
+            .unwrap_or_default();
+        match serde_json::from_str::<String>(quoted) {
+            Ok(s) => sink.push(&s),
+            Err(_) => sink.push(raw),
+        }
+    } else {
+        sink.push(raw);
+    }
+    true
 }
 
 /// Reads one event's data, pushing its generated text into `sink`.
@@ -310,4 +559,109 @@ fn usage_fallback(format: ApiFormat, data: &str) -> EventInfo<'_> {
         info.usage_only = v.get("choices").and_then(Value::as_array).is_some_and(Vec::is_empty);
     }
     info
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The text the key search reads after the first token is the text the full parse reads.
+    #[test]
+    fn later_events_give_the_same_text_as_a_full_parse() {
+        let cases: &[(ApiFormat, Option<&str>, &str)] = &[
+            (
+                ApiFormat::OpenAiChat,
+                None,
+                r#"{"id":"c","choices":[{"index":0,"delta":{"content":" help"},"finish_reason":null}],"usage":null}"#,
+            ),
+            (
+                ApiFormat::OpenAiChat,
+                None,
+                r#"{"choices":[{"delta":{"content":"a \"quoted\" line\nnext \u00e9"}}]}"#,
+            ),
+            (
+                ApiFormat::OpenAiChat,
+                None,
+                r#"{ "choices" : [ { "delta" : { "content" : "spaced out" } } ] }"#,
+            ),
+            (
+                ApiFormat::OpenAiChat,
+                None,
+                r#"{"choices":[{"delta":{"reasoning_content":"think"}}]}"#,
+            ),
+            (
+                ApiFormat::OpenAiChat,
+                None,
+                r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}},{"index":1,"function":{"name":"g","arguments":"x"}}]}}]}"#,
+            ),
+            (ApiFormat::OpenAiChat, None, r#"{"choices":[{"delta":{"content":""}}]}"#),
+            (
+                ApiFormat::OpenAiChat,
+                None,
+                r#"{"choices":[{"delta":{"content":"tricky \"content\":\"no\" inside"}}]}"#,
+            ),
+            (
+                ApiFormat::AnthropicMessages,
+                Some("content_block_delta"),
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" you doing today?"}}"#,
+            ),
+            (
+                ApiFormat::AnthropicMessages,
+                Some("content_block_delta"),
+                r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"location\": \"San"}}"#,
+            ),
+            (
+                ApiFormat::AnthropicMessages,
+                Some("content_block_delta"),
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#,
+            ),
+            (
+                ApiFormat::OpenAiResponses,
+                Some("response.output_text.delta"),
+                r#"{"type":"response.output_text.delta","item_id":"m","output_index":0,"content_index":0,"delta":"Hel"}"#,
+            ),
+            (
+                ApiFormat::OpenAiResponses,
+                Some("response.function_call_arguments.delta"),
+                r#"{"type":"response.function_call_arguments.delta","delta":"{\"a\":1}"}"#,
+            ),
+        ];
+        for (format, event, data) in cases {
+            let mut full = TextSink::new(1 << 20);
+            let a = inspect(*format, *event, data, &mut full);
+            let mut later = TextSink::new(1 << 20);
+            let b = inspect_later(*format, *event, data, &mut later);
+            assert_eq!(later.text, full.text, "{data}");
+            assert_eq!(later.total_bytes, full.total_bytes, "{data}");
+            assert_eq!(a.content, b.content, "{data}");
+            assert!(b.usage.is_none());
+        }
+    }
+
+    /// Usage events are still parsed in full after the first token; `"usage":null` is not one.
+    #[test]
+    fn later_usage_is_found() {
+        let mut sink = TextSink::new(64);
+        let usage = r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#;
+        let info = inspect_later(ApiFormat::OpenAiChat, None, usage, &mut sink);
+        assert!(info.usage_only);
+        assert!(matches!(info.usage, Some(UsageUpdate::Replace(u)) if u.output_tokens == 2));
+        assert!(has_usage(r#"{"usage" : {"a":1}}"#));
+        assert!(!has_usage(r#"{"choices":[],"usage":null}"#));
+        assert!(!has_usage(r#"{"text":"the usage is high"}"#));
+        let delta = r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}}"#;
+        let info = inspect_later(ApiFormat::AnthropicMessages, Some("message_delta"), delta, &mut sink);
+        assert!(matches!(info.usage, Some(UsageUpdate::AnthropicDelta(_))));
+    }
+
+    /// Past the text cap, text is counted, not kept.
+    #[test]
+    fn later_text_past_the_cap_is_counted() {
+        let mut sink = TextSink::new(4);
+        let data = r#"{"choices":[{"delta":{"content":"abcdefgh"}}]}"#;
+        inspect_later(ApiFormat::OpenAiChat, None, data, &mut sink);
+        inspect_later(ApiFormat::OpenAiChat, None, data, &mut sink);
+        assert_eq!(sink.text, "abcd");
+        assert_eq!(sink.total_bytes, 16);
+    }
 }

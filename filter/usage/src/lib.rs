@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+mod body;
 mod estimate;
 mod events;
 mod lenient;
@@ -15,8 +16,10 @@ pub mod sse;
 mod stream;
 mod usage;
 
+pub use body::{JsonText, MAX_USAGE_BYTES};
 pub use estimate::{
-    count_tokens, encoding_for_model, estimate, heuristic_tokens, preload, Encoding, MAX_COUNTED_BYTES,
+    count_tokens, encoding_for_model, estimate, estimate_heuristic, heuristic_tokens, loaded, preload, Encoding,
+    MAX_COUNTED_BYTES,
 };
 pub use sse::{SseEvent, SseEventRef, SseParser};
 pub use stream::{Feed, Finish, Forward, StreamTracker, DEFAULT_MAX_TEXT_BYTES};

@@ -21,6 +21,8 @@ pub struct SseEvent {
     pub start: u64,
     /// Stream offset just past the blank line that ended the event.
     pub end: u64,
+    /// The event outgrew the cap: `data` is only its last bytes, raw (field names included).
+    pub truncated: bool,
 }
 
 /// A complete event, borrowed from the parser's buffers for the duration of a callback.
@@ -36,6 +38,9 @@ pub struct SseEventRef<'a> {
     /// When that line ends in a CR that is the last byte of a chunk, the event ends there,
     /// before any LF the next chunk starts with: the parser cannot wait to see it.
     pub end: u64,
+    /// The event outgrew the cap: `data` is only its last bytes, raw (field names and line
+    /// breaks included), as kept by [`SseParser::keep_oversized_tail`].
+    pub truncated: bool,
 }
 
 impl SseEventRef<'_> {
@@ -46,6 +51,7 @@ impl SseEventRef<'_> {
             data: self.data.to_owned(),
             start: self.start,
             end: self.end,
+            truncated: self.truncated,
         }
     }
 }
@@ -54,25 +60,47 @@ impl SseEventRef<'_> {
 #[derive(Debug, Default)]
 struct Pending {
     data: String,
+    /// The event's only data line so far, still in the chunk being fed: its value's range
+    /// there. Dispatched from the chunk without a copy; copied into `data` only if the event
+    /// continues (another data line, or past the chunk's end).
+    borrowed: Option<(usize, usize)>,
     event: String,
     data_lines: usize,
+    /// Field lines of the event so far, of any name.
+    lines: usize,
     /// Offset of the first field line of the event, once there is one.
     start: Option<u64>,
     /// The event outgrew the cap: ignore its lines until the blank line that ends it.
     discarding: bool,
+    /// While discarding: the event's last bytes (at most twice the parser's `tail_cap`).
+    tail: Vec<u8>,
 }
 
 impl Pending {
     fn reset(&mut self) {
         self.data.clear();
+        self.borrowed = None;
         self.event.clear();
         self.data_lines = 0;
+        self.lines = 0;
         self.start = None;
         self.discarding = false;
+        self.tail.clear();
     }
 
     fn size(&self) -> usize {
-        self.data.len().saturating_add(self.event.len())
+        let borrowed = self.borrowed.map_or(0, |(a, b)| b.saturating_sub(a));
+        self.data
+            .len()
+            .saturating_add(self.event.len())
+            .saturating_add(borrowed)
+    }
+
+    /// Copies a borrowed data line out of `chunk` (the chunk it was borrowed from).
+    fn own(&mut self, chunk: &[u8]) {
+        if let Some((a, b)) = self.borrowed.take() {
+            self.data.push_str(&decode(chunk.get(a..b).unwrap_or_default()));
+        }
     }
 }
 
@@ -95,6 +123,8 @@ pub struct SseParser {
     /// The first line has been seen (a UTF-8 BOM is stripped from it only).
     seen_first_line: bool,
     errors: u64,
+    /// Bytes kept of an oversized event's end (0: none, the event is dropped).
+    tail_cap: usize,
 }
 
 impl Default for SseParser {
@@ -121,7 +151,16 @@ impl SseParser {
             after_cr: false,
             seen_first_line: false,
             errors: 0,
+            tail_cap: 0,
         }
+    }
+
+    /// Instead of dropping an event over the cap, dispatch it at its end with its last
+    /// `bytes` bytes as `data` and `truncated` set: what a large event says last (a Responses
+    /// API `response.completed` ends with the usage) can still be read, in bounded memory.
+    pub fn keep_oversized_tail(mut self, bytes: usize) -> Self {
+        self.tail_cap = bytes;
+        self
     }
 
     /// Events dropped for outgrowing the cap.
@@ -147,6 +186,16 @@ impl SseParser {
         }
     }
 
+    /// Complete field lines (`data:`, `event:`, `id:` or any other) of the event not yet
+    /// dispatched; 0 while nothing is pending or an oversized event is being discarded.
+    pub fn pending_lines(&self) -> usize {
+        if self.pending.discarding {
+            0
+        } else {
+            self.pending.lines
+        }
+    }
+
     /// Feeds a chunk and collects the events it completed.
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
         let mut out = Vec::new();
@@ -166,6 +215,7 @@ impl SseParser {
         }
         while let Some(rest) = chunk.get(i..) {
             let Some(rel) = memchr::memchr2(b'\r', b'\n', rest) else {
+                self.pending.own(chunk);
                 self.carry(rest, base.saturating_add(i as u64));
                 break;
             };
@@ -180,19 +230,24 @@ impl SseParser {
             };
             let next = j.saturating_add(term);
             let line_end = base.saturating_add(next as u64);
-            let here = rest.get(..rel).unwrap_or_default();
             if self.line.is_empty() && !self.line_nonempty {
+                // The whole line is in this chunk: read it in place.
                 self.line_start = base.saturating_add(i as u64);
-                self.process_line(here, line_end, &mut on_event);
+                self.process_line(Line::InChunk(i, j), chunk, line_end, &mut on_event);
             } else {
+                // A line carried from earlier chunks ends here (only ever the chunk's first).
                 let mut line = std::mem::take(&mut self.line);
-                if !self.pending.discarding {
+                let here = rest.get(..rel).unwrap_or_default();
+                if self.pending.discarding {
+                    self.push_tail(here);
+                    self.push_tail(b"\n");
+                } else {
                     line.extend_from_slice(here);
                 }
-                if !self.over_cap(line.len()) {
-                    self.process_line(&line, line_end, &mut on_event);
+                if !self.over_cap(&line) {
+                    self.process_line(Line::Carried(&line), chunk, line_end, &mut on_event);
                 } else {
-                    self.process_line(b"-", line_end, &mut on_event);
+                    self.process_line(Line::Skipped, chunk, line_end, &mut on_event);
                 }
                 line.clear();
                 self.line = line;
@@ -200,6 +255,8 @@ impl SseParser {
             }
             i = next;
         }
+        // An event still open at the chunk's end keeps its data: the chunk goes away.
+        self.pending.own(chunk);
         self.pos = base.saturating_add(chunk.len() as u64);
     }
 
@@ -211,14 +268,14 @@ impl SseParser {
             let line = std::mem::take(&mut self.line);
             let end = self.pos;
             if self.pending.discarding {
-                self.process_line(b"-", end, &mut on_event);
+                self.process_line(Line::Skipped, b"", end, &mut on_event);
             } else {
-                self.process_line(&line, end, &mut on_event);
+                self.process_line(Line::Carried(&line), b"", end, &mut on_event);
             }
         }
         // An empty line dispatches whatever is pending.
         let end = self.pos;
-        self.process_line(b"", end, &mut on_event);
+        self.process_line(Line::Carried(b""), b"", end, &mut on_event);
         self.line.clear();
         self.line_nonempty = false;
         self.after_cr = false;
@@ -234,69 +291,168 @@ impl SseParser {
         }
         if self.pending.discarding {
             self.line_nonempty = true;
+            self.push_tail(bytes);
             return;
         }
         self.line.extend_from_slice(bytes);
-        if self.over_cap(self.line.len()) {
-            self.line.clear();
+        let line = std::mem::take(&mut self.line);
+        if self.over_cap(&line) {
             self.line_nonempty = true;
+            let mut line = line;
+            line.clear();
+            self.line = line;
+        } else {
+            self.line = line;
         }
     }
 
-    /// Checks the cap with an unfinished line of `line_len` bytes; past it, starts discarding.
-    fn over_cap(&mut self, line_len: usize) -> bool {
+    /// Checks the cap with an unfinished line `line`; past it, starts discarding (keeping the
+    /// end of what was seen, if asked to).
+    fn over_cap(&mut self, line: &[u8]) -> bool {
         if self.pending.discarding {
             return true;
         }
-        if self.pending.size().saturating_add(line_len) <= self.max_event_bytes {
+        if self.pending.size().saturating_add(line.len()) <= self.max_event_bytes {
             return false;
         }
-        self.errors = self.errors.saturating_add(1);
-        self.pending.reset();
-        self.pending.discarding = true;
+        self.start_discarding(line);
         true
     }
 
-    fn process_line<F: FnMut(SseEventRef<'_>)>(&mut self, mut line: &[u8], line_end: u64, on_event: &mut F) {
+    /// The pending event is over the cap: its data so far (owned: no line of it is borrowed
+    /// here) and `extra` become the tail; its type and start are kept for the dispatch.
+    fn start_discarding(&mut self, extra: &[u8]) {
+        self.errors = self.errors.saturating_add(1);
+        let p = &mut self.pending;
+        let mut tail = std::mem::take(&mut p.tail);
+        tail.clear();
+        if self.tail_cap > 0 {
+            let data = p.data.as_bytes();
+            let keep = self.tail_cap.saturating_sub(extra.len().min(self.tail_cap));
+            tail.extend_from_slice(data.get(data.len().saturating_sub(keep)..).unwrap_or_default());
+            tail.extend_from_slice(
+                extra
+                    .get(extra.len().saturating_sub(self.tail_cap)..)
+                    .unwrap_or_default(),
+            );
+        }
+        p.data.clear();
+        p.borrowed = None;
+        p.data_lines = 0;
+        p.discarding = true;
+        p.tail = tail;
+    }
+
+    /// Appends to an oversized event's tail, keeping at most twice `tail_cap` bytes.
+    fn push_tail(&mut self, bytes: &[u8]) {
+        if self.tail_cap == 0 {
+            return;
+        }
+        let tail = &mut self.pending.tail;
+        tail.extend_from_slice(bytes);
+        if tail.len() > self.tail_cap.saturating_mul(2) {
+            let cut = tail.len().saturating_sub(self.tail_cap);
+            tail.drain(..cut);
+        }
+    }
+
+    /// One complete line. `chunk` is the chunk being fed: a line in it (`Line::InChunk`) is
+    /// read in place, and a lone data line is dispatched from it without a copy.
+    fn process_line<F: FnMut(SseEventRef<'_>)>(
+        &mut self,
+        line: Line<'_>,
+        chunk: &[u8],
+        line_end: u64,
+        on_event: &mut F,
+    ) {
+        // The line's bytes, and where they start in `chunk` (if they are in it).
+        let (mut bytes, mut at) = match line {
+            Line::InChunk(a, b) => (chunk.get(a..b).unwrap_or_default(), Some(a)),
+            Line::Carried(l) => (l, None),
+            // Not kept (the event is being discarded); not blank either.
+            Line::Skipped => (&b"-"[..], None),
+        };
         if !self.seen_first_line {
             self.seen_first_line = true;
-            if let Some(rest) = line.strip_prefix(b"\xEF\xBB\xBF") {
-                line = rest;
+            if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+                bytes = rest;
+                at = at.map(|a| a.saturating_add(3));
             }
         }
+        if self.pending.discarding && !bytes.is_empty() {
+            if matches!(line, Line::InChunk(..)) {
+                self.push_tail(bytes);
+                self.push_tail(b"\n");
+            }
+            return;
+        }
         let p = &mut self.pending;
-        if line.is_empty() {
-            if p.data_lines > 0 && !p.discarding {
+        if bytes.is_empty() {
+            if p.discarding && !p.tail.is_empty() {
+                let tail = p
+                    .tail
+                    .get(p.tail.len().saturating_sub(self.tail_cap)..)
+                    .unwrap_or_default();
                 on_event(SseEventRef {
                     event: (!p.event.is_empty()).then_some(p.event.as_str()),
-                    data: &p.data,
+                    data: &String::from_utf8_lossy(tail),
                     start: p.start.unwrap_or(self.line_start),
                     end: line_end,
+                    truncated: true,
+                });
+            } else if p.data_lines > 0 && !p.discarding {
+                let borrowed = p.borrowed.and_then(|(a, b)| chunk.get(a..b));
+                let data = match borrowed {
+                    Some(b) => decode(b),
+                    None => Cow::Borrowed(p.data.as_str()),
+                };
+                on_event(SseEventRef {
+                    event: (!p.event.is_empty()).then_some(p.event.as_str()),
+                    data: &data,
+                    start: p.start.unwrap_or(self.line_start),
+                    end: line_end,
+                    truncated: false,
                 });
             }
             p.reset();
             return;
         }
-        if p.discarding || line.first() == Some(&b':') {
+        if bytes.first() == Some(&b':') {
             return;
         }
         if p.start.is_none() {
             p.start = Some(self.line_start);
         }
-        let (name, value) = match memchr::memchr(b':', line) {
+        p.lines = p.lines.saturating_add(1);
+        let (name, value_at) = match memchr::memchr(b':', bytes) {
             Some(c) => {
-                let value = line.get(c.saturating_add(1)..).unwrap_or_default();
-                let value = value.strip_prefix(b" ").unwrap_or(value);
-                (line.get(..c).unwrap_or_default(), value)
+                let v = c.saturating_add(1);
+                let v = if bytes.get(v) == Some(&b' ') {
+                    v.saturating_add(1)
+                } else {
+                    v
+                };
+                (bytes.get(..c).unwrap_or_default(), v)
             }
-            None => (line, &b""[..]),
+            None => (bytes, bytes.len()),
         };
+        let value = bytes.get(value_at..).unwrap_or_default();
         match name {
             b"data" => {
-                if p.data_lines > 0 {
-                    p.data.push('\n');
+                match at {
+                    // The first data line, in the chunk: remember where, copy nothing.
+                    Some(a) if p.data_lines == 0 => {
+                        let start = a.saturating_add(value_at);
+                        p.borrowed = Some((start, start.saturating_add(value.len())));
+                    }
+                    _ => {
+                        p.own(chunk);
+                        if p.data_lines > 0 {
+                            p.data.push('\n');
+                        }
+                        p.data.push_str(&decode(value));
+                    }
                 }
-                p.data.push_str(&decode(value));
                 p.data_lines = p.data_lines.saturating_add(1);
             }
             b"event" => {
@@ -307,9 +463,20 @@ impl SseParser {
             _ => {}
         }
         if p.size() > self.max_event_bytes {
-            self.over_cap(0);
+            p.own(chunk);
+            self.start_discarding(b"");
         }
     }
+}
+
+/// A complete line handed to `process_line`: its range in the chunk being fed, bytes
+/// carried over from earlier chunks (joined with this one's start), or a line of an event
+/// being discarded whose bytes were not kept.
+#[derive(Clone, Copy)]
+enum Line<'a> {
+    InChunk(usize, usize),
+    Carried(&'a [u8]),
+    Skipped,
 }
 
 /// Decodes UTF-8, replacing invalid sequences. `from_utf8` first: it is several times faster

@@ -1,14 +1,33 @@
 //! Follows a streamed (SSE) response chunk by chunk: usage, first content, generated text, and
 //! optionally removes the usage-only chunk the gateway asked for on the client's behalf.
 
-use crate::estimate::{estimate, scale};
+use crate::estimate::{count_tokens, scale, MAX_COUNTED_BYTES};
 use crate::events::{self, TextSink, UsageUpdate};
-use crate::sse::{SseParser, DEFAULT_MAX_EVENT_BYTES};
+use crate::sse::SseParser;
 use crate::usage::AnthropicUsage;
 use crate::{ApiFormat, Usage, UsageReport};
 
-/// Default cap on the generated text kept for estimation (its length is counted past it).
-pub const DEFAULT_MAX_TEXT_BYTES: usize = 1 << 20;
+/// Default cap on the generated text kept for estimation (its length is counted past it):
+/// what the estimator reads, no more.
+pub const DEFAULT_MAX_TEXT_BYTES: usize = MAX_COUNTED_BYTES;
+
+/// Default cap on one event a tracker parses (usage and text events are far smaller). A larger
+/// one is not parsed; its last [`OVERSIZED_TAIL_BYTES`] are still searched for usage.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 64 << 10;
+
+/// What is kept of an oversized event's end: a Responses API `response.completed` embeds the
+/// whole output and ends with its usage.
+pub const OVERSIZED_TAIL_BYTES: usize = 16 << 10;
+
+/// Default cap on the bytes strip mode holds back from the client: an unfinished event (or
+/// line) longer than this is not a usage chunk to remove, and goes on as it comes.
+pub const DEFAULT_MAX_HELD_BYTES: usize = 64 << 10;
+
+/// Strip mode holds an unfinished event back only while it could still be the usage chunk:
+/// that is one `data:` line, perhaps after an `event:` and an `id:`. An event with more field
+/// lines than this (an upstream that never sends the blank line ending an event, or streams
+/// `id:` lines) is let through as it comes: a stream is never held back for long.
+pub const MAX_HELD_LINES: usize = 4;
 
 /// What to send on for a chunk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,8 +85,14 @@ pub struct StreamTracker {
     parser: SseParser,
     state: State,
     strip: bool,
-    /// Strip mode: bytes of an unfinished event, held back from the client.
+    /// Strip mode: bytes of an unfinished event, held back from the client (at most
+    /// `max_held`), each copied once into it and moved out with the event's end.
     held: Vec<u8>,
+    max_held: usize,
+    /// Strip mode: the pending offset of an event let through for outgrowing `max_held`.
+    released: Option<u64>,
+    /// Strip mode: bytes copied into `held` so far (each fed byte at most once).
+    held_copied: u64,
     /// Strip mode: byte ranges of this chunk's events to remove (reused between chunks).
     drops: Vec<(u64, u64)>,
     /// Strip mode: a removed event ended in CR at the end of a chunk; an LF at this offset
@@ -79,7 +104,7 @@ impl StreamTracker {
     /// A tracker that only observes the stream: every chunk is forwarded unchanged.
     pub fn new(format: ApiFormat) -> Self {
         Self {
-            parser: SseParser::with_max_event_bytes(DEFAULT_MAX_EVENT_BYTES),
+            parser: SseParser::with_max_event_bytes(DEFAULT_MAX_EVENT_BYTES).keep_oversized_tail(OVERSIZED_TAIL_BYTES),
             state: State {
                 format,
                 reported: Reported::None,
@@ -90,6 +115,9 @@ impl StreamTracker {
             },
             strip: false,
             held: Vec::new(),
+            max_held: DEFAULT_MAX_HELD_BYTES,
+            released: None,
+            held_copied: 0,
             drops: Vec::new(),
             drop_lf_at: None,
         }
@@ -103,10 +131,17 @@ impl StreamTracker {
         self
     }
 
-    /// Caps one event (default 1 MiB); a larger one is skipped and counted in
-    /// [`StreamTracker::bad_events`] (in strip mode it is still forwarded).
+    /// Caps one event (default 64 KiB); a larger one is not parsed (only its end is searched
+    /// for usage) and is counted in [`StreamTracker::bad_events`]; in strip mode it is still
+    /// forwarded.
     pub fn max_event_bytes(mut self, max: usize) -> Self {
-        self.parser = SseParser::with_max_event_bytes(max);
+        self.parser = SseParser::with_max_event_bytes(max).keep_oversized_tail(OVERSIZED_TAIL_BYTES.min(max));
+        self
+    }
+
+    /// Caps the bytes strip mode holds back (default 64 KiB).
+    pub fn max_held_bytes(mut self, max: usize) -> Self {
+        self.max_held = max;
         self
     }
 
@@ -146,6 +181,12 @@ impl StreamTracker {
         self.state.text.total_bytes
     }
 
+    /// Strip mode: bytes held back now, and bytes copied into the hold buffer so far (never
+    /// more than were fed: a held byte is not copied again when more arrives).
+    pub fn held_bytes(&self) -> (usize, u64) {
+        (self.held.len(), self.held_copied)
+    }
+
     /// Events that were skipped: larger than the cap, or not readable JSON.
     pub fn bad_events(&self) -> u64 {
         self.state.bad_events.saturating_add(self.parser.errors())
@@ -167,7 +208,7 @@ impl StreamTracker {
             }
         }
         self.parser.feed_with(chunk, |ev| {
-            if state.on_event(ev.event, ev.data) && strip {
+            if state.on_event(ev.event, ev.data, ev.truncated) && strip {
                 drops.push((ev.start, ev.end));
             }
         });
@@ -198,7 +239,7 @@ impl StreamTracker {
         let state = &mut self.state;
         self.parser.finish(|ev| {
             // Read for usage but, like the rest of the tail, forwarded unchanged.
-            state.on_event(ev.event, ev.data);
+            state.on_event(ev.event, ev.data, ev.truncated);
         });
         std::mem::take(&mut self.held)
     }
@@ -207,11 +248,18 @@ impl StreamTracker {
     /// generated text where it reported none. Anthropic streams cut before `message_delta`
     /// keep the reported input and estimate the output.
     pub fn report(&self, prompt_text: &str) -> UsageReport {
+        self.report_with(|model| count_tokens(model, prompt_text))
+    }
+
+    /// As [`StreamTracker::report`], with the prompt's estimate (if one is needed) from
+    /// `prompt_tokens`, given the model name the stream reported (or the requested one).
+    pub fn report_with(&self, prompt_tokens: impl FnOnce(&str) -> u64) -> UsageReport {
         let model = self.state.model.as_deref().unwrap_or("");
-        let estimated = || {
-            let mut u = estimate(model, prompt_text, &self.state.text.text);
-            u.output_tokens = scale(u.output_tokens, self.state.text.text.len(), self.state.text.total_bytes);
-            u
+        let text = &self.state.text;
+        let estimated = || Usage {
+            input_tokens: prompt_tokens(model),
+            output_tokens: scale(count_tokens(model, &text.text), text.text.len(), text.total_bytes),
+            ..Usage::default()
         };
         match self.state.reported {
             Reported::Complete(usage) => UsageReport {
@@ -229,9 +277,12 @@ impl StreamTracker {
                 },
             },
             Reported::Anthropic { raw, .. } => {
-                let guess = estimated();
-                let mut usage = raw.normalise().unwrap_or(guess);
-                usage.output_tokens = usage.output_tokens.max(guess.output_tokens);
+                let output = scale(count_tokens(model, &text.text), text.text.len(), text.total_bytes);
+                let mut usage = match raw.normalise() {
+                    Some(u) => u,
+                    None => estimated(),
+                };
+                usage.output_tokens = usage.output_tokens.max(output);
                 UsageReport { usage, estimated: true }
             }
             Reported::None => UsageReport {
@@ -241,40 +292,82 @@ impl StreamTracker {
         }
     }
 
-    /// Strip mode: the bytes to send for this chunk, given the events to drop.
+    /// Strip mode: the bytes to send for this chunk, given the events to drop. Bytes of an
+    /// unfinished event are held back (up to `max_held`); each byte is copied at most once
+    /// into the held buffer, which then goes out as it is.
     fn forward(&mut self, chunk: &[u8], chunk_start: u64) -> Forward {
         let chunk_end = chunk_start.saturating_add(chunk.len() as u64);
         let held_start = chunk_start.saturating_sub(self.held.len() as u64);
-        let hold_from = self.parser.pending_start().clamp(held_start, chunk_end);
+        // An event let through before it ended cannot be cut out any more.
+        self.drops.retain(|d| d.0 >= held_start);
+        let pending = self.parser.pending_start();
+        let mut hold_from = pending.clamp(held_start, chunk_end);
+        if self.released.is_some_and(|r| r != pending) {
+            self.released = None;
+        }
+        let too_long =
+            chunk_end.saturating_sub(hold_from) > self.max_held as u64 || self.parser.pending_lines() > MAX_HELD_LINES;
+        if self.released.is_some() || too_long {
+            // Too long to be the usage chunk: let it through, now and until it ends.
+            if hold_from < chunk_end {
+                self.released = Some(pending);
+            }
+            hold_from = chunk_end;
+        }
         if self.drops.is_empty() && self.held.is_empty() && hold_from == chunk_end {
             return Forward::Unchanged;
         }
+        if self.drops.is_empty() && hold_from == held_start {
+            // Nothing settled: the whole chunk joins what is held.
+            self.held.extend_from_slice(chunk);
+            self.held_copied = self.held_copied.saturating_add(chunk.len() as u64);
+            return Forward::Replace(Vec::new());
+        }
+        // An event ending in CR may be followed by the LF of a CRLF: drop that too.
+        {
+            let stream = Window {
+                held: &self.held,
+                held_start,
+                chunk,
+                chunk_start,
+            };
+            for d in self.drops.iter_mut() {
+                if stream.byte(d.1.saturating_sub(1)) == Some(b'\r') {
+                    if d.1 == chunk_end {
+                        self.drop_lf_at = Some(chunk_end);
+                    } else if stream.byte(d.1) == Some(b'\n') {
+                        d.1 = d.1.saturating_add(1);
+                    }
+                }
+            }
+        }
+        let held_all_out = hold_from >= chunk_start && self.drops.first().is_none_or(|d| d.0 >= chunk_start);
+        let (mut out, mut at) = if held_all_out {
+            // The held event ended: the held bytes go first, as they are (moved, not copied).
+            (std::mem::take(&mut self.held), chunk_start)
+        } else {
+            (
+                Vec::with_capacity(self.held.len().saturating_add(chunk.len())),
+                held_start,
+            )
+        };
+        let old_held = std::mem::take(&mut self.held);
         let stream = Window {
-            held: &self.held,
+            held: &old_held,
             held_start,
             chunk,
             chunk_start,
         };
-        // An event ending in CR may be followed by the LF of a CRLF: drop that too.
-        for d in self.drops.iter_mut() {
-            if stream.byte(d.1.saturating_sub(1)) == Some(b'\r') {
-                if d.1 == chunk_end {
-                    self.drop_lf_at = Some(chunk_end);
-                } else if stream.byte(d.1) == Some(b'\n') {
-                    d.1 = d.1.saturating_add(1);
-                }
-            }
-        }
-        let mut out = Vec::with_capacity(self.held.len().saturating_add(chunk.len()));
-        let mut at = held_start;
         for &(start, end) in &self.drops {
             stream.copy(at, start.min(hold_from), &mut out);
             at = at.max(end);
         }
         stream.copy(at, hold_from, &mut out);
-        let mut held = Vec::new();
-        stream.copy(hold_from.max(at), chunk_end, &mut held);
-        self.held = held;
+        let keep_from = hold_from.max(at);
+        let mut kept = Vec::new();
+        stream.copy(keep_from, chunk_end, &mut kept);
+        self.held_copied = self.held_copied.saturating_add(kept.len() as u64);
+        self.held = kept;
         Forward::Replace(out)
     }
 }
@@ -323,8 +416,14 @@ impl Window<'_> {
 
 impl State {
     /// Reads one event; tells whether it is a usage-only chunk (to strip).
-    fn on_event(&mut self, event: Option<&str>, data: &str) -> bool {
-        let info = events::inspect(self.format, event, data, &mut self.text);
+    fn on_event(&mut self, event: Option<&str>, data: &str, truncated: bool) -> bool {
+        let info = if truncated {
+            events::inspect_truncated(self.format, event, data)
+        } else if self.first_content {
+            events::inspect_later(self.format, event, data, &mut self.text)
+        } else {
+            events::inspect(self.format, event, data, &mut self.text)
+        };
         if info.bad_json {
             self.bad_events = self.bad_events.saturating_add(1);
         }

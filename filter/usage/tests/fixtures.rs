@@ -7,7 +7,7 @@
 mod common;
 
 use common::{fixture, fixtures_dir, for_each_offset, format_of, run, split};
-use genai_usage::{usage_from_json, StreamTracker, Usage};
+use genai_usage::{usage_from_json, JsonText, StreamTracker, Usage};
 use serde_json::Value;
 
 fn expected() -> Vec<(String, Value)> {
@@ -65,6 +65,36 @@ fn json_bodies() {
         n += 1;
     }
     assert!(n >= 7, "only {n} JSON fixtures");
+}
+
+/// The bounded scan gives the same usage as parsing the whole body, split at every offset
+/// and fed byte by byte.
+#[test]
+fn json_bodies_scanned_as_they_stream() {
+    for (name, want) in expected().iter().filter(|(k, _)| k.ends_with(".json")) {
+        let body = fixture(name);
+        let format = format_of(name);
+        let scan = |chunks: &[&[u8]]| {
+            let mut j = JsonText::response(format, 1 << 16);
+            for c in chunks {
+                j.feed(c);
+            }
+            j
+        };
+        let whole = scan(&[&body]);
+        assert_eq!(whole.usage(format), Some(usage_of(want)), "{name}");
+        // (Reasoning-only answers have an empty `content`: their text is empty.)
+        if name == "openai-chat-basic.json" || name == "anthropic-basic.json" {
+            assert!(whole.text().1 > 0, "{name}: no generated text found");
+        }
+        for_each_offset(body.len(), |at| {
+            let j = scan(&split(&body, at));
+            assert_eq!(j.usage(format), Some(usage_of(want)), "{name} split at {at}");
+            assert_eq!(j.text(), whole.text(), "{name} split at {at}");
+        });
+        let bytes: Vec<&[u8]> = body.chunks(1).collect();
+        assert_eq!(scan(&bytes).usage(format), Some(usage_of(want)), "{name} bytewise");
+    }
 }
 
 #[test]

@@ -11,6 +11,7 @@ fn ev(event: Option<&str>, data: &str, start: u64, end: u64) -> SseEvent {
         data: data.to_owned(),
         start,
         end,
+        truncated: false,
     }
 }
 
@@ -162,4 +163,37 @@ fn huge_line_without_newline_stays_bounded() {
     assert_eq!(p.pending_start(), p.position(), "nothing held while discarding");
     assert_eq!(p.feed(b"\n\ndata: ok\n\n")[0].data, "ok");
     assert_eq!(p.errors(), 1);
+}
+
+/// With `keep_oversized_tail`, an event over the cap is dispatched at its end with its last
+/// bytes, however it is chunked; events around it are untouched.
+#[test]
+fn oversized_event_tail_is_kept_when_asked() {
+    let big = format!("event: big\ndata: {}\ndata: END\n\n", "x".repeat(300));
+    let input = format!("data: small\n\n{big}data: after\n\n");
+    for chunk in [1, 3, 50, 64, input.len()] {
+        let mut p = SseParser::with_max_event_bytes(100).keep_oversized_tail(16);
+        let mut got: Vec<SseEvent> = input.as_bytes().chunks(chunk).flat_map(|c| p.feed(c)).collect();
+        p.finish(|e| got.push(e.to_event()));
+        assert_eq!(got.len(), 3, "chunk {chunk}: {got:?}");
+        assert_eq!((got[0].data.as_str(), got[0].truncated), ("small", false));
+        let t = &got[1];
+        assert!(t.truncated, "chunk {chunk}");
+        assert_eq!(t.event.as_deref(), Some("big"));
+        assert!(
+            t.data.len() <= 16 && t.data.ends_with("END\n"),
+            "chunk {chunk}: {:?}",
+            t.data
+        );
+        assert_eq!((t.start, t.end), (13, 13 + big.len() as u64));
+        assert_eq!((got[2].data.as_str(), got[2].truncated), ("after", false));
+        assert_eq!(p.errors(), 1);
+    }
+    // Unterminated at the end of the stream: dispatched by finish.
+    let mut p = SseParser::with_max_event_bytes(10).keep_oversized_tail(8);
+    assert!(p.feed(b"data: 0123456789abcdef").is_empty());
+    let mut tail = Vec::new();
+    p.finish(|e| tail.push(e.to_event()));
+    assert_eq!(tail.len(), 1);
+    assert!(tail[0].truncated && tail[0].data.ends_with("abcdef"), "{tail:?}");
 }

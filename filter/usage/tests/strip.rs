@@ -215,3 +215,103 @@ fn end_stream_then_report() {
     assert!(!fin.tail.is_empty());
     assert_eq!(b.report("Hello"), fin.report);
 }
+
+/// Feeds `body` in `size`-byte chunks; checks after each that at most `bound` bytes are held
+/// back, and returns what was forwarded.
+fn held_within(mut t: StreamTracker, body: &[u8], size: usize, bound: usize) -> (Vec<u8>, StreamTracker) {
+    let mut out = Vec::new();
+    for chunk in body.chunks(size) {
+        match t.feed(chunk).forward {
+            Forward::Unchanged => out.extend_from_slice(chunk),
+            Forward::Replace(v) => out.extend_from_slice(&v),
+        }
+        let held = t.held_bytes().0;
+        assert!(held <= bound, "{held} bytes held back after {} fed", out.len() + held);
+        assert!(t.held_bytes().1 as usize <= body.len());
+    }
+    out.extend_from_slice(&t.end_stream());
+    (out, t)
+}
+
+/// An upstream that streams `id:` lines, or never ends an event with a blank line, is not
+/// held back: past a few lines an unfinished event goes on as it comes.
+#[test]
+fn id_lines_and_missing_blank_lines_never_stall() {
+    let ids: String = (0..2000).map(|i| format!("id: {i}\n")).collect();
+    let no_blank: String = (0..2000)
+        .map(|i| format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"t{i}\"}}}}],\"usage\":null}}\n"))
+        .collect();
+    let unknown: String = (0..2000).map(|i| format!("x-heartbeat: {i}\ndata: {{}}\n")).collect();
+    for body in [ids, no_blank, unknown] {
+        for size in [1, 7, 100, 4096] {
+            // At most the few lines an event may have before it is let through, and a partial one.
+            let (out, _) = held_within(strip(), body.as_bytes(), size, 4 * 120 + size);
+            assert_eq!(out, body.as_bytes(), "chunks of {size}");
+        }
+    }
+}
+
+/// A line that never ends is held back at most up to the cap, then let through.
+#[test]
+fn a_line_that_never_ends_goes_through() {
+    let body = format!(
+        "data: {{\"choices\":[{{\"delta\":{{\"content\":\"{}",
+        "x".repeat(1 << 20)
+    );
+    for size in [1000, 65536] {
+        let (out, t) = held_within(strip().max_held_bytes(8192), body.as_bytes(), size, 8192);
+        assert_eq!(out, body.as_bytes());
+        assert!(t.held_bytes().1 <= 8192 + size as u64, "{:?}", t.held_bytes());
+    }
+}
+
+/// Held bytes are copied once: feeding an event byte by byte copies each byte into the hold
+/// buffer once, not the whole buffer again on every chunk.
+#[test]
+fn held_bytes_are_copied_once() {
+    let body = fixture(FIXTURES[1].0);
+    let cut = usage_event(&body, b"\n");
+    let mut t = strip();
+    let mut out = Vec::new();
+    for chunk in body.chunks(1) {
+        match t.feed(chunk).forward {
+            Forward::Unchanged => out.extend_from_slice(chunk),
+            Forward::Replace(v) => out.extend_from_slice(&v),
+        }
+    }
+    out.extend_from_slice(&t.end_stream());
+    assert_eq!(out, without(&body, &cut));
+    let (_, copied) = t.held_bytes();
+    assert!(
+        copied <= body.len() as u64,
+        "{copied} bytes copied for {} fed",
+        body.len()
+    );
+}
+
+/// The usage event of a Responses stream embeds the whole output: past the parse cap its
+/// usage is still read, from the event's end, whatever the chunking.
+#[test]
+fn usage_at_the_end_of_an_oversized_event() {
+    let text = "lorem ipsum dolor sit amet ".repeat(10_000); // 270 KB of output
+    let completed = format!(
+        "event: response.completed\ndata: {{\"type\":\"response.completed\",\"response\":{{\"id\":\"r\",\"output\":[{{\"type\":\"message\",\"content\":[{{\"type\":\"output_text\",\"text\":\"{text}\"}}]}}],\"usage\":{{\"input_tokens\":11,\"output_tokens\":60000,\"total_tokens\":60011,\"output_tokens_details\":{{\"reasoning_tokens\":7}}}},\"user\":null}}}}\n\n"
+    );
+    let body = format!(
+        "event: response.output_text.delta\ndata: {{\"type\":\"response.output_text.delta\",\"delta\":\"lorem\"}}\n\n{completed}"
+    );
+    let want = Usage {
+        input_tokens: 11,
+        cached_input_tokens: 0,
+        cache_write_input_tokens: 0,
+        output_tokens: 60000,
+        reasoning_tokens: 7,
+    };
+    for size in [1usize << 20, 65536, 4096, 333] {
+        let t = StreamTracker::new(ApiFormat::OpenAiResponses);
+        let r = run(t, body.as_bytes().chunks(size), "");
+        assert_eq!(r.usage, Some(want), "chunks of {size}");
+        assert!(!r.finish.report.estimated);
+        assert_eq!(r.forwarded, body.as_bytes());
+    }
+}

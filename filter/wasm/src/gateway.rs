@@ -9,7 +9,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use genai_policy::flow::{BodyOutcome, Forward, ForwardPlan, HeadersOutcome, LocalResponse};
+use genai_policy::flow::{BodyOutcome, Forward, ForwardPlan, HeadersOutcome, LocalResponse, ResponseHead};
 use genai_policy::metrics::budget_points;
 use genai_policy::{compile, Compiled, ErrorCode, GatewayError, RequestFlow};
 use proxy_wasm::types::Action;
@@ -159,16 +159,7 @@ impl Request {
         let Some(exchange) = self.flow.as_mut().and_then(RequestFlow::exchange) else {
             return Action::Continue;
         };
-        let headers = host.header_pairs(MapType::HttpResponseHeaders).unwrap_or_default();
-        let get = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice());
-        let status = get(":status")
-            .and_then(|s| std::str::from_utf8(s).ok())
-            .and_then(|s| s.parse::<u32>().ok())
-            .unwrap_or(0);
-        // Envoy says `via_upstream` when the provider produced the response.
-        let details = host.property(&["response", "code_details"]).ok().flatten();
-        let from_provider = details.as_deref() == Some(b"via_upstream".as_slice());
-        let plan = exchange.on_response_headers(status, get("content-type"), from_provider);
+        let plan = exchange.on_response_headers(&mut HostResponseHead(host));
         if plan.remove_content_length {
             let _ = host.remove_header(MapType::HttpResponseHeaders, "content-length");
         }
@@ -183,16 +174,16 @@ impl Request {
             return Action::Continue;
         }
         // Not paused, so the buffer holds just this chunk.
-        let chunk = match host.buffer(BufferType::HttpResponseBody, 0, body_size) {
-            Ok(c) => c,
+        let mut read = || match host.buffer(BufferType::HttpResponseBody, 0, body_size) {
+            Ok(c) => Some(c),
             Err(e) => {
                 let msg = format!("genai filter: cannot read a response chunk (host status {})", e.0);
                 host::log(host, LogLevel::Warn, &msg);
-                return Action::Continue;
+                None
             }
         };
-        let now = host.now_ms().unwrap_or(0);
-        if let Forward::Replace(bytes) = exchange.on_response_body(&chunk, end_of_stream, now) {
+        let mut now = || host.now_ms().unwrap_or(0);
+        if let Forward::Replace(bytes) = exchange.on_response_body(body_size, end_of_stream, &mut read, &mut now) {
             if let Err(e) = host.set_buffer(BufferType::HttpResponseBody, 0, body_size, &bytes) {
                 let msg = format!("genai filter: cannot rewrite a response chunk (host status {})", e.0);
                 host::log(host, LogLevel::Error, &msg);
@@ -225,10 +216,10 @@ fn record_guard_decision(host: &dyn Host, flow: &RequestFlow) {
     if g.audit {
         // Types and counts only: the audit trail must not become a copy of the data.
         let request_id = host
-            .header_pairs(MapType::HttpRequestHeaders)
+            .header(MapType::HttpRequestHeaders, "x-request-id")
             .ok()
-            .and_then(|h| h.into_iter().find(|(n, _)| n == "x-request-id"))
-            .map(|(_, v)| String::from_utf8_lossy(&v).into_owned())
+            .flatten()
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
             .unwrap_or_default();
         let (model, provider) = flow.model().unwrap_or(("", ""));
         let record = serde_json::json!({
@@ -242,6 +233,29 @@ fn record_guard_decision(host: &dyn Host, flow: &RequestFlow) {
             "action": g.action,
         });
         host::log(host, LogLevel::Info, &format!("genai audit: {record}"));
+    }
+}
+
+/// The response head through the host: one call per value the exchange asks for.
+struct HostResponseHead<'a>(&'a dyn Host);
+
+impl ResponseHead for HostResponseHead<'_> {
+    fn status(&mut self) -> u32 {
+        self.0
+            .header(MapType::HttpResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn header(&mut self, name: &str) -> Option<Vec<u8>> {
+        self.0.header(MapType::HttpResponseHeaders, name).ok().flatten()
+    }
+
+    fn via_upstream(&mut self) -> bool {
+        let details = self.0.property(&["response", "code_details"]).ok().flatten();
+        details.as_deref() == Some(b"via_upstream".as_slice())
     }
 }
 
@@ -262,8 +276,8 @@ fn apply(host: &dyn Host, plan: &ForwardPlan, body_size: usize) -> Result<(), (&
         host.set_buffer(BufferType::HttpRequestBody, 0, body_size, body)
             .map_err(|e| ("replace the request body", e))?;
     }
+    // (`genai_team` was set at the header stage.)
     for (name, value) in [
-        ("genai_team", plan.team.as_str()),
         ("genai_model", plan.model.as_str()),
         ("genai_provider", plan.provider.as_str()),
     ] {

@@ -2,22 +2,88 @@
 //!
 //! The response is never held back: streamed bodies are peeked at chunk by chunk (usage,
 //! first token), and only the usage chunk the gateway itself asked for is removed.
-//! Non-streamed bodies are copied (up to a cap) to read their usage at the end.
+//! Non-streamed bodies are scanned as they pass for their usage; nothing of them is kept but
+//! the usage object and a bounded sample of the generated text.
+//!
+//! Memory per exchange is bounded whatever the request and response: the request is kept as
+//! a sample of at most [`PROMPT_SAMPLE_BYTES`] (for an estimate, should usage be missing), a
+//! stream's state by genai-usage's caps (held bytes, one event, the text sample), a body's
+//! by [`genai_usage::MAX_USAGE_BYTES`] and the text sample.
 
-use genai_usage::{estimate, usage_from_json, ApiFormat, Forward, StreamTracker, Usage};
+use genai_usage::{
+    count_tokens, estimate_heuristic, ApiFormat, Forward, JsonText, StreamTracker, Usage, MAX_COUNTED_BYTES,
+};
 
 use crate::api::Api;
 use crate::metrics::{Origin, Outcome, Tokens};
 use crate::pricing::{Pricing, TokenCounts};
 
-/// Largest non-streamed response body copied to read its usage.
-const MAX_BODY_COPY: usize = 8 * 1024 * 1024;
+/// What is kept of the request body for a prompt estimate: the estimator reads no more than
+/// [`MAX_COUNTED_BYTES`] of text, and extrapolates the rest from the body's length.
+pub const PROMPT_SAMPLE_BYTES: usize = MAX_COUNTED_BYTES;
+
+/// The response head, read on demand: each method is a host call in the filter.
+pub trait ResponseHead {
+    /// `:status`, 0 if unreadable.
+    fn status(&mut self) -> u32;
+    /// One response header's value.
+    fn header(&mut self, name: &str) -> Option<Vec<u8>>;
+    /// Whether the provider produced the response (Envoy's `response.code_details` is
+    /// `via_upstream`), rather than Envoy itself (timeout, no route, unreachable).
+    fn via_upstream(&mut self) -> bool;
+}
 
 /// What to change in the response headers.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ResponseHeadersPlan {
     /// The body will be changed, so its length is no longer known.
     pub remove_content_length: bool,
+}
+
+/// How the response body is followed.
+enum Body {
+    /// Not looked at (an error, or not from the provider).
+    Ignored,
+    /// A stream from the provider.
+    Stream(Box<StreamTracker>),
+    /// A JSON body from the provider, scanned as it passes.
+    Json(Box<JsonText>),
+    /// A body the filter cannot read (compressed with an encoding Envoy did not decode):
+    /// its bytes are counted for an estimate.
+    Opaque(u64),
+}
+
+/// The request body, as kept for a prompt estimate.
+struct Prompt {
+    /// The body's first bytes (all of it, if it is at most [`PROMPT_SAMPLE_BYTES`]).
+    head: Vec<u8>,
+    /// The whole body's length.
+    total: usize,
+}
+
+impl Prompt {
+    fn new(mut body: Vec<u8>) -> Self {
+        let total = body.len();
+        if total > PROMPT_SAMPLE_BYTES {
+            body.truncate(PROMPT_SAMPLE_BYTES);
+            body.shrink_to_fit();
+        }
+        Prompt { head: body, total }
+    }
+
+    /// Prompt tokens as the estimator counts them: `count` over the text (every string of the
+    /// body, as the provider reads it), extrapolated from the sample to the whole body.
+    fn tokens(&self, count: impl Fn(&str) -> u64) -> u64 {
+        if self.head.len() == self.total {
+            return count(&prompt_text(&self.head));
+        }
+        let mut scan = JsonText::all_values(MAX_COUNTED_BYTES);
+        scan.feed(&self.head);
+        scan.end();
+        let tokens = count(scan.text().0);
+        let scaled = u128::from(tokens).saturating_mul(self.total as u128) / (self.head.len().max(1) as u128);
+        u64::try_from(scaled).unwrap_or(u64::MAX)
+    }
 }
 
 pub struct Exchange {
@@ -28,14 +94,11 @@ pub struct Exchange {
     pricing: Option<Pricing>,
     format: ApiFormat,
     forced_usage: bool,
-    /// The request body, kept (not copied) to estimate prompt tokens if usage is missing.
-    request_body: Vec<u8>,
+    prompt: Prompt,
     started_ms: u64,
     status: u32,
     origin: Option<Origin>,
-    tracker: Option<StreamTracker>,
-    body_copy: Vec<u8>,
-    body_truncated: bool,
+    body: Body,
     first_token_ms: Option<u64>,
     pub guardrails: Vec<(String, &'static str)>,
 }
@@ -48,6 +111,7 @@ pub struct ExchangeStart {
     pub pricing: Option<Pricing>,
     pub api: Api,
     pub forced_usage: bool,
+    /// The request body as the client sent it; the exchange keeps a bounded sample.
     pub request_body: Vec<u8>,
     pub started_ms: u64,
     pub guardrails: Vec<(String, &'static str)>,
@@ -61,6 +125,14 @@ fn format_of(api: Api) -> ApiFormat {
     }
 }
 
+/// A `content-encoding` the filter cannot read through (anything but identity).
+fn encoded(value: Option<&[u8]>) -> bool {
+    value.is_some_and(|v| {
+        let v = v.trim_ascii();
+        !v.is_empty() && !v.eq_ignore_ascii_case(b"identity")
+    })
+}
+
 impl Exchange {
     pub fn new(s: ExchangeStart) -> Self {
         Exchange {
@@ -71,66 +143,103 @@ impl Exchange {
             pricing: s.pricing,
             format: format_of(s.api),
             forced_usage: s.forced_usage,
-            request_body: s.request_body,
+            prompt: Prompt::new(s.request_body),
             started_ms: s.started_ms,
             status: 0,
             origin: None,
-            tracker: None,
-            body_copy: Vec::new(),
-            body_truncated: false,
+            body: Body::Ignored,
             first_token_ms: None,
             guardrails: s.guardrails,
         }
     }
 
-    /// `from_provider`: the response came from upstream (Envoy's `via_upstream`), not from
-    /// Envoy itself (timeout, no route, unreachable).
-    pub fn on_response_headers(
-        &mut self,
-        status: u32,
-        content_type: Option<&[u8]>,
-        from_provider: bool,
-    ) -> ResponseHeadersPlan {
+    /// The response's status and headers: reads from `head` only what it needs (each read
+    /// is a host call). On a 2xx it reads the body's type and encoding; otherwise whether the
+    /// provider or Envoy produced the response (Envoy's own replies, timeouts and unreachable
+    /// providers, are never 2xx in the shipped configuration).
+    pub fn on_response_headers(&mut self, head: &mut dyn ResponseHead) -> ResponseHeadersPlan {
+        let status = head.status();
+        let ok = (200..300).contains(&status);
+        let from_provider = ok || head.via_upstream();
         self.status = status;
         self.origin = Some(if from_provider { Origin::Provider } else { Origin::Envoy });
-        let event_stream = content_type.is_some_and(|c| {
-            c.len() >= 17
-                && c.get(..17)
-                    .is_some_and(|p| p.eq_ignore_ascii_case(b"text/event-stream"))
+        if !ok {
+            return ResponseHeadersPlan::default();
+        }
+        let content_type = head.header("content-type");
+        if encoded(head.header("content-encoding").as_deref()) {
+            // The gateway asks for an identity encoding and the shipped Envoy config decodes
+            // gzip, deflate, brotli and zstd before the filter; anything else is not read.
+            self.body = Body::Opaque(0);
+            return ResponseHeadersPlan::default();
+        }
+        let event_stream = content_type.as_deref().is_some_and(|c| {
+            c.get(..17)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"text/event-stream"))
         });
-        if from_provider && (200..300).contains(&status) && event_stream {
+        if event_stream {
             let tracker = StreamTracker::new(self.format)
                 .strip_forced_usage(self.forced_usage)
                 .model(&self.upstream_model);
-            self.tracker = Some(tracker);
+            self.body = Body::Stream(Box::new(tracker));
             return ResponseHeadersPlan {
                 remove_content_length: self.forced_usage,
             };
         }
+        self.body = Body::Json(Box::new(JsonText::response(self.format, MAX_COUNTED_BYTES)));
         ResponseHeadersPlan::default()
     }
 
-    /// False when the body needs no look at all (an error from Envoy or the provider).
+    /// False when the body needs no look at all (an error from Envoy or the provider, whose
+    /// first byte was seen).
     pub fn wants_body(&self) -> bool {
-        self.tracker.is_some()
-            || (self.origin == Some(Origin::Provider) && (200..300).contains(&self.status))
-            || self.first_token_ms.is_none()
+        !matches!(self.body, Body::Ignored) || self.first_token_ms.is_none()
     }
 
-    /// One chunk of the response body; says whether to forward it as it is.
-    pub fn on_response_body(&mut self, chunk: &[u8], end_of_stream: bool, now_ms: u64) -> Forward {
-        let Some(tracker) = self.tracker.as_mut() else {
-            if self.first_token_ms.is_none() && !chunk.is_empty() {
-                self.first_token_ms = Some(now_ms);
+    /// One chunk of the response body (`size` bytes); says whether to forward it as it is.
+    /// `read` fetches the chunk's bytes (a host call, and a copy into the VM): called only
+    /// when they are needed. `now_ms` reads the host's clock: called once, for the first
+    /// token, not per chunk.
+    pub fn on_response_body(
+        &mut self,
+        size: usize,
+        end_of_stream: bool,
+        read: &mut dyn FnMut() -> Option<Vec<u8>>,
+        now_ms: &mut dyn FnMut() -> u64,
+    ) -> Forward {
+        let tracker = match &mut self.body {
+            Body::Stream(t) => t,
+            other => {
+                match other {
+                    Body::Json(scan) => {
+                        if size > 0 {
+                            if let Some(chunk) = read() {
+                                scan.feed(&chunk);
+                            }
+                        }
+                    }
+                    Body::Opaque(n) => *n = n.saturating_add(size as u64),
+                    Body::Ignored | Body::Stream(_) => {}
+                }
+                if self.first_token_ms.is_none() && size > 0 {
+                    self.first_token_ms = Some(now_ms());
+                }
+                return Forward::Unchanged;
             }
-            if self.origin == Some(Origin::Provider) && (200..300).contains(&self.status) {
-                self.copy_body(chunk);
-            }
+        };
+        if size == 0 && !end_of_stream {
+            return Forward::Unchanged;
+        }
+        let chunk = if size > 0 { read() } else { Some(Vec::new()) };
+        let Some(chunk) = chunk else {
+            // A chunk the stream's parser did not see: its offsets no longer match the
+            // bytes, so it stops following (and stripping); the usage will be estimated.
+            self.body = Body::Opaque(size as u64);
             return Forward::Unchanged;
         };
-        let feed = tracker.feed(chunk);
+        let feed = tracker.feed(&chunk);
         if feed.first_content && self.first_token_ms.is_none() {
-            self.first_token_ms = Some(now_ms);
+            self.first_token_ms = Some(now_ms());
         }
         let mut forward = feed.forward;
         if end_of_stream {
@@ -140,7 +249,7 @@ impl Exchange {
             if !tail.is_empty() {
                 forward = match forward {
                     Forward::Unchanged => {
-                        let mut v = chunk.to_vec();
+                        let mut v = chunk;
                         v.extend_from_slice(&tail);
                         Forward::Replace(v)
                     }
@@ -154,41 +263,44 @@ impl Exchange {
         forward
     }
 
-    fn copy_body(&mut self, chunk: &[u8]) {
-        if self.body_copy.len() + chunk.len() <= MAX_BODY_COPY {
-            self.body_copy.extend_from_slice(chunk);
-        } else {
-            self.body_truncated = true;
-        }
-    }
-
     /// The request is over (completed, failed or abandoned): its figures.
     pub fn finish(self, now_ms: u64) -> Outcome {
         let provider_ok = self.origin == Some(Origin::Provider) && (200..300).contains(&self.status);
+        let model = self.upstream_model.as_str();
+        let prompt = &self.prompt;
         // Providers bill what they processed: a successful or abandoned request without
         // reported usage is estimated, never counted as zero. Errors answered by the
         // provider or Envoy before generation are not billed.
-        let abandoned = self.origin.is_none();
-        let (usage, estimated): (Option<Usage>, bool) = match self.tracker.as_ref() {
-            Some(t) => {
-                // The prompt's text is only extracted when it must be estimated.
-                let prompt = if t.usage().is_some() {
-                    String::new()
-                } else {
-                    prompt_text(&self.request_body)
-                };
-                let report = t.report(&prompt);
+        let (usage, estimated): (Option<Usage>, bool) = match self.body {
+            Body::Stream(t) => {
+                // The prompt is only estimated when the usage must be.
+                let report = t.report_with(|m| prompt.tokens(|text| count_tokens(m, text)));
                 (Some(report.usage), report.estimated)
             }
-            None => match usage_from_json(self.format, &self.body_copy) {
-                Some(u) if provider_ok && !self.body_truncated => (Some(u), false),
-                _ if provider_ok || abandoned => {
-                    let prompt = prompt_text(&self.request_body);
-                    (Some(estimate(&self.upstream_model, &prompt, "")), true)
+            Body::Json(mut scan) => match scan.usage(self.format) {
+                Some(u) => (Some(u), false),
+                None => {
+                    scan.end();
+                    let (text, total) = scan.text();
+                    let output = scale(count_tokens(model, text), text.len(), total);
+                    let input = prompt.tokens(|text| count_tokens(model, text));
+                    (Some(tokens_usage(input, output)), true)
                 }
-                _ => (None, false),
             },
+            Body::Opaque(bytes) => {
+                // Unreadable: about 4 bytes a token, as the heuristic counts ASCII text.
+                let input = prompt.tokens(|text| count_tokens(model, text));
+                (Some(tokens_usage(input, bytes.div_ceil(4).max(1))), true)
+            }
+            // Abandoned before the response headers: the prompt was sent, nothing was read.
+            // The heuristic, not the tokenizer: such requests are not worth a BPE pass.
+            Body::Ignored if self.origin.is_none() => {
+                let input = prompt.tokens(|text| estimate_heuristic(text, "").input_tokens);
+                (Some(tokens_usage(input, 0)), true)
+            }
+            Body::Ignored => (None, false),
         };
+        let usage = usage.filter(|_| provider_ok || self.origin.is_none());
         let tokens = usage.map(|u| Tokens {
             input: u.input_tokens,
             cached_input: u.cached_input_tokens,
@@ -212,13 +324,30 @@ impl Exchange {
             status: self.status,
             origin: self.origin,
             tokens,
-            estimated,
+            estimated: estimated && tokens.is_some(),
             cost_microdollars,
             ttft_ms: self.first_token_ms.map(|t| t.saturating_sub(self.started_ms)),
             duration_ms: Some(now_ms.saturating_sub(self.started_ms)),
             guardrails: self.guardrails,
         }
     }
+}
+
+fn tokens_usage(input: u64, output: u64) -> Usage {
+    Usage {
+        input_tokens: input,
+        output_tokens: output,
+        ..Usage::default()
+    }
+}
+
+/// Scales a count for `part` bytes up to `whole` bytes.
+fn scale(tokens: u64, part: usize, whole: u64) -> u64 {
+    let part = part as u64;
+    if part == 0 || whole <= part {
+        return tokens;
+    }
+    u64::try_from(u128::from(tokens).saturating_mul(u128::from(whole)) / u128::from(part)).unwrap_or(u64::MAX)
 }
 
 /// The text of a request as the provider reads it, for estimation: every string value.
@@ -232,3 +361,6 @@ fn prompt_text(body: &[u8]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

@@ -25,7 +25,7 @@ use crate::metrics::{Origin, Outcome};
 use crate::request::{self, strings::apply_edits};
 use crate::secret::Secret;
 use exchange::ExchangeStart;
-pub use exchange::{Exchange, ResponseHeadersPlan};
+pub use exchange::{Exchange, ResponseHead, ResponseHeadersPlan};
 pub use genai_usage::Forward;
 
 /// A response the gateway sends itself instead of forwarding.

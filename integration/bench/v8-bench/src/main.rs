@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use genai_policy::config::raw::RawPricing;
-use genai_policy::flow::{BodyOutcome, HeadersOutcome};
+use genai_policy::flow::{BodyOutcome, Exchange, Forward, HeadersOutcome, ResponseHead};
 use genai_policy::metrics::Outcome;
 use genai_policy::pricing::{Pricing, TokenCounts};
 use genai_policy::{compile, Compiled, RequestFlow};
@@ -177,8 +177,29 @@ fn streaming_flow(config: &Arc<Compiled>) -> RequestFlow {
     let Some(x) = flow.exchange() else {
         fail("no exchange after forwarding")
     };
-    x.on_response_headers(200, Some(b"text/event-stream"), true);
+    x.on_response_headers(&mut SseHead);
     flow
+}
+
+/// The head of a provider's 200 SSE response, as the filter reads it.
+struct SseHead;
+
+impl ResponseHead for SseHead {
+    fn status(&mut self) -> u32 {
+        200
+    }
+    fn header(&mut self, name: &str) -> Option<Vec<u8>> {
+        (name == "content-type").then(|| b"text/event-stream".to_vec())
+    }
+    fn via_upstream(&mut self) -> bool {
+        true
+    }
+}
+
+/// One response chunk through the exchange, as the filter hands it over (the host's copy of
+/// the chunk into the VM is the `to_vec`).
+fn chunk_through(x: &mut Exchange, chunk: &[u8], end: bool, now: u64) -> Forward {
+    x.on_response_body(chunk.len(), end, &mut || Some(chunk.to_vec()), &mut || now)
 }
 
 struct Bench {
@@ -335,9 +356,30 @@ fn main() {
     let mut flow = streaming_flow(&config);
     if let Some(x) = flow.exchange() {
         b.run("chunk_openai_exchange", None, || {
-            x.on_response_body(black_box(OPENAI_CHUNK), false, 1)
+            chunk_through(x, black_box(OPENAI_CHUNK), false, 1)
         });
     }
+    // A burst: 500 events in one chunk (a provider's fast stream, read in one go), after the
+    // first token, through the exchange: what the first chunk of the TTFT probe costs.
+    let burst: Vec<u8> = OPENAI_CHUNK.repeat(500);
+    b.run_batched(
+        "chunk_burst_500_exchange",
+        Some(burst.len()),
+        20,
+        || {
+            let mut flow = streaming_flow(&config);
+            if let Some(x) = flow.exchange() {
+                chunk_through(x, OPENAI_CHUNK, false, 1);
+            }
+            flow
+        },
+        |mut flow| {
+            if let Some(x) = flow.exchange() {
+                black_box(chunk_through(x, &burst, false, 2));
+            }
+            flow
+        },
+    );
     // The same split as filter/usage/benches/sse.rs.
     let mut p = SseParser::new();
     b.run("chunk_sse_parser_only", None, || {
@@ -387,9 +429,9 @@ fn main() {
         || {
             let mut flow = streaming_flow(&config);
             if let Some(x) = flow.exchange() {
-                x.on_response_body(OPENAI_CHUNK, false, 1);
-                x.on_response_body(OPENAI_USAGE_CHUNK, false, 2);
-                x.on_response_body(b"data: [DONE]\n\n", true, 3);
+                chunk_through(x, OPENAI_CHUNK, false, 1);
+                chunk_through(x, OPENAI_USAGE_CHUNK, false, 2);
+                chunk_through(x, b"data: [DONE]\n\n", true, 3);
             }
             flow
         },
@@ -404,7 +446,8 @@ fn main() {
     let mem_before_tokenizer = memory_bytes();
     let prompt: String = PARAGRAPH.chars().cycle().take(4096).collect();
     let t = Instant::now();
-    let first = genai_usage::count_tokens("gpt-4o", &prompt);
+    // What the filter does once, on a tick after its VM starts.
+    let first = genai_usage::preload(genai_usage::Encoding::O200k);
     let tokenizer_first_ns = t.elapsed().as_nanos();
     let mem_after_tokenizer = memory_bytes();
     black_box(first);
@@ -454,7 +497,7 @@ fn profile(config: &Arc<Compiled>, args: &[String]) {
             let mut flow = streaming_flow(config);
             if let Some(x) = flow.exchange() {
                 for _ in 0..n {
-                    black_box(x.on_response_body(black_box(OPENAI_CHUNK), false, 1));
+                    black_box(chunk_through(x, black_box(OPENAI_CHUNK), false, 1));
                 }
             }
             return;
