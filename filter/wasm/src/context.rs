@@ -25,6 +25,10 @@ impl RootContext for Root {
         self.gateway.configure(&Abi, plugin_configuration_size)
     }
 
+    fn on_tick(&mut self) {
+        self.gateway.tick(&Abi)
+    }
+
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(GatewayHttp(self.gateway.request(&Abi))))
     }

@@ -14,6 +14,8 @@ use genai_policy::metrics::budget_points;
 use genai_policy::{compile, Compiled, ErrorCode, GatewayError, RequestFlow};
 use proxy_wasm::types::Action;
 
+use genai_usage::Encoding;
+
 use crate::host::{self, BufferType, Host, HostError, LogLevel, MapType};
 use crate::metrics::Metrics;
 
@@ -23,6 +25,8 @@ use crate::metrics::Metrics;
 pub struct Root {
     config: Option<Arc<Compiled>>,
     metrics: Rc<Metrics>,
+    /// The tokenizer vocabularies the configured models need, loaded on the first tick.
+    to_load: Vec<Encoding>,
 }
 
 impl Root {
@@ -57,6 +61,16 @@ impl Root {
                     .map(|t| (t.name.clone(), t.daily_budget_dollars))
                     .collect();
                 self.metrics.emit(host, &budget_points(&budgets));
+                // The vocabularies load on a tick right after this, not here: a configuration
+                // answers at once, and no request ever waits for (or triggers) a load.
+                self.to_load = encodings(&c);
+                if !self.to_load.is_empty() {
+                    if let Err(e) = host.set_tick_period_ms(1) {
+                        let msg = format!("genai filter: no tick to load the tokenizer (host status {}); usage estimates use the heuristic", e.0);
+                        host::log(host, LogLevel::Warn, &msg);
+                        self.to_load.clear();
+                    }
+                }
                 self.config = Some(Arc::new(c));
                 true
             }
@@ -64,6 +78,23 @@ impl Root {
                 host::log(host, LogLevel::Critical, &format!("genai filter: invalid {e}"));
                 false
             }
+        }
+    }
+
+    /// The tick after configuration: loads the tokenizer vocabularies (about a second of this
+    /// worker's time inside V8, once per VM), then stops ticking.
+    pub fn tick(&mut self, host: &dyn Host) {
+        let _ = host.set_tick_period_ms(0);
+        for encoding in std::mem::take(&mut self.to_load) {
+            let start = host.now_ms().unwrap_or(0);
+            let ok = genai_usage::preload(encoding);
+            let ms = host.now_ms().unwrap_or(0).saturating_sub(start);
+            let msg = if ok {
+                format!("genai filter: tokenizer {encoding:?} loaded in {ms} ms")
+            } else {
+                format!("genai filter: tokenizer {encoding:?} not available; usage estimates use the heuristic")
+            };
+            host::log(host, LogLevel::Info, &msg);
         }
     }
 
@@ -198,6 +229,21 @@ impl Request {
             self.metrics.emit(host, &outcome.points());
         }
     }
+}
+
+/// The vocabularies the catalog's models are estimated with (none without the tokenizer).
+fn encodings(c: &Compiled) -> Vec<Encoding> {
+    if !cfg!(feature = "tokenizer") {
+        return Vec::new();
+    }
+    let mut out: Vec<Encoding> = Vec::new();
+    for m in &c.models {
+        let e = genai_usage::encoding_for_model(&m.upstream_model);
+        if !out.contains(&e) {
+            out.push(e);
+        }
+    }
+    out
 }
 
 /// The guardrails' decision as filter state, for the access log; and the audit record.

@@ -282,3 +282,51 @@ fn a_refused_request() {
         ],
     );
 }
+
+/// The tokenizer loads on the tick after configuration, never on a request: an estimate
+/// before it is made with the heuristic, and loads nothing.
+#[test]
+fn the_tokenizer_loads_on_a_tick_not_on_a_request() {
+    let host = FakeHost::new();
+    *host.plugin_configuration.borrow_mut() = DEMO_CONFIG.as_bytes().to_vec();
+    for k in [
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_PRIVATE_API_KEY",
+        "AZURE_OPENAI_API_KEY",
+        "SELF_HOSTED_API_KEY",
+    ] {
+        host.env.borrow_mut().insert(k.into(), "test-key".into());
+    }
+    let mut root = Root::default();
+    assert!(root.configure(&host, DEMO_CONFIG.len()));
+    let calls = host.take_calls();
+    assert!(
+        calls.contains(&"set_tick_period_milliseconds(1)".to_string()),
+        "{calls:?}"
+    );
+
+    // A stream cut off before any usage: estimated at on_log, with the heuristic.
+    let mut req = root.request(&host);
+    let body = chat_body(true, "Summarize the quarter.");
+    send(&host, &mut req, &body);
+    stream(&host, &mut req, &[&chunk("Revenue")]);
+    req.on_log(&host);
+    assert!(
+        !genai_usage::loaded(genai_usage::Encoding::O200k),
+        "a request loaded the tokenizer"
+    );
+    let est = "genai_tokens_total;team=team-abc;model=gpt-4o;provider=openai;type=output;estimated=true";
+    assert!(host.stat(est).is_some_and(|n| n > 0), "estimated, never zero");
+
+    root.tick(&host);
+    assert_eq!(host.tick_period_ms.get(), 0, "one tick");
+    let logs = host.logs.borrow();
+    if cfg!(feature = "tokenizer") {
+        assert!(genai_usage::loaded(genai_usage::Encoding::O200k));
+        assert!(
+            logs.iter().any(|(_, m)| m.contains("tokenizer O200k loaded in")),
+            "{logs:?}"
+        );
+    }
+}
