@@ -1,5 +1,10 @@
 //! `genaictl`: the gateway's admin CLI. It shares `genai-policy` with the filter, so
-//! `validate` says exactly what the filter would log.
+//! `validate` says exactly what the filter would log, `check` what it would decide, `usage`
+//! what it would count, and `publish` hands Envoy only what the filter accepts.
+
+mod check;
+mod publish;
+mod usage;
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -22,6 +27,23 @@ USAGE:
       Read a key on standard input; print its SHA-256 as the configuration stores it.
   genaictl models CONFIG
       List the names clients may send in `model`, with provider and upstream model.
+  genaictl check --config CONFIG [--endpoint API] [--team TEAM] [--classification C] [--jsonl]
+      Read a chat request (JSON) on standard input and print the gateway's verdict
+      without sending anything: decision (allow, redact, block), status, error code,
+      classification, detections, injection rules and the models that would accept it.
+      API: chat_completions, messages or responses (default: from the body's shape).
+      C: the classification a workload declares in its header. --jsonl: one request
+      per line in, one verdict per line out, in order.
+  genaictl usage --provider openai|anthropic|openai-responses [--model M] [--config CONFIG]
+                 [--request FILE]
+      Read a provider's response body (JSON or SSE, as received) on standard input and
+      print its usage as the gateway counts it; with --config and a priced --model,
+      its cost in micro-dollars. --request: the request it answers, to estimate from
+      when the response reports no usage.
+  genaictl publish CONFIG --ecds FILE [--require-env]
+      Validate CONFIG as the filter would, then write it atomically into the extension
+      config file Envoy watches (scripts/render-envoy --ecds FILE): applied without a
+      restart. Nothing is written if the filter would refuse it.
 ";
 
 fn main() -> ExitCode {
@@ -33,6 +55,9 @@ fn main() -> ExitCode {
         ["mint-key", team] => mint_key(team),
         ["hash-key"] => hash_key(),
         ["models", path] => models(path),
+        ["check", rest @ ..] => parse_check(rest).and_then(|a| check::run(&a)),
+        ["usage", rest @ ..] => parse_usage(rest).and_then(|a| usage::usage(&a)),
+        ["publish", rest @ ..] => parse_publish(rest),
         ["-h" | "--help" | "help"] => {
             print!("{USAGE}");
             Ok(())
@@ -46,6 +71,76 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Parsed arguments: (`--name`, value) pairs, the flags given, the positional arguments.
+type Parsed<'a> = (Vec<(&'a str, &'a str)>, Vec<&'a str>, Vec<&'a str>);
+
+/// `--name value` options and bare flags, in any order; anything else is an error.
+fn options<'a>(args: &[&'a str], with_value: &[&str], flags: &[&str]) -> Result<Parsed<'a>, String> {
+    let (mut values, mut set, mut positional) = (Vec::new(), Vec::new(), Vec::new());
+    let mut it = args.iter();
+    while let Some(&a) = it.next() {
+        if with_value.contains(&a) {
+            let v = it.next().ok_or_else(|| format!("{a} needs a value\n\n{USAGE}"))?;
+            values.push((a, *v));
+        } else if flags.contains(&a) {
+            set.push(a);
+        } else if a.starts_with("--") {
+            return Err(format!("unknown option {a}\n\n{USAGE}"));
+        } else {
+            positional.push(a);
+        }
+    }
+    Ok((values, set, positional))
+}
+
+fn value(values: &[(&str, &str)], name: &str) -> Option<String> {
+    values
+        .iter()
+        .rev()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn parse_check(args: &[&str]) -> Result<check::CheckArgs, String> {
+    let (values, flags, positional) = options(
+        args,
+        &["--config", "--endpoint", "--team", "--classification"],
+        &["--jsonl"],
+    )?;
+    if !positional.is_empty() {
+        return Err(format!("check reads the request on standard input\n\n{USAGE}"));
+    }
+    Ok(check::CheckArgs {
+        config: value(&values, "--config").ok_or_else(|| format!("check needs --config CONFIG\n\n{USAGE}"))?,
+        endpoint: value(&values, "--endpoint"),
+        team: value(&values, "--team"),
+        classification: value(&values, "--classification"),
+        jsonl: flags.contains(&"--jsonl"),
+    })
+}
+
+fn parse_usage(args: &[&str]) -> Result<usage::UsageArgs, String> {
+    let (values, _, positional) = options(args, &["--provider", "--model", "--config", "--request"], &[])?;
+    if !positional.is_empty() {
+        return Err(format!("usage reads the response on standard input\n\n{USAGE}"));
+    }
+    Ok(usage::UsageArgs {
+        provider: value(&values, "--provider").ok_or_else(|| format!("usage needs --provider\n\n{USAGE}"))?,
+        model: value(&values, "--model"),
+        config: value(&values, "--config"),
+        request: value(&values, "--request"),
+    })
+}
+
+fn parse_publish(args: &[&str]) -> Result<(), String> {
+    let (values, flags, positional) = options(args, &["--ecds"], &["--require-env"])?;
+    let [config] = positional.as_slice() else {
+        return Err(format!("publish needs one CONFIG\n\n{USAGE}"));
+    };
+    let ecds = value(&values, "--ecds").ok_or_else(|| format!("publish needs --ecds FILE\n\n{USAGE}"))?;
+    publish::publish(config, &ecds, flags.contains(&"--require-env"))
 }
 
 fn read(path: &str) -> Result<Vec<u8>, String> {

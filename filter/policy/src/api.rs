@@ -33,10 +33,16 @@ impl Api {
     }
 }
 
+/// The dry run: `POST /v1/gateway/check` with a request body answers the gateway's verdict
+/// on it (`crate::dryrun`), and forwards nothing.
+pub const CHECK_PATH: &str = "/v1/gateway/check";
+
 /// What a method and path ask for.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Endpoint {
     Api(Api),
+    /// `POST /v1/gateway/check`.
+    Check,
     /// A known path with the wrong method; carries the method it needs.
     WrongMethod(&'static str),
     Unknown,
@@ -51,6 +57,8 @@ pub fn endpoint(method: &[u8], path: &[u8]) -> Endpoint {
         b"/v1/messages" => (Api::Messages, b"POST"),
         b"/v1/responses" => (Api::Responses, b"POST"),
         b"/v1/models" => (Api::ListModels, b"GET"),
+        b"/v1/gateway/check" if method == b"POST" => return Endpoint::Check,
+        b"/v1/gateway/check" => return Endpoint::WrongMethod("POST"),
         _ => return Endpoint::Unknown,
     };
     if method == wanted {
@@ -87,5 +95,10 @@ mod tests {
         assert_eq!(endpoint(b"POST", b"/v1/embeddings"), Endpoint::Unknown);
         assert_eq!(endpoint(b"POST", b"/admin"), Endpoint::Unknown);
         assert_eq!(endpoint(b"POST", b""), Endpoint::Unknown);
+        assert_eq!(
+            endpoint(b"POST", b"/v1/gateway/check?endpoint=messages"),
+            Endpoint::Check
+        );
+        assert_eq!(endpoint(b"GET", b"/v1/gateway/check"), Endpoint::WrongMethod("POST"));
     }
 }

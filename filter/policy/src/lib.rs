@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod classification;
 pub mod config;
+pub mod dryrun;
 pub mod error;
 pub mod flow;
 pub mod guardrails;

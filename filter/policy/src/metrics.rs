@@ -85,6 +85,9 @@ pub struct Outcome {
     pub duration_ms: Option<u64>,
     /// (guardrail name, action taken: `block`, `redact`, `log`, `shadow`).
     pub guardrails: Vec<(String, &'static str)>,
+    /// A dry run (`POST /v1/gateway/check`) and the decision it reported: counted apart, as
+    /// `genai_dry_runs_total`, never as traffic to a model.
+    pub dry_run: Option<&'static str>,
 }
 
 pub const NONE: &str = "none";
@@ -103,6 +106,14 @@ fn code_class(status: u32) -> &'static str {
 impl Outcome {
     pub fn points(&self) -> Vec<Point> {
         let team = self.team.clone().unwrap_or_else(|| NONE.into());
+        if let Some(decision) = self.dry_run {
+            return vec![Point {
+                kind: Kind::Counter,
+                name: "genai_dry_runs_total",
+                labels: vec![("team", team), ("action", decision.into())],
+                value: 1,
+            }];
+        }
         let model = self.model.clone().unwrap_or_else(|| NONE.into());
         let provider = self.provider.clone().unwrap_or_else(|| NONE.into());
         let tmp = || {
@@ -214,6 +225,7 @@ mod tests {
             ttft_ms: Some(120),
             duration_ms: Some(900),
             guardrails: vec![],
+            dry_run: None,
         };
         let p = o.points();
         assert_eq!(
@@ -272,6 +284,22 @@ mod tests {
         assert!(n.contains(&"genai_guardrail_triggers_total;team=t;guardrail=credit_card;action=block".to_string()));
         assert!(
             n.contains(&"genai_guardrail_triggers_total;team=t;guardrail=injection:override;action=shadow".to_string())
+        );
+    }
+
+    #[test]
+    fn a_dry_run_counts_only_itself() {
+        let o = Outcome {
+            team: Some("team-abc".into()),
+            status: 200,
+            duration_ms: Some(3),
+            guardrails: vec![("credit_card".into(), "block")],
+            dry_run: Some("block"),
+            ..Default::default()
+        };
+        assert_eq!(
+            names(&o.points()),
+            vec!["genai_dry_runs_total;team=team-abc;action=block"]
         );
     }
 

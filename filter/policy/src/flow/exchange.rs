@@ -329,6 +329,7 @@ impl Exchange {
             ttft_ms: self.first_token_ms.map(|t| t.saturating_sub(self.started_ms)),
             duration_ms: Some(now_ms.saturating_sub(self.started_ms)),
             guardrails: self.guardrails,
+            dry_run: None,
         }
     }
 }

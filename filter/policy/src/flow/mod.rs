@@ -137,6 +137,24 @@ enum State {
         status: u32,
         guardrails: Vec<(String, &'static str)>,
     },
+    /// `POST /v1/gateway/check`: the body is a request to judge, never to forward.
+    AwaitCheckBody {
+        query: String,
+        declared: Option<String>,
+    },
+    /// The dry run answered, with the decision it reported.
+    Checked {
+        decision: &'static str,
+    },
+}
+
+/// How the team is known.
+enum Auth {
+    /// From the request's key: every real request.
+    Key,
+    /// A dry run on behalf of a team already known (its key checked by the outer request),
+    /// or of no team in particular (`genaictl check`).
+    DryRun(Option<String>),
 }
 
 pub struct RequestFlow {
@@ -155,6 +173,9 @@ pub struct RequestFlow {
     dialect: Dialect,
     /// Envoy's `x-request-id`, echoed in Anthropic-shaped errors.
     request_id: Option<String>,
+    auth: Auth,
+    /// The last refusal, for dry runs to report.
+    last_error: Option<GatewayError>,
 }
 
 /// What the access log and the audit record say about the guardrails' decision.
@@ -168,6 +189,13 @@ pub struct GuardRecord {
     /// The prompt with every finding redacted, where the classification allows logging.
     pub prompt: Option<String>,
     pub audit: bool,
+    /// The effective classification (`classification`, typed).
+    pub effective: Classification,
+    /// Detected types and how many of each, in type order (what `detected` lists).
+    pub detections: Vec<(String, u32)>,
+    /// (guardrail, action) per detected type and per matched injection rule
+    /// (`injection_<rule>`), as the metrics count them.
+    pub triggers: Vec<(String, &'static str)>,
 }
 
 impl RequestFlow {
@@ -183,7 +211,21 @@ impl RequestFlow {
             pending_triggers: Vec::new(),
             dialect: Dialect::OpenAi,
             request_id: None,
+            auth: Auth::Key,
+            last_error: None,
         }
+    }
+
+    /// A flow for a dry run (`crate::dryrun`): the team is `team`, no key is looked at.
+    pub(crate) fn dry_run(config: Arc<Compiled>, team: Option<String>) -> Self {
+        let mut flow = RequestFlow::new(config, 0);
+        flow.auth = Auth::DryRun(team);
+        flow
+    }
+
+    /// The last refusal this flow answered.
+    pub fn last_error(&self) -> Option<&GatewayError> {
+        self.last_error.as_ref()
     }
 
     pub fn config(&self) -> &Compiled {
@@ -207,7 +249,7 @@ impl RequestFlow {
 
     /// True between accepted headers and the complete body.
     pub fn awaiting_body(&self) -> bool {
-        matches!(self.state, State::AwaitBody { .. })
+        matches!(self.state, State::AwaitBody { .. } | State::AwaitCheckBody { .. })
     }
 
     /// The forwarded request's exchange, while the response flows.
@@ -244,6 +286,7 @@ impl RequestFlow {
             status: r.status,
             guardrails: std::mem::take(&mut self.pending_triggers),
         };
+        self.last_error = Some(err);
         r
     }
 
@@ -277,8 +320,13 @@ impl RequestFlow {
                 !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
             })
             .map(str::to_string);
+        let mut dry_run = false;
         let api = match endpoint(method, path) {
             Endpoint::Api(api) => api,
+            Endpoint::Check => {
+                dry_run = true;
+                Api::ChatCompletions // the body's API is decided with the body
+            }
             Endpoint::WrongMethod(m) => {
                 let e = GatewayError::new(ErrorCode::MethodNotAllowed, format!("this endpoint takes {m}"));
                 return Err((e, Some(m)));
@@ -286,7 +334,7 @@ impl RequestFlow {
             Endpoint::Unknown => {
                 let e = GatewayError::new(
                     ErrorCode::UnsupportedEndpoint,
-                    "this gateway serves POST /v1/chat/completions, POST /v1/messages, POST /v1/responses and GET /v1/models",
+                    "this gateway serves POST /v1/chat/completions, POST /v1/messages, POST /v1/responses, GET /v1/models, POST /v1/gateway/check and GET /playground",
                 );
                 return Err((e, None));
             }
@@ -298,12 +346,18 @@ impl RequestFlow {
             );
             return Err((e, None));
         }
-        let team = authenticate(&self.config, &headers)
-            .map_err(|e| (e, None))?
-            .name
-            .clone();
-        self.team = Some(team);
+        self.team = match &self.auth {
+            Auth::Key => Some(
+                authenticate(&self.config, &headers)
+                    .map_err(|e| (e, None))?
+                    .name
+                    .clone(),
+            ),
+            Auth::DryRun(team) => team.clone(),
+        };
+        // A dry run judges the declared classification as part of the request it checks.
         let declared = match headers.get(&self.config.guardrails.classification_header) {
+            _ if dry_run => None,
             None => None,
             Some(v) => {
                 let v = std::str::from_utf8(v).unwrap_or_default().trim().to_ascii_lowercase();
@@ -350,6 +404,14 @@ impl RequestFlow {
             .and_then(|q| path.get(q..))
             .map(|q| String::from_utf8_lossy(q).into_owned())
             .unwrap_or_default();
+        if dry_run {
+            let header = headers.get(&self.config.guardrails.classification_header);
+            self.state = State::AwaitCheckBody {
+                query,
+                declared: header.map(|v| String::from_utf8_lossy(v).into_owned()),
+            };
+            return Ok(HeadersOutcome::HoldForBody { strip: Vec::new() });
+        }
         self.state = State::AwaitBody {
             api,
             client_sent_anthropic_version: headers.get("anthropic-version").is_some(),
@@ -387,6 +449,13 @@ impl RequestFlow {
                 guardrails: Vec::new(),
             },
         );
+        if let State::AwaitCheckBody { query, declared } = state {
+            if body.len() > self.config.max_request_body_bytes {
+                let err = self.too_large();
+                return BodyOutcome::Respond(self.reject(err));
+            }
+            return BodyOutcome::Respond(self.answer_check(&query, declared.as_deref(), &body));
+        }
         let State::AwaitBody {
             api,
             client_sent_anthropic_version,
@@ -438,7 +507,11 @@ impl RequestFlow {
         let req = request::parse(api, body)?;
         let config = Arc::clone(&self.config);
         let route = self.resolve_route(&config, api, &req)?;
-        let team = self.team.clone().ok_or_else(internal)?;
+        let team = match (&self.auth, self.team.clone()) {
+            (_, Some(team)) => team,
+            (Auth::DryRun(_), None) => String::new(), // genaictl check, for no team in particular
+            (Auth::Key, None) => return Err(internal()),
+        };
         let mut verdict = self.judge_guardrails(&config, &route, &req, declared, body)?;
         let mut set_headers = upstream_headers(&route, api, query, client_sent_anthropic_version);
         let (new_body, forced_usage) = rewrite_body(api, &req, &route, std::mem::take(&mut verdict.edits), body)?;
@@ -520,12 +593,16 @@ impl RequestFlow {
             approved: route.approved,
         };
         let mut verdict = judge(&config.guardrails, body, req.model_span(), declared, &target)?;
+        let effective = verdict.classification.unwrap_or(Classification::Public);
         self.guard = Some(GuardRecord {
-            classification: verdict.classification.unwrap_or(Classification::Public).as_str(),
+            classification: effective.as_str(),
             detected: verdict.detected_summary(),
             action: verdict.action,
             prompt: verdict.loggable_prompt.take(),
             audit: verdict.audit && verdict.refusal.is_none(),
+            effective,
+            detections: verdict.detected.iter().map(|(k, n)| (k.clone(), *n)).collect(),
+            triggers: verdict.triggers.clone(),
         });
         if let Some(refusal) = verdict.refusal.take() {
             self.pending_triggers = std::mem::take(&mut verdict.triggers);
@@ -559,14 +636,65 @@ impl RequestFlow {
                 guardrails,
                 ..Outcome::default()
             },
+            State::Checked { decision } => Outcome {
+                team: self.team.clone(),
+                status: 200,
+                origin: Some(Origin::Gateway),
+                dry_run: Some(decision),
+                ..Outcome::default()
+            },
             // Abandoned before the gateway decided: nothing left, nothing to bill.
-            State::Start | State::AwaitBody { .. } => Outcome {
+            State::Start | State::AwaitBody { .. } | State::AwaitCheckBody { .. } => Outcome {
                 team: self.team.clone(),
                 status: 0,
                 origin: Some(Origin::Gateway),
                 duration_ms: Some(now_ms.saturating_sub(self.started_ms)),
                 ..Outcome::default()
             },
+        }
+    }
+
+    /// `POST /v1/gateway/check`: the verdict on the body, for this team, as `genaictl check`
+    /// gives it (both are `crate::dryrun::check`). The access log gets the guardrails'
+    /// record (the prompt only where the logging rule allows it) with action `dry_run`.
+    fn answer_check(&mut self, query: &str, declared: Option<&str>, body: &[u8]) -> LocalResponse {
+        let endpoint = query
+            .trim_start_matches('?')
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("endpoint="));
+        let api = match endpoint.map(crate::dryrun::parse_api) {
+            Some(Some(api)) => Some(api),
+            Some(None) => {
+                return self.reject(
+                    GatewayError::new(
+                        ErrorCode::InvalidRequest,
+                        "`endpoint` must be chat_completions, messages or responses",
+                    )
+                    .with_param("endpoint"),
+                )
+            }
+            None => None,
+        };
+        let input = crate::dryrun::CheckInput {
+            api,
+            team: self.team.clone(),
+            declared,
+            body,
+        };
+        let (verdict, guard) = crate::dryrun::check_with_record(&self.config, &input);
+        self.guard = guard.map(|mut g| {
+            g.action = "dry_run";
+            g.audit = false;
+            g
+        });
+        self.state = State::Checked {
+            decision: verdict.decision.as_str(),
+        };
+        LocalResponse {
+            status: 200,
+            body: verdict.to_json(&self.config.runbook_base_url).to_string().into_bytes(),
+            code: None,
+            headers: Vec::new(),
         }
     }
 
@@ -580,16 +708,56 @@ impl RequestFlow {
         )
     }
 
-    /// OpenAI's `GET /v1/models` answer, from the catalog.
+    /// OpenAI's `GET /v1/models` answer, from the catalog. Each entry also carries, under
+    /// `gateway`, what a developer choosing a model needs (the playground shows it): the
+    /// catalog model an alias stands for, the API to call it through, its tier and the
+    /// classifications that tier is approved for, and its prices. SDKs ignore the extra key.
     fn models_list(&self) -> LocalResponse {
-        let data: Vec<_> = self
-            .config
+        let c = &self.config;
+        let data: Vec<_> = c
             .model_names()
             .into_iter()
             .filter_map(|name| {
-                let m = self.config.model(name)?;
-                let p = self.config.provider(m.provider)?;
-                Some(json!({"id": name, "object": "model", "created": 0, "owned_by": p.name}))
+                let m = c.model(name)?;
+                let p = c.provider(m.provider)?;
+                let tier = c.tier(m.tier)?;
+                let api = if p.kind.serves(Api::Messages) {
+                    Api::Messages
+                } else {
+                    Api::ChatCompletions
+                };
+                let endpoints: Vec<&str> = [Api::ChatCompletions, Api::Messages, Api::Responses]
+                    .into_iter()
+                    .filter(|a| p.kind.serves(*a))
+                    .map(Api::path)
+                    .collect();
+                let pricing = m.pricing.map(|pr| {
+                    let dollars = |micro: u64| micro as f64 / 1_000_000.0;
+                    json!({
+                        "input_per_million": dollars(pr.input),
+                        "cached_input_per_million": dollars(pr.cached_input),
+                        "cache_write_per_million": dollars(pr.cache_write),
+                        "output_per_million": dollars(pr.output),
+                        "input_microdollars_per_million": pr.input,
+                        "cached_input_microdollars_per_million": pr.cached_input,
+                        "cache_write_microdollars_per_million": pr.cache_write,
+                        "output_microdollars_per_million": pr.output,
+                    })
+                });
+                let approved: Vec<&str> = tier.approved_for.iter().map(Classification::as_str).collect();
+                Some(json!({
+                    "id": name, "object": "model", "created": 0, "owned_by": p.name,
+                    "gateway": {
+                        "model": m.name,
+                        "alias_of": (name != m.name).then_some(m.name.as_str()),
+                        "provider": p.name,
+                        "api": api.name(),
+                        "endpoints": endpoints,
+                        "tier": tier.name,
+                        "approved_for": approved,
+                        "pricing": pricing,
+                    }
+                }))
             })
             .collect();
         LocalResponse {

@@ -271,6 +271,28 @@ fn models_list_is_served_locally_after_auth() {
         .map(|m| m["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, vec!["azure-gpt-4o", "claude-sonnet", "default-chat", "gpt-4o"]);
+    // What the playground shows: the model an alias stands for, its API, tier, prices.
+    let alias = &v["data"][2]["gateway"];
+    assert_eq!(alias["alias_of"], "gpt-4o");
+    assert_eq!(alias["api"], "chat_completions");
+    assert_eq!(
+        alias["endpoints"],
+        serde_json::json!(["/v1/chat/completions", "/v1/responses"])
+    );
+    assert_eq!(alias["tier"], "general");
+    assert_eq!(alias["approved_for"], serde_json::json!(["public", "internal"]));
+    assert_eq!(alias["pricing"]["input_per_million"], 2.5);
+    assert_eq!(alias["pricing"]["cached_input_microdollars_per_million"], 1_250_000);
+    let claude = &v["data"][1]["gateway"];
+    assert_eq!(
+        (claude["api"].as_str(), claude["alias_of"].is_null()),
+        (Some("messages"), true)
+    );
+    assert_eq!(
+        claude["approved_for"],
+        serde_json::json!(["public", "internal", "confidential"])
+    );
+    assert!(claude["pricing"].is_null());
     let mut flow = RequestFlow::new(config(), 0);
     assert_eq!(
         respond(flow.on_headers(&headers("GET", "/v1/models", &[]), true)).status,
