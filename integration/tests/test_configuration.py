@@ -106,7 +106,11 @@ def test_shipped_envoy_config_lets_long_streams_finish(tmp_path):
     seconds = lambda d: float(d.rstrip("s"))
     assert seconds(hcm["stream_idle_timeout"]) >= 300
     assert seconds(hcm["request_timeout"]) == 0
-    routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    all_routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    # Besides the provider routes, only the playground page, which Envoy answers itself.
+    [playground] = [r for r in all_routes if "route" not in r]
+    assert playground["match"]["path"] == "/playground" and playground["direct_response"]["status"] == 200
+    routes = [r for r in all_routes if "route" in r]
     providers = json.loads(DEMO_CONFIG.read_text())["providers"]
     assert {r["route"]["cluster"] for r in routes} == {p.get("upstream", p["name"]) for p in providers}
     assert {c["name"] for c in cfg["static_resources"]["clusters"]} == {p.get("upstream", p["name"]) for p in providers}

@@ -1,5 +1,9 @@
-"""scripts/run, as the README's quick start uses it: up, the reference snippet streams, Ctrl-C stops it."""
+"""scripts/run, as the README's quick start uses it: up, the reference snippet streams, the
+playground is served, a saved configuration change is published without a restart, Ctrl-C
+stops it."""
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -7,7 +11,7 @@ import time
 
 import httpx
 
-from harness import ROOT, free_port, wait_until
+from harness import DEMO_CONFIG, GENAICTL, ROOT, free_port, wait_until
 from test_reference_snippet import SNIPPET
 
 
@@ -15,6 +19,9 @@ def test_scripts_run_serves_the_demo_and_stops_on_ctrl_c(tmp_path):
     listen, admin, mock, tls = free_port(), free_port(), free_port(), free_port()
     env = dict(os.environ, GENAI_LISTEN=f"127.0.0.1:{listen}", GENAI_ADMIN=f"127.0.0.1:{admin}",
                GENAI_MOCK=f"127.0.0.1:{mock}", GENAI_TLS_LISTEN=f"127.0.0.1:{tls}")
+    config_file = tmp_path / "filter-config.json"
+    config_file.write_text(DEMO_CONFIG.read_text())
+    env["GENAI_FILTER_CONFIG"] = str(config_file)
     for k in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZURE_OPENAI_API_KEY"):
         env.pop(k, None)
     out = (tmp_path / "run.out").open("wb")
@@ -31,6 +38,27 @@ def test_scripts_run_serves_the_demo_and_stops_on_ctrl_c(tmp_path):
         auth = received["headers"]["authorization"][0]
         assert auth.startswith("Bearer demo-openai-"), "a per-run demo provider key"
         assert "team-abc-key-xxxxx" not in str(received)
+
+        # The playground, served by Envoy itself.
+        page = httpx.get(f"http://127.0.0.1:{listen}/playground")
+        assert page.status_code == 200 and "<title>Playground" in page.text
+        assert f"http://127.0.0.1:{listen}/playground" in (tmp_path / "run.out").read_text()
+
+        # Save a change to the configuration: published, the new key works, same Envoy.
+        out = subprocess.run([str(GENAICTL), "mint-key", "team-new"], capture_output=True, text=True, check=True).stdout
+        key = re.search(r"^\s+(gk-[0-9a-f]{48})$", out, re.M).group(1)
+        entry = json.loads(re.search(r"^\s+(\{.*\})$", out, re.M).group(1))
+        models = lambda: httpx.get(f"http://127.0.0.1:{listen}/v1/models", headers={"authorization": f"Bearer {key}"})
+        assert models().status_code == 401
+        config = json.loads(config_file.read_text())
+        config["teams"].append(entry)
+        config_file.write_text(json.dumps(config, indent=2))
+        wait_until(lambda: models().status_code == 200, 15, "the published configuration")
+        wait_until(lambda: "configuration changed: published" in (tmp_path / "run.out").read_text(), 5, "the notice")
+        config_file.write_text("{ not json")
+        wait_until(lambda: "configuration changed but not published" in (tmp_path / "run.out").read_text(), 5,
+                   "the refusal notice")
+        assert models().status_code == 200, "a broken file changes nothing"
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's process group
         code = proc.wait(30)

@@ -126,3 +126,14 @@ ensure_node_packages() {
   (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
   echo "$want" > "$stamp"
 }
+
+# Debian's Chromium (and a font, so pages render text) for the playground's browser tests,
+# which drive it with playwright-core.
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ] && fc-list 2>/dev/null | grep -qi dejavu; then
+    return 0
+  fi
+  log "installing Debian's chromium and fonts-dejavu-core (browser tests)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+}
