@@ -132,10 +132,19 @@ def test_mint_add_revoke_while_a_stream_runs(ecds_gateway, tmp_path):
             result["body"] = b"".join(resp.iter_bytes())
             result["ended"] = time.monotonic()
 
+    def slow():  # a plain request, its answer still 1.5 s away when the key is revoked
+        resp = httpx.post(f"{gw.url}/v1/chat/completions", timeout=60,
+                          headers={"authorization": f"Bearer {key}", "x-mock-ttft-ms": "1500"},
+                          json={"model": "gpt-4o", "messages": [{"role": "user", "content": "slow"}]})
+        result["slow"] = (resp.status_code, time.monotonic())
+
     thread = threading.Thread(target=stream)
     thread.start()
+    slow_thread = threading.Thread(target=slow)
+    slow_thread.start()
     wait_until(lambda: any(r["path"] == "/v1/chat/completions" and '"stream":true' in r["body"].replace(" ", "")
                            for r in gw.mock.requests()), 10, "the stream to reach the provider")
+    wait_until(lambda: any('"slow"' in r["body"] for r in gw.mock.requests()), 10, "the slow request to reach it")
     config["teams"] = [t for t in config["teams"] if t["name"] != "team-new"]
     gw.publish_and_wait(config, config_file)
     revoked_at = time.monotonic()
@@ -143,6 +152,8 @@ def test_mint_add_revoke_while_a_stream_runs(ecds_gateway, tmp_path):
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized", r.text
     assert chat(gw, TEAM_ABC_KEY).status_code == 200, "the other teams are untouched"
     thread.join(60)
+    slow_thread.join(60)
+    assert result["slow"][0] == 200 and result["slow"][1] > revoked_at, "the request in flight was answered"
     assert result["status"] == 200
     events = [e for e in result["body"].split(b"\n\n") if e.startswith(b"data: {")]
     assert len([e for e in events if re.search(rb'"content":"[^"]+"', e)]) == 12, "every token arrived"

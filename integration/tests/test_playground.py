@@ -11,12 +11,25 @@ import subprocess
 
 import httpx
 import pytest
+import yaml
 
+from deployment import start_gateway
 from harness import ROOT, TEAM_ABC_KEY, envoy_stats
 
 NODE_DIR = ROOT / "integration/node"
 SHOTS = ROOT / "target/playground"
 RUNBOOK = "https://gateway.internal/docs/runbooks/classification_mismatch.md"
+
+
+def run_page(gw, profile, **extra) -> dict:
+    proc = subprocess.run(
+        ["node", str(NODE_DIR / "playground.mjs"),
+         json.dumps({"url": gw.url, "key": TEAM_ABC_KEY, "shots": str(SHOTS), "profile": str(profile), **extra})],
+        capture_output=True, text=True, timeout=180, cwd=NODE_DIR)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["ok"], result.get("error")
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -27,14 +40,7 @@ def session(tmp_path_factory):
     gw = Gateway(workdir=tmp_path_factory.mktemp("playground")).start()
     try:
         before = envoy_stats(gw)
-        profile = tmp_path_factory.mktemp("chromium-profile")
-        proc = subprocess.run(
-            ["node", str(NODE_DIR / "playground.mjs"),
-             json.dumps({"url": gw.url, "key": TEAM_ABC_KEY, "shots": str(SHOTS), "profile": str(profile)})],
-            capture_output=True, text=True, timeout=180, cwd=NODE_DIR)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        result = json.loads(proc.stdout)
-        assert result["ok"], result.get("error")
+        result = run_page(gw, tmp_path_factory.mktemp("chromium-profile"))
         yield gw, result, before, envoy_stats(gw)
     finally:
         gw.stop()
@@ -143,7 +149,51 @@ def test_usage_panel_follows_the_usage_endpoint(session):
         assert "team-abc" in r["steps"]["usageText"]
 
 
+# The shape agreed for GET /v1/gateway/usage (/work/coord/usage-endpoint.md, issue 11).
+USAGE = {
+    "team": "team-abc", "as_of": "2026-12-01T19:40:22Z",
+    "spend": {"day": {"window": "2026-12-01", "used_dollars": 1.234567, "budget_dollars": 50.0, "resets_in_seconds": 15578},
+              "month": {"window": "2026-12", "used_dollars": 9.87, "budget_dollars": None, "resets_in_seconds": 2606378}},
+    "tokens_per_minute": {"used": 1234, "limit": 100000, "resets_in_seconds": 38},
+    "requests_per_minute": {"used": 12, "limit": 600, "resets_in_seconds": 38},
+    "allowed_models": ["gpt-4o", "default-chat"],
+}
+
+
+def with_usage_endpoint(text: str) -> str:
+    """The rendered config plus a stand-in GET /v1/gateway/usage answering the agreed shape,
+    for the page's side of the contract (the real endpoint, once it exists, is checked above)."""
+    cfg = yaml.safe_load(text)
+    for listener in cfg["static_resources"]["listeners"]:
+        hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+        hcm["route_config"]["virtual_hosts"][0]["routes"].insert(0, {
+            "match": {"path": "/v1/gateway/usage"},
+            "direct_response": {"status": 200, "body": {"inline_string": json.dumps(USAGE)}},
+            "response_headers_to_add": [{"header": {"key": "content-type", "value": "application/json"}}],
+            "typed_per_filter_config": {"genai": {
+                "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", "disabled": True}},
+        })
+    return json.dumps(cfg)
+
+
+def test_usage_panel_shows_the_agreed_shape(tmp_path):
+    gw = start_gateway(tmp_path / "gw", patch=with_usage_endpoint)
+    try:
+        r = run_page(gw, tmp_path / "profile", only="usage")
+    finally:
+        gw.stop()
+    text = r["steps"]["usageText"]
+    assert "Spend today: $1.23 of $50.00" in text
+    assert "Spend this month: $9.87 (no limit)" in text
+    assert "Tokens this minute: 1234 of 100000" in text and "Requests this minute: 12 of 600" in text
+    assert "Team team-abc · models: gpt-4o, default-chat" in text
+    meters = {m["label"]: m for m in r["steps"]["meters"]}
+    assert meters["Spend today"]["now"] == 1.234567 and meters["Spend today"]["max"] == 50
+    assert meters["Tokens this minute"]["width"] == "1.2%"
+    assert "Spend this month" not in meters, "no meter without a limit"
+
+
 def test_screenshots_are_saved():
-    for name in ("check", "run", "refusal", "narrow"):
+    for name in ("check", "run", "refusal", "narrow", "usage"):
         png = SHOTS / f"{name}.png"
         assert png.exists() and png.stat().st_size > 10_000, png
