@@ -75,6 +75,9 @@ pub struct Outcome {
     pub team: Option<String>,
     pub model: Option<String>,
     pub provider: Option<String>,
+    /// The same three as indices into the compiled configuration: the filter's cache of
+    /// metric handles is keyed on them.
+    pub ids: SeriesIds,
     pub status: u32,
     pub origin: Option<Origin>,
     pub tokens: Option<Tokens>,
@@ -92,19 +95,184 @@ pub struct Outcome {
 
 pub const NONE: &str = "none";
 
-fn code_class(status: u32) -> &'static str {
+const CODE_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
+
+fn code_class(status: u32) -> u8 {
     match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        500..=599 => "5xx",
-        _ => "other",
+        100..=199 => 0,
+        200..=299 => 1,
+        300..=399 => 2,
+        400..=499 => 3,
+        500..=599 => 4,
+        _ => 5,
     }
 }
 
+const ORIGINS: [Origin; 3] = [Origin::Gateway, Origin::Provider, Origin::Envoy];
+
+const TOKEN_TYPES: [&str; 5] = ["input", "cached_input", "cache_write", "output", "reasoning"];
+
+/// Team, model and provider as indices into the compiled configuration (`None`: not known,
+/// the `none` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SeriesIds {
+    pub team: Option<u32>,
+    pub model: Option<u32>,
+    pub provider: Option<u32>,
+}
+
+/// The metrics every request updates, by name (docs/metrics.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    Requests,
+    Tokens,
+    PromptTokens,
+    PromptCacheHits,
+    CostTotal,
+    Cost,
+    TimeToFirstToken,
+    Duration,
+}
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Requests => "genai_requests_total",
+            Metric::Tokens => "genai_tokens_total",
+            Metric::PromptTokens => "genai_prompt_tokens",
+            Metric::PromptCacheHits => "genai_prompt_cache_hits_total",
+            Metric::CostTotal => "genai_request_cost_microdollars_total",
+            Metric::Cost => "genai_request_cost_microdollars",
+            Metric::TimeToFirstToken => "genai_time_to_first_token_milliseconds",
+            Metric::Duration => "genai_request_duration_milliseconds",
+        }
+    }
+
+    pub fn kind(self) -> Kind {
+        match self {
+            Metric::Requests | Metric::Tokens | Metric::PromptCacheHits | Metric::CostTotal => Kind::Counter,
+            Metric::PromptTokens | Metric::Cost | Metric::TimeToFirstToken | Metric::Duration => Kind::Histogram,
+        }
+    }
+
+    /// Whether the series carries a `provider` label (else team and model only).
+    fn has_provider(self) -> bool {
+        matches!(
+            self,
+            Metric::Requests | Metric::Tokens | Metric::TimeToFirstToken | Metric::Duration
+        )
+    }
+}
+
+/// One series, as integers: the filter defines its Envoy stat once per key and keeps the
+/// id. `detail` is the metric's own labels: for requests `code_class * 3 + origin`, for
+/// tokens `type * 2 + estimated` (the indices of the tables above), else 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SeriesKey {
+    pub metric: Metric,
+    pub ids: SeriesIds,
+    pub detail: u8,
+}
+
+/// One update of a series keyed by integers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Update {
+    pub key: SeriesKey,
+    pub value: u64,
+}
+
+/// At most this many updates per request for the metrics every request updates.
+pub const MAX_UPDATES: usize = 12;
+
 impl Outcome {
-    pub fn points(&self) -> Vec<Point> {
+    /// The updates of the metrics every request touches, keyed by integers: no string is
+    /// built (the names are rendered with [`Outcome::render`] only the first time a key is
+    /// seen). Calls `f` in the order of [`Outcome::points`].
+    pub fn for_each_update(&self, mut f: impl FnMut(Update)) {
+        if self.dry_run.is_some() {
+            return;
+        }
+        let with = |metric: Metric, detail: u8, value: u64| {
+            let mut ids = self.ids;
+            if !metric.has_provider() {
+                ids.provider = None;
+            }
+            Update {
+                key: SeriesKey { metric, ids, detail },
+                value,
+            }
+        };
+        let origin = self.origin.unwrap_or(Origin::Gateway);
+        let origin = ORIGINS.iter().position(|o| *o == origin).unwrap_or(0) as u8;
+        f(with(Metric::Requests, code_class(self.status) * 3 + origin, 1));
+        if let Some(t) = self.tokens {
+            let estimated = u8::from(self.estimated);
+            let values = [t.input, t.cached_input, t.cache_write, t.output, t.reasoning];
+            for (kind, value) in values.into_iter().enumerate() {
+                if value > 0 {
+                    f(with(Metric::Tokens, (kind as u8) * 2 + estimated, value));
+                }
+            }
+            f(with(Metric::PromptTokens, 0, t.input));
+            if t.cached_input > 0 {
+                f(with(Metric::PromptCacheHits, 0, 1));
+            }
+        }
+        if let Some(cost) = self.cost_microdollars {
+            f(with(Metric::CostTotal, 0, cost));
+            f(with(Metric::Cost, 0, cost));
+        }
+        if let Some(ms) = self.ttft_ms {
+            f(with(Metric::TimeToFirstToken, 0, ms));
+        }
+        if let Some(ms) = self.duration_ms {
+            f(with(Metric::Duration, 0, ms));
+        }
+    }
+
+    /// An update as a named point (the stat name, for the first use of its key).
+    pub fn render(&self, u: &Update) -> Point {
+        let name_or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| NONE.into());
+        let mut labels = vec![("team", name_or_none(&self.team)), ("model", name_or_none(&self.model))];
+        let m = u.key.metric;
+        if m.has_provider() {
+            labels.push(("provider", name_or_none(&self.provider)));
+        }
+        match m {
+            Metric::Requests => {
+                let class = CODE_CLASSES
+                    .get(usize::from(u.key.detail / 3))
+                    .copied()
+                    .unwrap_or("other");
+                let origin = ORIGINS
+                    .get(usize::from(u.key.detail % 3))
+                    .copied()
+                    .unwrap_or(Origin::Gateway);
+                labels.push(("code_class", class.into()));
+                labels.push(("origin", origin.as_str().into()));
+            }
+            Metric::Tokens => {
+                let kind = TOKEN_TYPES
+                    .get(usize::from(u.key.detail / 2))
+                    .copied()
+                    .unwrap_or("input");
+                labels.push(("type", kind.into()));
+                let estimated = if u.key.detail % 2 == 1 { "true" } else { "false" };
+                labels.push(("estimated", estimated.into()));
+            }
+            _ => {}
+        }
+        Point {
+            kind: m.kind(),
+            name: m.name(),
+            labels,
+            value: u.value,
+        }
+    }
+
+    /// The points of the metrics only some requests update (guardrail triggers; a dry run,
+    /// which counts only itself), named.
+    pub fn extra_points(&self) -> Vec<Point> {
         let team = self.team.clone().unwrap_or_else(|| NONE.into());
         if let Some(decision) = self.dry_run {
             return vec![Point {
@@ -114,70 +282,26 @@ impl Outcome {
                 value: 1,
             }];
         }
-        let model = self.model.clone().unwrap_or_else(|| NONE.into());
-        let provider = self.provider.clone().unwrap_or_else(|| NONE.into());
-        let tmp = || {
-            vec![
-                ("team", team.clone()),
-                ("model", model.clone()),
-                ("provider", provider.clone()),
-            ]
-        };
-        let tm = || vec![("team", team.clone()), ("model", model.clone())];
-        let mut out = Vec::with_capacity(12);
-        let mut push = |kind, name, labels, value| {
-            out.push(Point {
-                kind,
-                name,
-                labels,
-                value,
+        self.guardrails
+            .iter()
+            .map(|(guardrail, action)| Point {
+                kind: Kind::Counter,
+                name: "genai_guardrail_triggers_total",
+                labels: vec![
+                    ("team", team.clone()),
+                    ("guardrail", guardrail.clone()),
+                    ("action", (*action).into()),
+                ],
+                value: 1,
             })
-        };
+            .collect()
+    }
 
-        let mut labels = tmp();
-        labels.push(("code_class", code_class(self.status).into()));
-        labels.push(("origin", self.origin.unwrap_or(Origin::Gateway).as_str().into()));
-        push(Kind::Counter, "genai_requests_total", labels, 1);
-
-        if let Some(t) = self.tokens {
-            let estimated = if self.estimated { "true" } else { "false" };
-            for (kind, value) in [
-                ("input", t.input),
-                ("cached_input", t.cached_input),
-                ("cache_write", t.cache_write),
-                ("output", t.output),
-                ("reasoning", t.reasoning),
-            ] {
-                if value > 0 {
-                    let mut labels = tmp();
-                    labels.push(("type", kind.into()));
-                    labels.push(("estimated", estimated.into()));
-                    push(Kind::Counter, "genai_tokens_total", labels, value);
-                }
-            }
-            push(Kind::Histogram, "genai_prompt_tokens", tm(), t.input);
-            if t.cached_input > 0 {
-                push(Kind::Counter, "genai_prompt_cache_hits_total", tm(), 1);
-            }
-        }
-        if let Some(cost) = self.cost_microdollars {
-            push(Kind::Counter, "genai_request_cost_microdollars_total", tm(), cost);
-            push(Kind::Histogram, "genai_request_cost_microdollars", tm(), cost);
-        }
-        if let Some(ms) = self.ttft_ms {
-            push(Kind::Histogram, "genai_time_to_first_token_milliseconds", tmp(), ms);
-        }
-        if let Some(ms) = self.duration_ms {
-            push(Kind::Histogram, "genai_request_duration_milliseconds", tmp(), ms);
-        }
-        for (guardrail, action) in &self.guardrails {
-            let labels = vec![
-                ("team", team.clone()),
-                ("guardrail", guardrail.clone()),
-                ("action", (*action).into()),
-            ];
-            push(Kind::Counter, "genai_guardrail_triggers_total", labels, 1);
-        }
+    /// Every point of the request, named: the updates rendered, then the extra points.
+    pub fn points(&self) -> Vec<Point> {
+        let mut out = Vec::with_capacity(MAX_UPDATES);
+        self.for_each_update(|u| out.push(self.render(&u)));
+        out.extend(self.extra_points());
         out
     }
 }
@@ -225,7 +349,7 @@ mod tests {
             ttft_ms: Some(120),
             duration_ms: Some(900),
             guardrails: vec![],
-            dry_run: None,
+            ..Default::default()
         };
         let p = o.points();
         assert_eq!(
@@ -285,6 +409,63 @@ mod tests {
         assert!(
             n.contains(&"genai_guardrail_triggers_total;team=t;guardrail=injection:override;action=shadow".to_string())
         );
+    }
+
+    /// The integer keys stand for the names: one key per name, the same name for one key.
+    #[test]
+    fn integer_keys_match_the_names() {
+        let ids = |t, m, p| SeriesIds {
+            team: t,
+            model: m,
+            provider: p,
+        };
+        let outcome = |status, origin, estimated, ids: SeriesIds| Outcome {
+            team: ids.team.map(|t| format!("team-{t}")),
+            model: ids.model.map(|m| format!("model-{m}")),
+            provider: ids.provider.map(|p| format!("provider-{p}")),
+            ids,
+            status,
+            origin,
+            tokens: Some(Tokens {
+                input: 10,
+                cached_input: 2,
+                cache_write: 1,
+                output: 3,
+                reasoning: 1,
+            }),
+            estimated,
+            cost_microdollars: Some(7),
+            ttft_ms: Some(5),
+            duration_ms: Some(9),
+            ..Default::default()
+        };
+        let mut seen: std::collections::HashMap<SeriesKey, String> = std::collections::HashMap::new();
+        for status in [200, 404, 503, 0] {
+            for origin in [None, Some(Origin::Gateway), Some(Origin::Provider), Some(Origin::Envoy)] {
+                for estimated in [false, true] {
+                    for i in [
+                        ids(None, None, None),
+                        ids(Some(0), Some(1), Some(0)),
+                        ids(Some(1), Some(1), Some(2)),
+                    ] {
+                        let o = outcome(status, origin, estimated, i);
+                        let mut updates = Vec::new();
+                        o.for_each_update(|u| updates.push(u));
+                        let points = o.points();
+                        assert_eq!(updates.len(), points.len());
+                        for (u, p) in updates.iter().zip(&points) {
+                            assert_eq!(o.render(u), *p);
+                            let name = p.stat_name();
+                            if let Some(other) = seen.insert(u.key, name.clone()) {
+                                assert_eq!(other, name, "one key, two names");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let names: std::collections::HashSet<&String> = seen.values().collect();
+        assert_eq!(names.len(), seen.len(), "one name, two keys");
     }
 
     #[test]

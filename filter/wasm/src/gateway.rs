@@ -9,9 +9,9 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use genai_policy::flow::{BodyOutcome, Forward, ForwardPlan, HeadersOutcome, LocalResponse, ResponseHead};
+use genai_policy::flow::{Effects, Forward, Next, ResponseHead};
 use genai_policy::metrics::budget_points;
-use genai_policy::{compile, Compiled, ErrorCode, GatewayError, RequestFlow};
+use genai_policy::{compile, Compiled, RequestFlow};
 use proxy_wasm::types::Action;
 
 use genai_usage::Encoding;
@@ -118,72 +118,35 @@ pub struct Request {
 impl Request {
     pub fn on_request_headers(&mut self, host: &dyn Host, end_of_stream: bool) -> Action {
         let Some(flow) = self.flow.as_mut() else {
-            return unconfigured(host);
+            return apply(host, None, Effects::unconfigured());
         };
-        let pairs = match host.header_pairs(MapType::HttpRequestHeaders) {
-            Ok(p) => p,
-            Err(e) => return fail(host, flow, "read the request headers", e),
+        let fx = match host.header_pairs(MapType::HttpRequestHeaders) {
+            Ok(pairs) => flow.request_headers(&pairs, end_of_stream),
+            Err(e) => failed(host, flow, "read the request headers", e),
         };
-        let outcome = flow.on_headers(&pairs, end_of_stream);
-        if let Some(team) = flow.team() {
-            let _ = host.set_property("genai_team", team.as_bytes());
-        }
-        match outcome {
-            HeadersOutcome::HoldForBody { strip } => {
-                for name in &strip {
-                    if let Err(e) = host.remove_header(MapType::HttpRequestHeaders, name) {
-                        return fail(host, flow, "remove a client header", e);
-                    }
-                }
-                // Held until the body is read: needs `allow_on_headers_stop_iteration`.
-                Action::Pause
-            }
-            HeadersOutcome::Respond(r) => respond(host, &r),
-        }
+        apply(host, Some(flow), fx)
     }
 
     pub fn on_request_body(&mut self, host: &dyn Host, body_size: usize, end_of_stream: bool) -> Action {
         let Some(flow) = self.flow.as_mut() else {
-            return unconfigured(host);
+            return apply(host, None, Effects::unconfigured());
         };
-        if !flow.awaiting_body() {
-            return Action::Continue;
+        if let Some(fx) = flow.request_body_progress(body_size, end_of_stream) {
+            return apply(host, Some(flow), fx);
         }
-        match flow.on_body_progress(body_size, end_of_stream) {
-            Some(BodyOutcome::Respond(r)) => return respond(host, &r),
-            Some(_) => return Action::Pause, // keep buffering
-            None => {}
-        }
-        let body = match host.buffer(BufferType::HttpRequestBody, 0, body_size) {
-            Ok(b) => b,
-            Err(e) => return fail(host, flow, "read the request body", e),
+        let fx = match host.buffer(BufferType::HttpRequestBody, 0, body_size) {
+            Ok(body) => flow.request_body(body),
+            Err(e) => failed(host, flow, "read the request body", e),
         };
-        let outcome = flow.on_body(body);
-        record_guard_decision(host, flow);
-        match outcome {
-            BodyOutcome::Forward(plan) => match apply(host, &plan, body_size) {
-                Ok(()) => Action::Continue,
-                Err((what, e)) => fail(host, flow, what, e),
-            },
-            BodyOutcome::Respond(r) => {
-                if let Some((model, provider)) = flow.model() {
-                    let _ = host.set_property("genai_model", model.as_bytes());
-                    let _ = host.set_property("genai_provider", provider.as_bytes());
-                }
-                respond(host, &r)
-            }
-            BodyOutcome::Buffer => Action::Pause,
-        }
+        apply(host, Some(flow), fx)
     }
 
     pub fn on_request_trailers(&mut self, host: &dyn Host) -> Action {
         let Some(flow) = self.flow.as_mut() else {
-            return unconfigured(host);
+            return apply(host, None, Effects::unconfigured());
         };
-        match flow.on_trailers() {
-            Some(r) => respond(host, &r),
-            None => Action::Continue,
-        }
+        let fx = flow.request_trailers();
+        apply(host, Some(flow), fx)
     }
 
     pub fn on_response_headers(&mut self, host: &dyn Host) -> Action {
@@ -226,9 +189,73 @@ impl Request {
     pub fn on_log(&mut self, host: &dyn Host) {
         if let Some(flow) = self.flow.as_mut() {
             let outcome = flow.finish(host.now_ms().unwrap_or(0));
-            self.metrics.emit(host, &outcome.points());
+            self.metrics.emit_outcome(host, &outcome);
         }
     }
+}
+
+/// Applies the policy's effects, in order. A host call that fails while the request is held
+/// (removing or setting a header, replacing the body) fails it closed: a 500, not forwarded.
+fn apply(host: &dyn Host, flow: Option<&mut RequestFlow>, fx: Effects) -> Action {
+    match apply_changes(host, &fx) {
+        Ok(()) => finish_effects(host, fx),
+        Err((what, e)) => match flow {
+            Some(flow) => {
+                let fx = failed(host, flow, what, e);
+                finish_effects(host, fx)
+            }
+            None => finish_effects(host, Effects::unconfigured()),
+        },
+    }
+}
+
+/// The request's changes: headers and body.
+fn apply_changes(host: &dyn Host, fx: &Effects) -> Result<(), (&'static str, HostError)> {
+    let headers = MapType::HttpRequestHeaders;
+    for name in &fx.remove_headers {
+        host.remove_header(headers, name)
+            .map_err(|e| ("remove a request header", e))?;
+    }
+    for (name, value) in &fx.set_headers {
+        host.set_header(headers, name, value.as_str().as_bytes())
+            .map_err(|e| ("set a request header", e))?;
+    }
+    if let Some(body) = &fx.body {
+        host.set_buffer(BufferType::HttpRequestBody, 0, body.drain, &body.prefix)
+            .map_err(|e| ("replace the request body", e))?;
+    }
+    Ok(())
+}
+
+/// Filter state, the audit record, the local reply; then whether the request goes on.
+fn finish_effects(host: &dyn Host, fx: Effects) -> Action {
+    for (name, value) in &fx.properties {
+        if let Err(e) = host.set_property(name, value.as_bytes()) {
+            let msg = format!("genai filter: cannot record {name} (host status {})", e.0);
+            host::log(host, LogLevel::Warn, &msg);
+        }
+    }
+    if let Some(audit) = &fx.audit {
+        host::log(host, LogLevel::Info, audit);
+    }
+    if let Some(r) = &fx.reply {
+        let headers: Vec<(&str, &str)> = r.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if let Err(e) = host.send_response(r.status, &r.details, &headers, &r.body) {
+            let msg = format!("genai filter: could not send a local response (host status {})", e.0);
+            host::log(host, LogLevel::Error, &msg);
+        }
+    }
+    match fx.next {
+        Next::Continue => Action::Continue,
+        Next::Pause => Action::Pause,
+    }
+}
+
+/// A failed host call while the request is held: logged, and the policy's 500.
+fn failed(host: &dyn Host, flow: &mut RequestFlow, what: &'static str, e: HostError) -> Effects {
+    let msg = format!("genai filter: could not {what} (host status {})", e.0);
+    host::log(host, LogLevel::Error, &msg);
+    flow.failed(what)
 }
 
 /// The vocabularies the catalog's models are estimated with (none without the tokenizer).
@@ -244,42 +271,6 @@ fn encodings(c: &Compiled) -> Vec<Encoding> {
         }
     }
     out
-}
-
-/// The guardrails' decision as filter state, for the access log; and the audit record.
-fn record_guard_decision(host: &dyn Host, flow: &RequestFlow) {
-    let Some(g) = flow.guard_record() else {
-        return;
-    };
-    let _ = host.set_property("genai_classification", g.classification.as_bytes());
-    if !g.detected.is_empty() {
-        let _ = host.set_property("genai_detected", g.detected.as_bytes());
-    }
-    let _ = host.set_property("genai_action", g.action.as_bytes());
-    if let Some(prompt) = &g.prompt {
-        let _ = host.set_property("genai_prompt", prompt.as_bytes());
-    }
-    if g.audit {
-        // Types and counts only: the audit trail must not become a copy of the data.
-        let request_id = host
-            .header(MapType::HttpRequestHeaders, "x-request-id")
-            .ok()
-            .flatten()
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
-            .unwrap_or_default();
-        let (model, provider) = flow.model().unwrap_or(("", ""));
-        let record = serde_json::json!({
-            "audit": "genai",
-            "request_id": request_id,
-            "team": flow.team().unwrap_or_default(),
-            "model": model,
-            "provider": provider,
-            "classification": g.classification,
-            "detected": g.detected,
-            "action": g.action,
-        });
-        host::log(host, LogLevel::Info, &format!("genai audit: {record}"));
-    }
 }
 
 /// The response head through the host: one call per value the exchange asks for.
@@ -303,85 +294,6 @@ impl ResponseHead for HostResponseHead<'_> {
         let details = self.0.property(&["response", "code_details"]).ok().flatten();
         details.as_deref() == Some(b"via_upstream".as_slice())
     }
-}
-
-/// Applies a forward plan while the headers are still held.
-fn apply(host: &dyn Host, plan: &ForwardPlan, body_size: usize) -> Result<(), (&'static str, HostError)> {
-    let headers = MapType::HttpRequestHeaders;
-    for name in &plan.remove_headers {
-        host.remove_header(headers, name)
-            .map_err(|e| ("remove a request header", e))?;
-    }
-    for (name, value) in &plan.set_headers {
-        // Changing request headers makes Envoy clear its route cache, so the route
-        // matching `x-genai-upstream` is chosen.
-        host.set_header(headers, name, value.as_str().as_bytes())
-            .map_err(|e| ("set a request header", e))?;
-    }
-    if let Some(body) = &plan.new_body {
-        host.set_buffer(BufferType::HttpRequestBody, 0, body_size, body)
-            .map_err(|e| ("replace the request body", e))?;
-    }
-    // (`genai_team` was set at the header stage.)
-    for (name, value) in [
-        ("genai_model", plan.model.as_str()),
-        ("genai_provider", plan.provider.as_str()),
-    ] {
-        host.set_property(name, value.as_bytes())
-            .map_err(|e| ("record filter state", e))?;
-    }
-    Ok(())
-}
-
-fn respond(host: &dyn Host, r: &LocalResponse) -> Action {
-    let code = r.code.map_or("ok", |c| c.as_str());
-    if r.code.is_some() {
-        let _ = host.set_property("genai_error_code", code.as_bytes());
-    }
-    let details = format!("genai_{code}");
-    let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
-    if r.code.is_some() {
-        headers.push(("x-genai-error-code", code));
-    }
-    headers.extend(r.headers.iter().map(|(k, v)| (*k, v.as_str())));
-    if let Err(e) = host.send_response(r.status, &details, &headers, &r.body) {
-        let msg = format!("genai filter: could not send a local response (host status {})", e.0);
-        host::log(host, LogLevel::Error, &msg);
-    }
-    Action::Pause
-}
-
-fn fail(host: &dyn Host, flow: &mut RequestFlow, what: &str, e: HostError) -> Action {
-    host::log(
-        host,
-        LogLevel::Error,
-        &format!("genai filter: could not {what} (host status {})", e.0),
-    );
-    let r = flow.internal_error(what);
-    respond(host, &r)
-}
-
-/// No valid configuration: refuse, in the same error shape as every other refusal.
-fn unconfigured(host: &dyn Host) -> Action {
-    host::log(
-        host,
-        LogLevel::Error,
-        "genai filter: no configuration; refusing the request",
-    );
-    let err = GatewayError::new(
-        ErrorCode::GatewayInternalError,
-        "the gateway filter has no valid configuration; the request was not forwarded",
-    );
-    let body = err.body(genai_policy::config::raw::DEFAULT_RUNBOOK_BASE_URL);
-    respond(
-        host,
-        &LocalResponse {
-            status: err.status(),
-            body,
-            code: Some(err.code),
-            headers: Vec::new(),
-        },
-    )
 }
 
 #[cfg(test)]

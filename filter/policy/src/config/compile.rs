@@ -127,6 +127,16 @@ impl Compiled {
         self.model_index.get(name).and_then(|i| self.models.get(*i))
     }
 
+    /// The index of a team of this configuration (for integer-keyed metrics).
+    pub fn team_id(&self, team: &Team) -> Option<usize> {
+        index_of(&self.teams, team)
+    }
+
+    /// The index of a model of this configuration.
+    pub fn model_id(&self, model: &Model) -> Option<usize> {
+        index_of(&self.models, model)
+    }
+
     pub fn provider(&self, index: usize) -> Option<&Provider> {
         self.providers.get(index)
     }
@@ -169,6 +179,14 @@ impl Compiled {
         self.credentials = Credentials { keys };
         Ok(())
     }
+}
+
+/// Where `item` sits in `items`, by address (O(1)); `None` if it is not one of them.
+fn index_of<T>(items: &[T], item: &T) -> Option<usize> {
+    let size = std::mem::size_of::<T>().max(1);
+    let offset = (item as *const T as usize).checked_sub(items.as_ptr() as usize)?;
+    let i = offset / size;
+    items.get(i).filter(|x| std::ptr::eq(*x, item)).map(|_| i)
 }
 
 /// Parses and validates a JSON plugin configuration.

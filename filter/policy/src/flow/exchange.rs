@@ -15,7 +15,7 @@ use genai_usage::{
 };
 
 use crate::api::Api;
-use crate::metrics::{Origin, Outcome, Tokens};
+use crate::metrics::{Origin, Outcome, SeriesIds, Tokens};
 use crate::pricing::{Pricing, TokenCounts};
 
 /// What is kept of the request body for a prompt estimate: the estimator reads no more than
@@ -90,6 +90,7 @@ pub struct Exchange {
     pub team: String,
     pub model: String,
     pub provider: String,
+    ids: SeriesIds,
     upstream_model: String,
     pricing: Option<Pricing>,
     format: ApiFormat,
@@ -107,6 +108,8 @@ pub struct ExchangeStart {
     pub team: String,
     pub model: String,
     pub provider: String,
+    /// The same as indices into the configuration, for the metrics.
+    pub ids: SeriesIds,
     pub upstream_model: String,
     pub pricing: Option<Pricing>,
     pub api: Api,
@@ -139,6 +142,7 @@ impl Exchange {
             team: s.team,
             model: s.model,
             provider: s.provider,
+            ids: s.ids,
             upstream_model: s.upstream_model,
             pricing: s.pricing,
             format: format_of(s.api),
@@ -321,6 +325,7 @@ impl Exchange {
             team: Some(self.team),
             model: Some(self.model),
             provider: Some(self.provider),
+            ids: self.ids,
             status: self.status,
             origin: self.origin,
             tokens,

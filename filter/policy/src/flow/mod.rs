@@ -7,6 +7,7 @@
 //! Response: an [`Exchange`] follows the forwarded request to its end, and [`RequestFlow::finish`]
 //! says what the request leaves behind for the metrics.
 
+mod effects;
 pub mod exchange;
 
 use std::fmt;
@@ -21,9 +22,10 @@ use crate::config::{Compiled, Model, Provider, ProviderKind};
 use crate::error::{Dialect, ErrorCode, GatewayError};
 use crate::guardrails::verdict::{judge, Target, Verdict};
 use crate::headers::{Headers, UPSTREAM_HEADER};
-use crate::metrics::{Origin, Outcome};
+use crate::metrics::{Origin, Outcome, SeriesIds};
 use crate::request::{self, strings::apply_edits};
 use crate::secret::Secret;
+pub use effects::{BodyEdit, Effects, Next, Reply};
 use exchange::ExchangeStart;
 pub use exchange::{Exchange, ResponseHead, ResponseHeadersPlan};
 pub use genai_usage::Forward;
@@ -95,6 +97,9 @@ pub struct ForwardPlan {
     pub remove_headers: Vec<&'static str>,
     /// The whole new body, when it changed.
     pub new_body: Option<Vec<u8>>,
+    /// Bytes at the end of the original body that no edit touched (the new body ends with
+    /// them too): only the part before them needs replacing.
+    pub unchanged_tail: usize,
     pub team: String,
     pub model: String,
     pub provider: String,
@@ -176,6 +181,12 @@ pub struct RequestFlow {
     auth: Auth,
     /// The last refusal, for dry runs to report.
     last_error: Option<GatewayError>,
+    /// Team, model and provider as configuration indices, for the metrics.
+    ids: SeriesIds,
+    /// The client's `:path`, and whether it sent `transfer-encoding` (what the forward plan
+    /// need not set or remove again).
+    client_path: String,
+    client_transfer_encoding: bool,
 }
 
 /// What the access log and the audit record say about the guardrails' decision.
@@ -213,6 +224,9 @@ impl RequestFlow {
             request_id: None,
             auth: Auth::Key,
             last_error: None,
+            ids: SeriesIds::default(),
+            client_path: String::new(),
+            client_transfer_encoding: false,
         }
     }
 
@@ -346,13 +360,13 @@ impl RequestFlow {
             );
             return Err((e, None));
         }
+        let config = Arc::clone(&self.config);
         self.team = match &self.auth {
-            Auth::Key => Some(
-                authenticate(&self.config, &headers)
-                    .map_err(|e| (e, None))?
-                    .name
-                    .clone(),
-            ),
+            Auth::Key => {
+                let team = authenticate(&config, &headers).map_err(|e| (e, None))?;
+                self.ids.team = config.team_id(team).and_then(|i| u32::try_from(i).ok());
+                Some(team.name.clone())
+            }
             Auth::DryRun(team) => team.clone(),
         };
         // A dry run judges the declared classification as part of the request it checks.
@@ -412,6 +426,8 @@ impl RequestFlow {
             };
             return Ok(HeadersOutcome::HoldForBody { strip: Vec::new() });
         }
+        self.client_path = String::from_utf8_lossy(path).into_owned();
+        self.client_transfer_encoding = headers.get("transfer-encoding").is_some();
         self.state = State::AwaitBody {
             api,
             client_sent_anthropic_version: headers.get("anthropic-version").is_some(),
@@ -479,6 +495,7 @@ impl RequestFlow {
                     team: plan.team.clone(),
                     model: plan.model.clone(),
                     provider: plan.provider.clone(),
+                    ids: self.ids,
                     upstream_model: plan.upstream_model.clone(),
                     pricing,
                     api,
@@ -514,7 +531,8 @@ impl RequestFlow {
         };
         let mut verdict = self.judge_guardrails(&config, &route, &req, declared, body)?;
         let mut set_headers = upstream_headers(&route, api, query, client_sent_anthropic_version);
-        let (new_body, forced_usage) = rewrite_body(api, &req, &route, std::mem::take(&mut verdict.edits), body)?;
+        let (new_body, forced_usage, unchanged_tail) =
+            rewrite_body(api, &req, &route, std::mem::take(&mut verdict.edits), body)?;
         let mut remove_headers = Vec::new();
         if let Some(b) = &new_body {
             set_headers.push(("content-length", HeaderValue::Plain(b.len().to_string())));
@@ -524,6 +542,7 @@ impl RequestFlow {
             set_headers,
             remove_headers,
             new_body,
+            unchanged_tail,
             team,
             model: route.model.name.clone(),
             provider: route.provider.name.clone(),
@@ -553,6 +572,8 @@ impl RequestFlow {
         })?;
         let provider = config.provider(model.provider).ok_or_else(internal)?;
         self.model = Some((model.name.clone(), provider.name.clone()));
+        self.ids.model = config.model_id(model).and_then(|i| u32::try_from(i).ok());
+        self.ids.provider = u32::try_from(model.provider).ok();
         if !provider.kind.serves(api) {
             return Err(GatewayError::new(
                 ErrorCode::ModelApiMismatch,
@@ -630,6 +651,7 @@ impl RequestFlow {
                 team: self.team.clone(),
                 model,
                 provider,
+                ids: self.ids,
                 status,
                 origin: Some(Origin::Gateway),
                 duration_ms: Some(now_ms.saturating_sub(self.started_ms)),
@@ -646,6 +668,10 @@ impl RequestFlow {
             // Abandoned before the gateway decided: nothing left, nothing to bill.
             State::Start | State::AwaitBody { .. } | State::AwaitCheckBody { .. } => Outcome {
                 team: self.team.clone(),
+                ids: SeriesIds {
+                    team: self.ids.team,
+                    ..SeriesIds::default()
+                },
                 status: 0,
                 origin: Some(Origin::Gateway),
                 duration_ms: Some(now_ms.saturating_sub(self.started_ms)),
@@ -822,14 +848,15 @@ fn upstream_headers(
 
 /// Step 5: one edit list (the guardrails' redactions, the `model` rewrite, forcing
 /// `stream_options.include_usage` on a chat completions stream), spliced into the body
-/// once. Returns the new body (`None` when nothing changed) and whether usage was forced.
+/// once. Returns the new body (`None` when nothing changed), whether usage was forced, and
+/// how many bytes at the end of the body no edit touched.
 fn rewrite_body(
     api: Api,
     req: &request::ChatRequest,
     route: &Route<'_>,
     redactions: Vec<request::strings::Edit>,
     body: &[u8],
-) -> Result<(Option<Vec<u8>>, bool), GatewayError> {
+) -> Result<(Option<Vec<u8>>, bool, usize), GatewayError> {
     let mut edits = redactions;
     edits.extend(req.model_edit(&route.model.upstream_model));
     // Chat completions only: the Responses API always reports usage in `response.completed`.
@@ -843,12 +870,13 @@ fn rewrite_body(
     let usage_edit = usage_edit.filter(|u| !edits.iter().any(|e| overlaps(u, e)));
     let forced_usage = usage_edit.is_some();
     edits.extend(usage_edit);
+    let edited_to = edits.iter().map(|e| e.end).max().unwrap_or(0).min(body.len());
     let new_body = if edits.is_empty() {
         None
     } else {
         Some(apply_edits(body, edits).ok_or_else(internal)?)
     };
-    Ok((new_body, forced_usage))
+    Ok((new_body, forced_usage, body.len().saturating_sub(edited_to)))
 }
 
 /// Whether two edits touch the same bytes (an insertion only if strictly inside the other).

@@ -42,6 +42,7 @@ fn exchange(api: Api, forced_usage: bool, body: Vec<u8>) -> Exchange {
         team: "team-abc".into(),
         model: "gpt-4o".into(),
         provider: "openai".into(),
+        ids: SeriesIds::default(),
         upstream_model: "gpt-4o-2024-08-06".into(),
         pricing: None,
         api,
