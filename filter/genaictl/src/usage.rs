@@ -96,6 +96,7 @@ pub fn usage(args: &UsageArgs) -> Result<(), String> {
         team: String::new(),
         model: model.clone().unwrap_or_default(),
         provider: args.provider.clone(),
+        ids: genai_policy::metrics::SeriesIds::default(),
         upstream_model,
         pricing,
         api,
