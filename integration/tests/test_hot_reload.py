@@ -66,12 +66,12 @@ class EcdsGateway(Gateway):
         return subprocess.run([str(GENAICTL), "publish", str(path), "--ecds", str(self.ecds)],
                               capture_output=True, text=True, env=self.env())
 
-    def publish_and_wait(self, config: dict, path: pathlib.Path) -> float:
+    def publish_and_wait(self, config: dict, path: pathlib.Path, timeout: float = 10) -> float:
         before = self.ecds_stat("update_success")
         t0 = time.monotonic()
         done = self.publish(config, path)
         assert done.returncode == 0, done.stderr
-        wait_until(lambda: self.ecds_stat("update_success") > before, 10, "Envoy to apply the new version")
+        wait_until(lambda: self.ecds_stat("update_success") > before, timeout, "Envoy to apply the new version")
         return time.monotonic() - t0
 
 
@@ -249,3 +249,26 @@ def test_a_broken_configuration_changes_nothing(ecds_gateway, tmp_path):
     config["teams"].append({"name": "team-late", "key_sha256": [digest]})
     gw.publish_and_wait(config, config_file)
     assert chat(gw, key).status_code == 200
+
+
+def test_started_with_a_refused_configuration_serves_nothing_until_a_good_one(tmp_path):
+    config = json.loads(DEMO_CONFIG.read_text())
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({**config, "teams": []}))
+    gw = EcdsGateway(workdir=tmp_path / "gw", filter_config=broken)
+    try:
+        gw.start()
+        assert "genai filter: invalid configuration field `teams`: at least one team is required" in gw.log_text()
+        r = chat(gw, TEAM_ABC_KEY)
+        assert r.status_code == 500 and r.json()["error"]["code"] == "gateway_internal_error", r.text
+        assert "no valid configuration" in r.json()["error"]["message"]
+        r = httpx.post(f"{gw.url}/v1/messages", headers={"x-api-key": TEAM_ABC_KEY}, timeout=30,
+                       json={"model": "claude-sonnet", "max_tokens": 8, "messages": [{"role": "user", "content": "x"}]})
+        assert r.status_code == 500 and r.json()["error"]["details"] == {"error_code": "gateway_internal_error"}
+        assert gw.mock.requests() == []
+        # No VM survived the refusal, so this version compiles the module anew (seconds of
+        # Envoy's main thread), unlike an update, which reuses the VMs.
+        gw.publish_and_wait(config, tmp_path / "filter-config.json", timeout=90)
+        wait_until(lambda: chat(gw, TEAM_ABC_KEY).status_code == 200, 30, "the workers to serve the good version")
+    finally:
+        gw.stop()
