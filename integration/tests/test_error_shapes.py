@@ -52,6 +52,7 @@ def assert_anthropic_body(body: dict, status_type: str, code: str) -> None:
     assert err["runbook_url"] == f"{RUNBOOK_BASE}{code}.md"
     assert err["message"].endswith(f"(runbook: {RUNBOOK_BASE}{code}.md)")
     assert body["request_id"], "Anthropic's shape carries the request id"
+    assert body["message"] == err["message"], "for the Node SDK's err.message"
 
 
 @pytest.mark.parametrize("case", FILTER_CASES, ids=[c[0] for c in FILTER_CASES])
@@ -136,6 +137,8 @@ def test_node_sdks_read_the_gateways_errors(gateway, mock):
         assert a["class"] == a_class
         assert a["errorCode"] == code and a["type"] == a_type and a["headerCode"] == code
         assert a["apiMessage"].endswith(f"(runbook: {RUNBOOK_BASE}{code}.md)")
+        # The SDK's own message is the gateway's text, not the body's JSON.
+        assert a["message"] == f"{status} {a['apiMessage']}", a["message"]
         assert a["requestID"] and a["requestID"] == a["body"]["request_id"]
         assert_anthropic_body(a["body"], a_type, code)
         o = got[f"openai {name}"]
@@ -211,4 +214,5 @@ def test_envoys_own_replies_in_both_shapes(envoy_errors_gateway, case):
     assert got["anthropic"]["status"] == status and got["anthropic"]["errorCode"] == code, got
     assert got["anthropic"]["type"] == a_type
     assert got["anthropic"]["apiMessage"].endswith(f"(runbook: {RUNBOOK_BASE}{code}.md)")
+    assert got["anthropic"]["message"] == f"{status} {got['anthropic']['apiMessage']}"
     assert got["openai"]["status"] == status and got["openai"]["code"] == code, got

@@ -107,8 +107,10 @@ pub enum Dialect {
     #[default]
     OpenAi,
     /// `{"type": "error", "error": {"type", "message", "code", "runbook_url", "details":
-    /// {"error_code"}}, "request_id"}`; the SDKs read `error.details.error_code` as the
-    /// stable code (`APIStatusError.error_code` in Python, `.errorCode` in Node).
+    /// {"error_code"}}, "message", "request_id"}`; the SDKs read `error.details.error_code`
+    /// as the stable code (`APIStatusError.error_code` in Python, `.errorCode` in Node). The
+    /// top-level `message` (the same text) is an addition: Anthropic's Node SDK builds its
+    /// `err.message` from it, and would show the body's JSON without it.
     Anthropic,
 }
 
@@ -191,7 +193,8 @@ impl GatewayError {
                         "code": code,
                         "runbook_url": runbook,
                         "details": {"error_code": code},
-                    }
+                    },
+                    "message": message,
                 });
                 if let (Some(id), Some(map)) = (request_id, body.as_object_mut()) {
                     map.insert("request_id".into(), id.into());
@@ -237,6 +240,7 @@ mod tests {
             v["error"]["message"],
             "confidential data (runbook: https://rb/classification_mismatch.md)"
         );
+        assert_eq!(v["message"], v["error"]["message"]);
         assert!(
             v["error"].get("param").is_none(),
             "OpenAI's param is not part of Anthropic's shape"
