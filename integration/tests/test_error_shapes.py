@@ -5,6 +5,7 @@ local replies (timeout, unreachable provider). Every refusal keeps its stable co
 from __future__ import annotations
 
 import json
+import pathlib
 import socket
 import subprocess
 
@@ -12,8 +13,9 @@ import anthropic
 import httpx
 import openai
 import pytest
+import yaml
 
-from harness import ROOT, TEAM_ABC_KEY, TEAM_XYZ_KEY
+from harness import DEMO_CONFIG, ROOT, TEAM_ABC_KEY, TEAM_XYZ_KEY
 
 NODE_DIR = ROOT / "integration/node"
 RUNBOOK_BASE = "https://gateway.internal/docs/runbooks/"
@@ -155,18 +157,55 @@ def closed_port() -> int:
         return s.getsockname()[1]  # nothing listens once the socket is closed
 
 
+# Providers the configuration names but no Envoy route serves (the route is cut from the
+# rendered configuration): the filter picks them, Envoy answers 502 upstream_not_routed.
+UNROUTED = {"openai-unrouted": ("openai", "gpt-unrouted"), "anthropic-unrouted": ("anthropic", "claude-unrouted")}
+
+
+def with_unrouted_providers(path: pathlib.Path) -> pathlib.Path:
+    c = json.loads(DEMO_CONFIG.read_text())
+    for provider, (kind, model) in UNROUTED.items():
+        base = next(p for p in c["providers"] if p["name"] == kind)
+        c["providers"].append({**base, "name": provider})
+        c["models"].append({"name": model, "provider": provider, "tier": "general"})
+        for team in c["teams"]:
+            if team.get("allowed_models") is not None:
+                team["allowed_models"].append(model)
+    path.write_text(json.dumps(c, indent=1))
+    return path
+
+
+def without_unrouted_routes(text: str) -> str:
+    cfg = yaml.safe_load(text)
+    cut = 0
+    for listener in cfg["static_resources"]["listeners"]:
+        for chain in listener["filter_chains"]:
+            for f in chain["filters"]:
+                rc = f.get("typed_config", {}).get("route_config")
+                for vh in (rc or {}).get("virtual_hosts", []):
+                    keep = [r for r in vh["routes"]
+                            if not any(h.get("string_match", {}).get("exact") in UNROUTED
+                                       for h in r.get("match", {}).get("headers", []))]
+                    cut += len(vh["routes"]) - len(keep)
+                    vh["routes"] = keep
+    assert cut >= len(UNROUTED), "the unrouted providers' routes were not found"
+    return json.dumps(cfg)
+
+
 @pytest.fixture(scope="module")
 def envoy_errors_gateway(tmp_path_factory):
-    """A gateway whose routes time out after 1 s and whose private Anthropic provider and
-    self-hosted model are unreachable: Envoy itself answers 504 and 503."""
-    from harness import Gateway
+    """A gateway whose routes time out after 1 s, whose private Anthropic provider and
+    self-hosted model are unreachable, and two of whose providers have no route: Envoy itself
+    answers 504, 503 and 502."""
+    from deployment import start_gateway
 
     port = closed_port()
-    gw = Gateway(workdir=tmp_path_factory.mktemp("envoy-errors"),
-                 render_args=["--route-timeout", "1s", "--upstream", f"anthropic-private=127.0.0.1:{port}",
-                              "--upstream", f"self-hosted=127.0.0.1:{port}"])
+    work = tmp_path_factory.mktemp("envoy-errors")
+    gw = start_gateway(work / "gw", filter_config=with_unrouted_providers(work / "filter-config.json"),
+                       patch=without_unrouted_routes,
+                       render_args=["--route-timeout", "1s", "--upstream", f"anthropic-private=127.0.0.1:{port}",
+                                    "--upstream", f"self-hosted=127.0.0.1:{port}"])
     try:
-        gw.start()
         yield gw
     finally:
         gw.stop()
@@ -178,6 +217,8 @@ ENVOY_CASES = [
      "timeout_error", "GatewayTimeoutError", "InternalServerError"),
     ("provider unreachable", "claude-sonnet-private", "llama-internal", {}, 503, "upstream_unavailable",
      "api_error", "ServiceUnavailableError", "InternalServerError"),
+    ("provider without a route", "claude-unrouted", "gpt-unrouted", {}, 502, "upstream_not_routed",
+     "api_error", "InternalServerError", "InternalServerError"),
 ]
 
 
@@ -185,6 +226,7 @@ ENVOY_CASES = [
 def test_envoys_own_replies_in_both_shapes(envoy_errors_gateway, case):
     gw = envoy_errors_gateway
     name, a_model, o_model, headers, status, code, a_type, a_class, o_class = case
+    gw.mock.clear()
     client = anthropic.Anthropic(base_url=gw.url, api_key=TEAM_XYZ_KEY, max_retries=0, timeout=30,
                                  default_headers=headers)
     with pytest.raises(anthropic.APIStatusError) as info:
@@ -216,3 +258,5 @@ def test_envoys_own_replies_in_both_shapes(envoy_errors_gateway, case):
     assert got["anthropic"]["apiMessage"].endswith(f"(runbook: {RUNBOOK_BASE}{code}.md)")
     assert got["anthropic"]["message"] == f"{status} {got['anthropic']['apiMessage']}"
     assert got["openai"]["status"] == status and got["openai"]["code"] == code, got
+    if code != "upstream_timeout":  # the slow provider did receive its requests
+        assert gw.mock.requests() == [], "nothing reached a provider"

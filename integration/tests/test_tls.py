@@ -1,6 +1,9 @@
 """The mTLS listener, with real TLS: certificates from scripts/gen-certs, Envoy's
 DownstreamTlsContext requiring a client certificate from the gateway's CA, the official
 OpenAI SDK as the client."""
+import ssl
+
+import anthropic
 import httpx
 import openai
 import pytest
@@ -98,6 +101,28 @@ def test_certificate_team_must_match_the_key(mtls, certs):
                         json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
         assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
     assert len(mtls.mock.requests()) == 1
+
+
+def test_certificate_team_mismatch_in_anthropics_shape(mtls, certs):
+    """The same refusal on /v1/messages, read by the Anthropic SDK: Anthropic's shape, the
+    gateway's message and stable code, nothing forwarded."""
+    mtls.mock.clear()
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.crt"))
+    ctx.load_cert_chain(str(certs / "team-abc.crt"), str(certs / "team-abc.key"))
+    # The Anthropic SDK brings its own HTTP client (httpx2): give it the certificate.
+    with anthropic.DefaultHttpxClient(verify=ctx) as http_client:
+        client = anthropic.Anthropic(base_url=mtls.tls_url, api_key=TEAM_XYZ_KEY, http_client=http_client,
+                                     max_retries=0)
+        with pytest.raises(anthropic.PermissionDeniedError) as err:
+            client.messages.create(model="claude-sonnet", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
+    e = err.value
+    assert e.status_code == 403 and e.type == "permission_error"
+    assert e.error_code == "certificate_team_mismatch"
+    assert e.body["type"] == "error" and e.body["message"] == e.body["error"]["message"] == e.api_message
+    assert "team-xyz" in e.api_message and "spiffe://genai.internal/team/team-abc" in e.api_message
+    assert e.api_message.endswith("(runbook: https://gateway.internal/docs/runbooks/certificate_team_mismatch.md)")
+    assert e.response.headers["x-genai-error-code"] == "certificate_team_mismatch"
+    assert mtls.mock.requests() == []
 
 
 def test_certificate_without_team_leaves_it_to_the_key(mtls, certs):
