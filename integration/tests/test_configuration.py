@@ -118,7 +118,7 @@ def test_shipped_envoy_config_lets_long_streams_finish(tmp_path):
         assert seconds(r["route"]["timeout"]) >= 300, "a 5-minute stream must finish"
         assert seconds(r["route"]["idle_timeout"]) >= 300
         assert r["request_headers_to_remove"] == ["x-genai-upstream"]
-    wasm = hcm["http_filters"][0]["typed_config"]["config"]
+    wasm = next(f for f in hcm["http_filters"] if f["name"] == "genai")["typed_config"]["config"]
     assert wasm["failure_policy"] == "FAIL_RELOAD", "fails closed, and a crashed VM is replaced (docs/deployment/failure-policy.md)"
     assert wasm["allow_on_headers_stop_iteration"] is True
     assert json.loads(wasm["configuration"]["value"]) == json.loads(DEMO_CONFIG.read_text())

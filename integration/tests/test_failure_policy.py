@@ -134,4 +134,5 @@ def test_shipped_policy_is_fail_reload():
     for path in (ROOT / "envoy/docker/envoy.yaml", ROOT / "envoy/egress/envoy.yaml"):
         cfg = yaml.safe_load(path.read_text())
         hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-        assert hcm["http_filters"][0]["typed_config"]["config"]["failure_policy"] == "FAIL_RELOAD", path
+        wasm = next(f for f in hcm["http_filters"] if f["name"] == "genai")
+        assert wasm["typed_config"]["config"]["failure_policy"] == "FAIL_RELOAD", path

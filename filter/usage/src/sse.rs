@@ -23,6 +23,8 @@ pub struct SseEvent {
     pub end: u64,
     /// The event outgrew the cap: `data` is only its last bytes, raw (field names included).
     pub truncated: bool,
+    /// The number of `data:` lines joined in `data`.
+    pub data_lines: usize,
 }
 
 /// A complete event, borrowed from the parser's buffers for the duration of a callback.
@@ -41,6 +43,8 @@ pub struct SseEventRef<'a> {
     /// The event outgrew the cap: `data` is only its last bytes, raw (field names and line
     /// breaks included), as kept by [`SseParser::keep_oversized_tail`].
     pub truncated: bool,
+    /// The number of `data:` lines joined in `data` (0 for a truncated event).
+    pub data_lines: usize,
 }
 
 impl SseEventRef<'_> {
@@ -52,6 +56,7 @@ impl SseEventRef<'_> {
             start: self.start,
             end: self.end,
             truncated: self.truncated,
+            data_lines: self.data_lines,
         }
     }
 }
@@ -399,6 +404,7 @@ impl SseParser {
                     start: p.start.unwrap_or(self.line_start),
                     end: line_end,
                     truncated: true,
+                    data_lines: 0,
                 });
             } else if p.data_lines > 0 && !p.discarding {
                 let borrowed = p.borrowed.and_then(|(a, b)| chunk.get(a..b));
@@ -412,6 +418,7 @@ impl SseParser {
                     start: p.start.unwrap_or(self.line_start),
                     end: line_end,
                     truncated: false,
+                    data_lines: p.data_lines,
                 });
             }
             p.reset();

@@ -208,7 +208,7 @@ impl StreamTracker {
             }
         }
         self.parser.feed_with(chunk, |ev| {
-            if state.on_event(ev.event, ev.data, ev.truncated) && strip {
+            if state.on_event(ev.event, ev.data, ev.truncated, ev.data_lines) && strip {
                 drops.push((ev.start, ev.end));
             }
         });
@@ -239,7 +239,7 @@ impl StreamTracker {
         let state = &mut self.state;
         self.parser.finish(|ev| {
             // Read for usage but, like the rest of the tail, forwarded unchanged.
-            state.on_event(ev.event, ev.data, ev.truncated);
+            state.on_event(ev.event, ev.data, ev.truncated, ev.data_lines);
         });
         std::mem::take(&mut self.held)
     }
@@ -415,8 +415,24 @@ impl Window<'_> {
 }
 
 impl State {
+    /// Whether a multi-line event's data is one JSON value (legitimately split over `data:`
+    /// lines), rather than several, one per line.
+    fn reads_as_one(&self, _event: Option<&str>, data: &str) -> bool {
+        let mut it = serde_json::Deserializer::from_str(data).into_iter::<serde::de::IgnoredAny>();
+        matches!((it.next(), it.next()), (Some(Ok(_)), None))
+    }
+
     /// Reads one event; tells whether it is a usage-only chunk (to strip).
-    fn on_event(&mut self, event: Option<&str>, data: &str, truncated: bool) -> bool {
+    fn on_event(&mut self, event: Option<&str>, data: &str, truncated: bool, data_lines: usize) -> bool {
+        if data_lines > 1 && !truncated && !self.reads_as_one(event, data) {
+            // An upstream that does not end its events with a blank line: its data lines add
+            // up to one event that is not JSON, each line of it is one. Read them one by one
+            // (their usage and text count; nothing of such an event is stripped).
+            for line in data.split('\n').filter(|l| !l.trim_ascii().is_empty()) {
+                self.on_event(event, line, false, 1);
+            }
+            return false;
+        }
         let info = if truncated {
             events::inspect_truncated(self.format, event, data)
         } else if self.first_content {

@@ -12,6 +12,7 @@ fn ev(event: Option<&str>, data: &str, start: u64, end: u64) -> SseEvent {
         start,
         end,
         truncated: false,
+        data_lines: data.split('\n').count(),
     }
 }
 

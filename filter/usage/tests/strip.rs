@@ -315,3 +315,31 @@ fn usage_at_the_end_of_an_oversized_event() {
         assert_eq!(r.forwarded, body.as_bytes());
     }
 }
+
+/// An upstream that ends its events with one line break (or an `id:` line) instead of a blank
+/// line sends one endless event: it is let through as it comes, and when it ends its lines are
+/// read one by one, so the usage it reported still counts.
+#[test]
+fn events_without_blank_lines_still_count() {
+    let body = fixture(FIXTURES[0].0);
+    let text = String::from_utf8(body).unwrap();
+    let one_lf = text.replace("\n\n", "\n");
+    let mut n = 0;
+    let id_lines = text
+        .split("\n\n")
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            n += 1;
+            format!("{e}\nid: {n}\n")
+        })
+        .collect::<String>();
+    for broken in [one_lf, id_lines] {
+        for size in [1, 100, broken.len()] {
+            let r = run(strip(), broken.as_bytes().chunks(size), "");
+            assert_eq!(r.forwarded, broken.as_bytes(), "passed through unchanged");
+            assert_eq!(r.usage, Some(FIXTURES[0].1), "chunks of {size}");
+            assert!(!r.finish.report.estimated);
+            assert!(r.text.contains("I’ll tailor my help."), "{}", r.text);
+        }
+    }
+}

@@ -15,6 +15,7 @@ mod openai;
 mod record;
 mod replay;
 mod request;
+mod reshape;
 mod responses;
 mod router;
 mod server;

@@ -8,6 +8,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
+use crate::reshape::Reshape;
 use crate::router::{self, State};
 
 /// Serves connections until the task is dropped.
@@ -30,7 +31,12 @@ pub async fn serve(listener: TcpListener, state: Arc<State>) -> anyhow::Result<(
         let state = Arc::clone(&state);
         let builder = Arc::clone(&builder);
         tokio::spawn(async move {
-            let svc = service_fn(move |req| router::handle(req, Arc::clone(&state)));
+            let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let state = Arc::clone(&state);
+                // Compression and broken framings, when asked (reshape.rs).
+                let reshape = Reshape::from_headers(req.headers());
+                async move { router::handle(req, state).await.map(|resp| reshape.apply(resp)) }
+            });
             // Errors here are client disconnects and x-mock-abort-after; nothing to report.
             let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
         });

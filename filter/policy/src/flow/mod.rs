@@ -397,6 +397,18 @@ impl RequestFlow {
             };
             return Ok(HeadersOutcome::Respond(r));
         }
+        if let Some(enc) = headers.get("content-encoding") {
+            // The gateway inspects the prompt as the provider will read it: a compressed body
+            // would either be refused by the provider or read differently than inspected.
+            let enc = String::from_utf8_lossy(enc.trim_ascii()).to_ascii_lowercase();
+            if !enc.is_empty() && enc != "identity" {
+                let e = GatewayError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("content-encoding `{enc}` is not supported: send the request body uncompressed"),
+                );
+                return Err((e, None));
+            }
+        }
         if let Some(len) = headers.get("content-length") {
             let len = std::str::from_utf8(len).ok().and_then(|s| s.trim().parse::<u64>().ok());
             match len {

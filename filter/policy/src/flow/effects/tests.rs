@@ -181,3 +181,33 @@ fn trailers_and_failures_are_refused() {
     let fx = Effects::unconfigured();
     assert_eq!((fx.reply.unwrap().status, fx.next), (500, Next::Pause));
 }
+
+/// A compressed request body is refused before it is read: its inspection cannot be walked
+/// around by compressing the prompt.
+#[test]
+fn a_compressed_request_body_is_refused() {
+    for enc in ["gzip", "br", "deflate, gzip", "x-anything"] {
+        let mut flow = RequestFlow::new(config(), 0);
+        let auth = format!("Bearer {ABC_KEY}");
+        let fx = flow.request_headers(
+            &headers(
+                "/v1/chat/completions",
+                &[("authorization", &auth), ("content-encoding", enc)],
+            ),
+            false,
+        );
+        let r = fx.reply.expect("refused");
+        assert_eq!((r.status, fx.next), (400, Next::Pause), "{enc}");
+        assert!(String::from_utf8_lossy(&r.body).contains("uncompressed"), "{enc}");
+    }
+    let mut flow = RequestFlow::new(config(), 0);
+    let auth = format!("Bearer {ABC_KEY}");
+    let fx = flow.request_headers(
+        &headers(
+            "/v1/chat/completions",
+            &[("authorization", &auth), ("content-encoding", "identity")],
+        ),
+        false,
+    );
+    assert!(fx.reply.is_none(), "identity is no encoding");
+}
