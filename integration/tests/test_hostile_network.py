@@ -160,7 +160,9 @@ def raw_stream(gw, headers: dict, timeout: float = 30, **body) -> tuple[int, byt
     payload = {"model": "gpt-4o", "messages": MSGS, "stream": True, **body}
     with httpx.Client(timeout=timeout) as h:
         with h.stream("POST", f"{gw.url}/v1/chat/completions", json=payload,
-                      headers={"authorization": f"Bearer {TEAM_ABC_KEY}", **headers}) as r:
+                      # The raw bytes are read: uncompressed (the gateway gzips for clients that ask).
+                      headers={"authorization": f"Bearer {TEAM_ABC_KEY}", "accept-encoding": "identity",
+                               **headers}) as r:
             got, err = read_sse(r)
             return r.status_code, got, err, time.monotonic() - t0
 
