@@ -6,8 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use genai_guard::{redact, GuardConfig, Scanner};
-use std::collections::HashMap;
+use genai_guard::{Document, GuardConfig, Placeholders, Scanner};
 
 const PROSE: &[&str] = &[
     "The quarterly review covered revenue, churn and the hiring plan for the next two quarters. ",
@@ -69,7 +68,7 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(text.len() as u64));
         g.bench_function(format!("default/{name}"), |b| b.iter(|| default.scan(black_box(text))));
         g.bench_function(format!("inspect/{name}"), |b| {
-            b.iter(|| default.inspect(black_box(text)))
+            b.iter(|| default.inspect(&Document::plain(black_box(text))))
         });
     }
     g.throughput(Throughput::Bytes(large.len() as u64));
@@ -81,7 +80,7 @@ fn bench(c: &mut Criterion) {
     });
     g.throughput(Throughput::Bytes(cjk.len() as u64));
     g.bench_function(format!("japanese/{}KB", cjk.len() >> 10), |b| {
-        b.iter(|| default.inspect(black_box(&cjk)))
+        b.iter(|| default.inspect(&Document::plain(black_box(&cjk))))
     });
     g.finish();
 
@@ -89,7 +88,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("redact");
     g.throughput(Throughput::Bytes(large.len() as u64));
     g.bench_function("400KB", |b| {
-        b.iter(|| redact(black_box(&large), &findings, &mut HashMap::new()))
+        b.iter(|| default.redact(black_box(&large), &findings, &mut Placeholders::default()))
     });
     g.finish();
 }

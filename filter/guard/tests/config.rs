@@ -15,12 +15,11 @@ fn error(json: &str) -> GuardConfigError {
 }
 
 fn kinds(config: &GuardConfig, text: &str) -> Vec<(String, String)> {
-    config
-        .compile()
-        .unwrap()
+    let engine = config.compile().unwrap();
+    engine
         .scan(text)
         .into_iter()
-        .map(|f| (f.kind, text[f.start..f.end].to_string()))
+        .map(|f| (engine.kind_name(f.kind).to_string(), text[f.start..f.end].to_string()))
         .collect()
 }
 
@@ -35,7 +34,7 @@ const EXAMPLE: &str = r#"{
     {"keyword": "Top Secret", "classification": "restricted", "case_sensitive": false}
   ],
   "injection_rules": [
-    {"name": "exfiltration", "phrases": ["send (this|the) (conversation|chat) to"], "patterns": ["https?://[a-z0-9.-]+/collect"]},
+    {"name": "exfiltration", "phrases": ["send (this|the) (conversation|chat) to"], "patterns": ["https?://[a-z0-9.-]{1,64}/collect"]},
     {"name": "hidden_bidi", "hidden_text": "bidi_override"}
   ],
   "disabled_detectors": ["ip_address"]
@@ -96,7 +95,7 @@ fn default_markers_are_case_sensitive_whole_words() {
         ]
     );
     let f = GuardConfig::default().compile().unwrap().scan("CONFIDENTIAL");
-    assert_eq!(f[0].marker_classification(), Some(Classification::Confidential));
+    assert_eq!(f[0].kind.marker_classification(), Some(Classification::Confidential));
     // `Some([])` switches markers off.
     assert!(kinds_of(&parse(r#"{"markers": []}"#), "CONFIDENTIAL").is_empty());
 }

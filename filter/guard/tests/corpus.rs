@@ -98,8 +98,8 @@ struct Stats {
 fn score(file: &str, kind: Option<&str>, cases: &[Case], scanner: &Scanner, stats: &mut Stats) {
     for case in cases {
         let findings: Vec<Finding> = scanner.scan(&case.text);
-        let show = |f: &Finding| format!("{} {:?}", f.kind, &case.text[f.start..f.end]);
-        let expected = |f: &Finding| Some(f.kind.as_str()) == kind && case.spans.contains(&(f.start, f.end));
+        let show = |f: &Finding| format!("{} {:?}", scanner.kind_name(f.kind), &case.text[f.start..f.end]);
+        let expected = |f: &Finding| Some(scanner.kind_name(f.kind)) == kind && case.spans.contains(&(f.start, f.end));
         let unexpected: Vec<String> = findings.iter().filter(|f| !expected(f)).map(show).collect();
         let missed: Vec<&str> = case
             .spans
@@ -107,7 +107,7 @@ fn score(file: &str, kind: Option<&str>, cases: &[Case], scanner: &Scanner, stat
             .filter(|&&(s, e)| {
                 !findings
                     .iter()
-                    .any(|f| Some(f.kind.as_str()) == kind && (f.start, f.end) == (s, e))
+                    .any(|f| Some(scanner.kind_name(f.kind)) == kind && (f.start, f.end) == (s, e))
             })
             .map(|&(s, e)| &case.text[s..e])
             .collect();
@@ -213,7 +213,7 @@ fn corpus_lines_concatenated() {
     let found: Vec<(String, usize, usize)> = scanner
         .scan(&text)
         .into_iter()
-        .map(|f| (f.kind, f.start, f.end))
+        .map(|f| (scanner.kind_name(f.kind).to_string(), f.start, f.end))
         .collect();
     assert_eq!(found, expected);
 }

@@ -5,8 +5,7 @@
 // Test code may unwrap and index (the lints guard code that runs in Envoy).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use genai_guard::{redact, GuardConfig, Scanner};
-use std::collections::HashMap;
+use genai_guard::{GuardConfig, Placeholders, Scanner};
 
 fn scanner() -> Scanner {
     GuardConfig::default().compile().unwrap()
@@ -17,13 +16,14 @@ fn scanner() -> Scanner {
 fn check(kind: &str, value: &str) {
     let (before, after) = ("Bitte prüfen → ", " — 谢谢!");
     let text = format!("{before}{value}{after}");
-    let findings = scanner().scan(&text);
+    let s = scanner();
+    let findings = s.scan(&text);
     let spans: Vec<(&str, &str)> = findings
         .iter()
-        .map(|f| (f.kind.as_str(), &text[f.start..f.end]))
+        .map(|f| (s.kind_name(f.kind), &text[f.start..f.end]))
         .collect();
     assert_eq!(spans, [(kind, value)], "in {text:?}");
-    let redacted = redact(&text, &findings, &mut HashMap::new());
+    let redacted = s.redact(&text, &findings, &mut Placeholders::default());
     let placeholder = format!("[{}_1]", kind.to_uppercase());
     assert_eq!(redacted, format!("{before}{placeholder}{after}"));
 }

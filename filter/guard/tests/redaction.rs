@@ -4,16 +4,15 @@
 // Test code may unwrap and index (the lints guard code that runs in Envoy).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use genai_guard::{redact, CustomDetector, Finding, GuardConfig, Scanner};
-use std::collections::HashMap;
+use genai_guard::{Builtin, Classification, CustomDetector, Finding, GuardConfig, Kind, Placeholders, Scanner};
 
 fn scanner() -> Scanner {
     GuardConfig::default().compile().unwrap()
 }
 
-fn redact_all(s: &Scanner, text: &str, counters: &mut HashMap<String, u32>) -> String {
-    let findings: Vec<Finding> = s.scan(text).into_iter().filter(|f| !f.is_marker()).collect();
-    redact(text, &findings, counters)
+fn redact_all(s: &Scanner, text: &str, counters: &mut Placeholders) -> String {
+    let findings: Vec<Finding> = s.scan(text).into_iter().filter(|f| !f.kind.is_marker()).collect();
+    s.redact(text, &findings, counters)
 }
 
 #[test]
@@ -21,7 +20,7 @@ fn placeholders_and_numbering() {
     let s = scanner();
     let text = "Mail a@example.com or b@example.com, call 555-123-4567, card 4111 1111 1111 1111.";
     assert_eq!(
-        redact_all(&s, text, &mut HashMap::new()),
+        redact_all(&s, text, &mut Placeholders::default()),
         "Mail [EMAIL_1] or [EMAIL_2], call [PHONE_1], card [CREDIT_CARD_1]."
     );
 }
@@ -29,7 +28,7 @@ fn placeholders_and_numbering() {
 #[test]
 fn same_value_same_placeholder_across_texts_and_formats() {
     let s = scanner();
-    let mut counters = HashMap::new();
+    let mut counters = Placeholders::default();
     let first = redact_all(
         &s,
         "a@example.com, b@example.com, A@Example.com, card 4111111111111111",
@@ -47,9 +46,13 @@ fn same_value_same_placeholder_across_texts_and_formats() {
         "again [EMAIL_2] and [CREDIT_CARD_1], new [EMAIL_3], ssn [US_SSN_1]"
     );
     // Counters hold numbers and hashes, never the values themselves.
-    assert!(counters.keys().all(|k| !k.contains("example") && !k.contains("4111")));
+    let held = format!("{counters:?}");
+    assert!(!held.contains("example") && !held.contains("4111"), "{held}");
     // A new request starts again at 1.
-    assert_eq!(redact_all(&s, "c@example.com", &mut HashMap::new()), "[EMAIL_1]");
+    assert_eq!(
+        redact_all(&s, "c@example.com", &mut Placeholders::default()),
+        "[EMAIL_1]"
+    );
 }
 
 #[test]
@@ -57,7 +60,7 @@ fn multibyte_text_around_findings() {
     let s = scanner();
     let text = "Grüße 🙂 an jürgen@example.de — 東京の電話は+81 3-1234-5678です。IBAN: DE89 3704 0044 0532 0130 00 ✓";
     assert_eq!(
-        redact_all(&s, text, &mut HashMap::new()),
+        redact_all(&s, text, &mut Placeholders::default()),
         "Grüße 🙂 an [EMAIL_1] — 東京の電話は[PHONE_1]です。IBAN: [IBAN_1] ✓"
     );
 }
@@ -66,7 +69,10 @@ fn multibyte_text_around_findings() {
 fn invisible_characters_inside_are_removed_with_the_value() {
     let s = scanner();
     let text = "x jo\u{200B}hn@exa\u{00AD}mple.com \u{200B}y";
-    assert_eq!(redact_all(&s, text, &mut HashMap::new()), "x [EMAIL_1] \u{200B}y");
+    assert_eq!(
+        redact_all(&s, text, &mut Placeholders::default()),
+        "x [EMAIL_1] \u{200B}y"
+    );
 }
 
 #[test]
@@ -83,33 +89,36 @@ fn overlaps_keep_the_longest_then_most_sensitive() {
     let s = config.compile().unwrap();
     let text = "falcon@example.com and Falcon";
     let findings = s.scan(text);
-    let kinds: Vec<&str> = findings.iter().map(|f| f.kind.as_str()).collect();
+    let kinds: Vec<&str> = findings.iter().map(|f| s.kind_name(f.kind)).collect();
     // Both signals are reported …
     assert_eq!(kinds, ["email", "codename", "codename"]);
     // … and redaction keeps the longer one where they overlap.
     assert_eq!(
-        redact(text, &findings, &mut HashMap::new()),
+        s.redact(text, &findings, &mut Placeholders::default()),
         "[EMAIL_1] and [CODENAME_1]"
     );
 
     let equal = [
         Finding {
-            kind: "phone".into(),
+            kind: Kind::Builtin(Builtin::Phone),
             start: 0,
             end: 5,
         },
         Finding {
-            kind: "secret".into(),
+            kind: Kind::Builtin(Builtin::Secret),
             start: 0,
             end: 5,
         },
         Finding {
-            kind: "email".into(),
+            kind: Kind::Builtin(Builtin::Email),
             start: 3,
             end: 7,
         },
     ];
-    assert_eq!(redact("abcdefgh", &equal, &mut HashMap::new()), "[SECRET_1]fgh");
+    assert_eq!(
+        s.redact("abcdefgh", &equal, &mut Placeholders::default()),
+        "[SECRET_1]fgh"
+    );
 }
 
 #[test]
@@ -117,38 +126,38 @@ fn invalid_findings_are_ignored() {
     let text = "héllo";
     let bad = [
         Finding {
-            kind: "email".into(),
+            kind: Kind::Builtin(Builtin::Email),
             start: 2,
             end: 3,
         }, // inside 'é'
         Finding {
-            kind: "email".into(),
+            kind: Kind::Builtin(Builtin::Email),
             start: 4,
             end: 99,
         },
         Finding {
-            kind: "email".into(),
+            kind: Kind::Builtin(Builtin::Email),
             start: 3,
             end: 3,
         },
         Finding {
-            kind: "email".into(),
+            kind: Kind::Builtin(Builtin::Email),
             start: 5,
             end: 1,
         },
     ];
-    assert_eq!(redact(text, &bad, &mut HashMap::new()), "héllo");
+    assert_eq!(scanner().redact(text, &bad, &mut Placeholders::default()), "héllo");
 }
 
 #[test]
 fn marker_and_custom_placeholders() {
     let f = [Finding {
-        kind: "marker:confidential".into(),
+        kind: Kind::Marker(Classification::Confidential),
         start: 0,
         end: 12,
     }];
     assert_eq!(
-        redact("CONFIDENTIAL x", &f, &mut HashMap::new()),
+        scanner().redact("CONFIDENTIAL x", &f, &mut Placeholders::default()),
         "[MARKER_CONFIDENTIAL_1] x"
     );
 }
@@ -173,7 +182,7 @@ fn redacted_corpus_rescans_clean() {
                 .chars()
                 .filter(|&c| c != '⟦' && c != '⟧')
                 .collect();
-            let redacted = redact_all(&s, &text, &mut HashMap::new());
+            let redacted = redact_all(&s, &text, &mut Placeholders::default());
             assert!(s.scan(&redacted).is_empty(), "{text:?} → {redacted:?}");
         }
     }

@@ -53,10 +53,12 @@ pub struct Detection {
     pub action: &'static str,
 }
 
-/// A prompt-injection rule that matched, and what its policy does.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A prompt-injection rule that matched, its family and score, and what its policy does.
+#[derive(Debug, Clone, PartialEq)]
 pub struct InjectionHit {
     pub rule: String,
+    pub family: String,
+    pub score: f32,
     pub action: &'static str,
 }
 
@@ -188,24 +190,36 @@ pub(crate) fn check_with_record(config: &Arc<Compiled>, input: &CheckInput<'_>) 
         .map(|g| {
             g.detections
                 .iter()
-                .map(|(kind, count)| Detection {
-                    kind: kind.clone(),
-                    count: *count,
-                    classification: config.guardrails.policy(kind).classification,
-                    action: g.triggers.iter().find(|(k, _)| k == kind).map_or("allow", |(_, a)| *a),
+                .map(|(kind, count)| {
+                    let name = config.guardrails.kind_name(*kind);
+                    Detection {
+                        kind: name.to_string(),
+                        count: *count,
+                        classification: config.guardrails.policy(*kind).classification,
+                        action: g.triggers.iter().find(|(k, _)| k == name).map_or("allow", |(_, a)| *a),
+                    }
                 })
                 .collect()
         })
         .unwrap_or_default();
     let injection = guard
         .map(|g| {
-            g.triggers
+            let engine = &config.guardrails.scanner;
+            g.injection
                 .iter()
-                .filter_map(|(k, a)| {
-                    k.strip_prefix("injection_").map(|rule| InjectionHit {
+                .map(|h| {
+                    let rule = engine.rule_name(h.rule);
+                    let trigger = format!("injection_{rule}");
+                    InjectionHit {
                         rule: rule.to_string(),
-                        action: a,
-                    })
+                        family: engine.family_name(h.family).to_string(),
+                        score: h.score,
+                        action: g
+                            .triggers
+                            .iter()
+                            .find(|(k, _)| *k == trigger)
+                            .map_or("log", |(_, a)| *a),
+                    }
                 })
                 .collect()
         })
@@ -326,7 +340,12 @@ impl Verdict {
                 "classification": d.classification.as_str(),
                 "action": d.action,
             })).collect::<Vec<_>>(),
-            "injection": self.injection.iter().map(|h| json!({"rule": h.rule, "action": h.action})).collect::<Vec<_>>(),
+            "injection": self.injection.iter().map(|h| json!({
+                "rule": h.rule,
+                "family": h.family,
+                "score": h.score,
+                "action": h.action,
+            })).collect::<Vec<_>>(),
             "guardrail_action": self.guardrail_action,
             "approved_models": self.approved_models(),
             "models": self.models.iter().map(|m| json!({

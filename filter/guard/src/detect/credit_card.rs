@@ -1,11 +1,12 @@
 //! `credit_card`: 13–19 digits, unbroken or grouped by single spaces or dashes (one
 //! separator throughout), Luhn-valid, with a known IIN prefix and a length that brand
-//! issues (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay).
+//! issues (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, UATP, Dankort, Maestro,
+//! Mir, RuPay, Verve, Troy).
 //!
 //! Grouped numbers may be followed by more digit groups (an expiry, a CVV): the longest
 //! leading run of groups that validates is reported.
 
-use crate::bytes::{at, before, digits_end, ends_cleanly, is_digit, is_word, run_end, starts_cleanly};
+use crate::text::bytes::{at, before, digits_end, ends_cleanly, is_digit, is_word, run_end, starts_cleanly};
 
 const MAX_GROUPS: usize = 8;
 
@@ -96,7 +97,8 @@ fn in_table_of_numbers(b: &[u8], s: usize, e: usize) -> bool {
 
 /// Luhn checksum, IIN prefix and brand length.
 pub(crate) fn valid(digits: &[u8]) -> bool {
-    digits.iter().all(u8::is_ascii_digit) && luhn(digits) && brand_ok(digits)
+    // The brand's prefix and length first: cheaper than Luhn, and most lengths fail it.
+    digits.iter().all(u8::is_ascii_digit) && brand_ok(digits) && luhn(digits)
 }
 
 fn luhn(digits: &[u8]) -> bool {
@@ -135,7 +137,29 @@ fn brand_ok(d: &[u8]) -> bool {
     let jcb = (3528..=3589).contains(&p4) && (16..=19).contains(&len);
     let diners = ((300..=305).contains(&p3) || matches!(p2, 36 | 38 | 39) || p4 == 3095) && (14..=19).contains(&len);
     let unionpay = p2 == 62 && (16..=19).contains(&len);
-    visa || mastercard || amex || discover || jcb || diners || unionpay
+    // Less common brands (issuer ranges as the networks publish them): UATP, Dankort,
+    // Maestro, Mir, RuPay, Verve, Troy.
+    let uatp = p1 == 1 && len == 15;
+    let dankort = p4 == 5019 && len == 16;
+    let maestro = (p2 == 50 || (56..=58).contains(&p2) || matches!(p4, 6304 | 6759 | 6761..=6763) || p3 == 639)
+        && (13..=19).contains(&len);
+    let mir = (2200..=2204).contains(&p4) && (16..=19).contains(&len);
+    let rupay = (matches!(p2, 60 | 81 | 82) || p3 == 508 || p3 == 353 || p3 == 356) && len == 16;
+    let verve = ((5060..=5061).contains(&p4) || p4 == 6500) && (16..=19).contains(&len);
+    let troy = p4 == 9792 && len == 16;
+    visa || mastercard
+        || amex
+        || discover
+        || jcb
+        || diners
+        || unionpay
+        || uatp
+        || dankort
+        || maestro
+        || mir
+        || rupay
+        || verve
+        || troy
 }
 
 #[cfg(test)]

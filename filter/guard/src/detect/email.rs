@@ -5,7 +5,7 @@
 //! TLD. Not reported: `@mentions`, `pkg@1.2.3`, `logo@2x.png` (file extensions are not
 //! TLDs), URL user info and scp-style `git@github.com:org/repo`, `ssh://git@host/path`.
 
-use crate::bytes::{at, before, find_byte, is_word};
+use crate::text::bytes::{at, before, is_word};
 
 const MAX_LOCAL: usize = 64;
 
@@ -16,15 +16,15 @@ const NOT_TLDS: &[&[u8]] = &[
     b"dll", b"wasm", b"pdf",
 ];
 
-pub(super) fn scan(b: &[u8], found: &mut dyn FnMut(usize, usize)) {
-    let mut from = 0;
-    while let Some(at_sign) = find_byte(b, from, b'@') {
-        from = at_sign + 1;
-        if let Some((s, e)) = email_at(b, at_sign) {
-            found(s, e);
-            from = e;
-        }
+/// The address around the `@` at `at_sign`, if it is one. Bounded work: the local part is
+/// at most 64 bytes, and the domain's labels end at the next byte that is not part of one.
+pub(super) fn at_sign(b: &[u8], at_sign: usize) -> Option<(usize, usize)> {
+    // Cheap rejection first (a run of `@`, an `@mention`).
+    let (p, n) = (before(b, at_sign), at(b, at_sign + 1));
+    if !(is_local(p) || p >= 0x80) || !n.is_ascii_alphanumeric() {
+        return None;
     }
+    email_at(b, at_sign)
 }
 
 fn is_local(c: u8) -> bool {
@@ -116,8 +116,17 @@ mod tests {
     use super::*;
 
     fn find(t: &str) -> Vec<&str> {
+        let b = t.as_bytes();
         let mut v = vec![];
-        scan(t.as_bytes(), &mut |s, e| v.push(&t[s..e]));
+        let mut next = 0;
+        for (k, _) in t.match_indices('@') {
+            if k >= next {
+                if let Some((s, e)) = at_sign(b, k) {
+                    v.push(&t[s..e]);
+                    next = e;
+                }
+            }
+        }
         v
     }
 

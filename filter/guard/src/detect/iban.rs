@@ -2,7 +2,7 @@
 //! separated by single spaces; the exact length registered for the country, and the
 //! ISO 7064 mod-97 check.
 
-use crate::bytes::{at, is_digit, is_word};
+use crate::text::bytes::{at, is_digit, is_word};
 
 /// IBAN lengths by country (SWIFT IBAN registry).
 const LENGTHS: &[(&[u8; 2], usize)] = &[

@@ -8,7 +8,7 @@
 //! needs a group of three or more hex digits. Times (`12:30:45`) and MACs have too few
 //! groups and are not reported.
 
-use crate::bytes::{at, before, digits_end, find_byte, is_word, starts_cleanly};
+use crate::text::bytes::{at, before, digits_end, is_word, starts_cleanly};
 
 /// Words that make a following dotted quad a version or section number.
 const VERSION_WORDS: &[&[u8]] = &[
@@ -102,28 +102,21 @@ fn versioned(b: &[u8], i: usize) -> bool {
     !word.is_empty() && VERSION_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w))
 }
 
-/// IPv6 candidates, triggered by `:`.
-pub(super) fn scan_v6(b: &[u8], found: &mut dyn FnMut(usize, usize)) {
-    let mut from = 0;
-    while let Some(c) = find_byte(b, from, b':') {
-        from = c + 1;
-        let mut s = c;
-        while s > 0 && before(b, s).is_ascii_hexdigit() && c - s < 4 {
-            s -= 1;
-        }
-        let p = before(b, s);
-        // Not glued to a word; a `:` before is fine only after a non-hex byte (`ip:fe80::1`).
-        let glued = is_word(p)
-            || p == b'.'
-            || (p == b':' && (s < 2 || before(b, s - 1).is_ascii_hexdigit() || before(b, s - 1) == b':'));
-        if glued {
-            continue;
-        }
-        if let Some(e) = v6(b, s) {
-            found(s, e);
-            from = e;
-        }
+/// The IPv6 address whose first `:` is at `c`, if any (bounded: at most eight groups).
+pub(super) fn v6_at_colon(b: &[u8], c: usize) -> Option<(usize, usize)> {
+    let mut s = c;
+    while s > 0 && before(b, s).is_ascii_hexdigit() && c - s < 4 {
+        s -= 1;
     }
+    let p = before(b, s);
+    // Not glued to a word; a `:` before is fine only after a non-hex byte (`ip:fe80::1`).
+    let glued = is_word(p)
+        || p == b'.'
+        || (p == b':' && (s < 2 || before(b, s - 1).is_ascii_hexdigit() || before(b, s - 1) == b':'));
+    if glued {
+        return None;
+    }
+    v6(b, s).map(|e| (s, e))
 }
 
 /// Parses an IPv6 address at `s`; the end offset.
@@ -146,11 +139,14 @@ fn v6(b: &[u8], s: usize) -> Option<usize> {
             break;
         }
         if at(b, p + h) == b'.' {
-            // Embedded IPv4 tail (`::ffff:192.0.2.1`), two groups' worth.
-            p = quad(b, p)?;
-            groups += 2;
-            digit = true;
-            break;
+            // Embedded IPv4 tail (`::ffff:192.0.2.1`), two groups' worth; a `.` that does
+            // not start one ends the address (`2001:db8::1.` at the end of a sentence).
+            if let Some(q) = quad(b, p) {
+                p = q;
+                groups += 2;
+                digit = true;
+                break;
+            }
         }
         if h > 4 {
             return None;
@@ -181,10 +177,11 @@ fn v6(b: &[u8], s: usize) -> Option<usize> {
     let lone = at(b, s) == b':' && groups == 1 && b.get(s..p) != Some(&b"::1"[..]);
     let n = at(b, p);
     let glued = is_word(n) || (n == b'.' && is_word(at(b, p + 1)));
-    // Addresses are written in one case; `f16::E`, `c::B50` are paths in code.
+    // Short forms are written in one case; `f16::E`, `c::B50` are paths in code. A long
+    // address (four groups or more) may mix cases (`2345:0425:2CA1:…:23b5`).
     let text = b.get(s..p).unwrap_or_default();
     let mixed_case = text.iter().any(u8::is_ascii_lowercase) && text.iter().any(u8::is_ascii_uppercase);
-    if mixed_case {
+    if mixed_case && groups < 4 {
         return None;
     }
     (groups > 0 && count_ok && digit && !short_compressed && !lone && !glued).then_some(p)
@@ -220,8 +217,17 @@ mod tests {
     }
 
     fn v6s(t: &str) -> Vec<&str> {
+        let b = t.as_bytes();
         let mut v = vec![];
-        scan_v6(t.as_bytes(), &mut |s, e| v.push(&t[s..e]));
+        let mut next = 0;
+        for (k, _) in t.match_indices(':') {
+            if k >= next {
+                if let Some((s, e)) = v6_at_colon(b, k) {
+                    v.push(&t[s..e]);
+                    next = e;
+                }
+            }
+        }
         v
     }
 

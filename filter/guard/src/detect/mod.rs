@@ -1,20 +1,26 @@
-//! Built-in detectors: hand-written scanners over the bytes of the normalised text.
+//! Built-in detectors and their validators, over the bytes of the normalised text.
 //!
-//! No regex engine: each detector is triggered by something cheap (an `@`, a `:`, the
-//! start of a digit run, the start of a word) and then validated (Luhn, IIN ranges,
-//! mod-97, octet ranges, SSN ranges, decodable JWT header, …) so that look-alikes such as
-//! order numbers, hashes, dates or version strings are not reported.
+//! No regex engine: each detector is triggered by something cheap and then validated
+//! (Luhn, IIN ranges, mod-97, octet ranges, SSN ranges, decodable JWT header, …) so that
+//! look-alikes such as order numbers, hashes, dates or version strings are not reported.
+//! The structured detectors share one pass over byte classes ([`structured`]): the start
+//! of a digit run (cards, SSNs, phones, IPv4, IBANs), `@` (email) and `:` (IPv6). Secrets
+//! are found from their prefixes by the engine's automaton ([`secret::at_prefix`]).
+//! Every validator reads a bounded window from its trigger, or a token run measured once
+//! ([`secret::Runs`]), so the whole scan is linear in the text.
 
 mod credit_card;
 mod email;
 mod iban;
 mod ip;
-mod phone;
-mod secret;
+pub(crate) mod phone;
+pub(crate) mod secret;
 mod ssn;
 
-use crate::bytes::{before, digits_end};
-use crate::finding::Builtin;
+pub(crate) use credit_card::valid as card_valid;
+
+use crate::kind::Builtin;
+use crate::text::bytes::{before, digits_end};
 
 /// A built-in detection: kind and byte range in the normalised text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,90 +30,128 @@ pub(crate) struct Hit {
     pub end: usize,
 }
 
-/// Runs the enabled built-in detectors (`enabled` is a mask of [`Builtin::bit`]).
-pub(crate) fn scan(text: &str, enabled: u8, out: &mut Vec<Hit>) {
-    let b = text.as_bytes();
+/// Runs the enabled structured detectors (`enabled` is a mask of [`Builtin::bit`]) in one
+/// pass over the trigger bytes of `b`.
+pub(crate) fn structured(b: &[u8], enabled: u8, out: &mut Vec<Hit>) {
     let on = |d: Builtin| enabled & d.bit() != 0;
+    let (email, ipv6) = (on(Builtin::Email), on(Builtin::IpAddress));
+    let (phone, ssn, card, ipv4, iban) = (
+        on(Builtin::Phone),
+        on(Builtin::UsSsn),
+        on(Builtin::CreditCard),
+        on(Builtin::IpAddress),
+        on(Builtin::Iban),
+    );
+    let digits = phone || ssn || card || ipv4 || iban;
     let mut push = |kind: Builtin, span: Option<(usize, usize)>| {
         if let Some((start, end)) = span {
             out.push(Hit { kind, start, end });
         }
     };
-
-    if on(Builtin::Email) {
-        email::scan(b, &mut |s, e| push(Builtin::Email, Some((s, e))));
-    }
-    if on(Builtin::IpAddress) {
-        ip::scan_v6(b, &mut |s, e| push(Builtin::IpAddress, Some((s, e))));
-    }
-    if on(Builtin::Secret) {
-        secret::scan(b, &mut |s, e| push(Builtin::Secret, Some((s, e))));
-    }
-
-    // Digit runs: one not glued to a word on its left is offered to the numeric
-    // detectors; one right after exactly two letters may be an IBAN's check digits.
-    let (phone, ssn, card, ipv4) = (
-        on(Builtin::Phone),
-        on(Builtin::UsSsn),
-        on(Builtin::CreditCard),
-        on(Builtin::IpAddress),
-    );
-    let iban = on(Builtin::Iban);
-    if !(phone || ssn || card || ipv4 || iban) {
-        return;
-    }
+    // Triggers inside a reported email or IPv6 address are not looked at again.
+    let (mut email_end, mut v6_end) = (0, 0);
     let mut i = 0;
-    while let Some(d) = next_digit(b, i) {
-        let prev = before(b, d);
-        if !prev.is_ascii_alphanumeric() {
-            if phone {
-                push(Builtin::Phone, phone::find_at(b, d));
+    while let Some(t) = next_trigger(b, i) {
+        let c = b.get(t).copied().unwrap_or(0);
+        match c {
+            b'@' => {
+                i = t + 1;
+                if email && t >= email_end {
+                    if let Some((s, e)) = email::at_sign(b, t) {
+                        push(Builtin::Email, Some((s, e)));
+                        email_end = e;
+                    }
+                }
             }
-            if ssn {
-                push(Builtin::UsSsn, ssn::find_at(b, d));
+            b':' => {
+                i = t + 1;
+                if ipv6 && t >= v6_end {
+                    if let Some((s, e)) = ip::v6_at_colon(b, t) {
+                        push(Builtin::IpAddress, Some((s, e)));
+                        v6_end = e;
+                    }
+                }
             }
-            if card {
-                push(Builtin::CreditCard, credit_card::find_at(b, d));
+            _ => {
+                // The start of a digit run: one not glued to a word on its left is offered
+                // to the numeric detectors; one right after exactly two letters may be an
+                // IBAN's check digits.
+                i = digits_end(b, t);
+                if !digits {
+                    continue;
+                }
+                let prev = before(b, t);
+                if !prev.is_ascii_alphanumeric() {
+                    if phone {
+                        push(Builtin::Phone, phone::find_at(b, t));
+                    }
+                    if ssn {
+                        push(Builtin::UsSsn, ssn::find_at(b, t));
+                    }
+                    if card {
+                        push(Builtin::CreditCard, credit_card::find_at(b, t));
+                    }
+                    if ipv4 {
+                        push(Builtin::IpAddress, ip::v4_at(b, t));
+                    }
+                } else if iban
+                    && t >= 2
+                    && prev.is_ascii_alphabetic()
+                    && before(b, t - 1).is_ascii_alphabetic()
+                    && !before(b, t - 2).is_ascii_alphanumeric()
+                {
+                    push(Builtin::Iban, iban::find_at(b, t - 2));
+                }
             }
-            if ipv4 {
-                push(Builtin::IpAddress, ip::v4_at(b, d));
-            }
-        } else if iban
-            && d >= 2
-            && prev.is_ascii_alphabetic()
-            && before(b, d - 1).is_ascii_alphabetic()
-            && !before(b, d - 2).is_ascii_alphanumeric()
-        {
-            push(Builtin::Iban, iban::find_at(b, d - 2));
         }
-        i = digits_end(b, d);
     }
 }
 
-/// Position of the first ASCII digit at or after `from`, skipping eight bytes at a time
-/// (prose has few digits).
-fn next_digit(b: &[u8], from: usize) -> Option<usize> {
+/// Position of the first digit, `@` or `:` at or after `from`, skipping eight bytes at a
+/// time (prose has few of them).
+fn next_trigger(b: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     while let Some(chunk) = b.get(i..i + 8) {
         let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?);
-        if has_digit(word) {
+        // Digits and `:` are the contiguous bytes 0x30–0x3A: one range test, and one for `@`.
+        if has_digit_or_colon(word) || has_byte(word, b'@') {
             break;
         }
         i += 8;
     }
     let rest = b.get(i..)?;
-    rest.iter().position(u8::is_ascii_digit).map(|p| p + i)
+    rest.iter()
+        .position(|&c| c.is_ascii_digit() || c == b'@' || c == b':')
+        .map(|p| p + i)
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+#[cfg(test)]
 /// Whether any byte of `x` is `0`–`9` ("hasbetween" from Bit Twiddling Hacks: exact for
 /// every byte value; no lane borrows or carries into the next).
 fn has_digit(x: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let low7 = x & (ONES * 0x7F);
     let le_9 = (ONES * (0x7F + 0x3A)).wrapping_sub(low7);
     let ge_0 = low7.wrapping_add(ONES * (0x7F - 0x2F));
     le_9 & ge_0 & !x & HIGH != 0
+}
+
+/// Whether any byte of `x` is `0`–`9` or `:` (the same test, bounds 0x2F < c < 0x3B).
+fn has_digit_or_colon(x: u64) -> bool {
+    let low7 = x & (ONES * 0x7F);
+    let le = (ONES * (0x7F + 0x3B)).wrapping_sub(low7);
+    let ge = low7.wrapping_add(ONES * (0x7F - 0x2F));
+    le & ge & !x & HIGH != 0
+}
+
+/// Whether any byte of `x` is `v` (exact: the "haszero" test on `x ^ v`, in its form
+/// without false positives).
+fn has_byte(x: u64, v: u8) -> bool {
+    let y = x ^ (ONES * u64::from(v));
+    let t = (y & (ONES * 0x7F)).wrapping_add(ONES * 0x7F);
+    !(t | y | (ONES * 0x7F)) != 0
 }
 
 #[cfg(test)]
@@ -126,9 +170,21 @@ mod tests {
                 assert_eq!(has_digit(u64::from_le_bytes(high)), v.is_ascii_digit(), "{v}");
             }
         }
-        assert_eq!(next_digit(b"abcdefghijklmnop7", 0), Some(16));
-        assert_eq!(next_digit(b"abc9", 0), Some(3));
-        assert_eq!(next_digit(b"abcdefghij", 0), None);
-        assert_eq!(next_digit(b"1", 5), None);
+        for v in 0..=255u8 {
+            for lane in 0..8 {
+                let mut bytes = [b'a'; 8];
+                bytes[lane] = v;
+                let w = u64::from_le_bytes(bytes);
+                assert_eq!(has_byte(w, b'@'), v == b'@', "{v}");
+                assert_eq!(has_byte(w, b':'), v == b':', "{v}");
+                assert_eq!(has_digit_or_colon(w), v.is_ascii_digit() || v == b':', "{v}");
+            }
+        }
+        assert_eq!(next_trigger(b"abcdefghijklmnop7", 0), Some(16));
+        assert_eq!(next_trigger(b"abcdefghijklmn@p", 0), Some(14));
+        assert_eq!(next_trigger(b"abcdefgh:", 0), Some(8));
+        assert_eq!(next_trigger(b"abc9", 0), Some(3));
+        assert_eq!(next_trigger(b"abcdefghij", 0), None);
+        assert_eq!(next_trigger(b"1", 5), None);
     }
 }

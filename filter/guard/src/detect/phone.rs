@@ -13,7 +13,7 @@
 //! Not reported: bare digit runs (order numbers, timestamps), 7-digit local numbers,
 //! dates, ZIP+4, SSNs, card numbers.
 
-use crate::bytes::{at, before, digits_end, ends_cleanly, is_digit, is_word, keyword_before, starts_cleanly};
+use crate::text::bytes::{at, before, digits_end, ends_cleanly, is_digit, is_word, keyword_before, starts_cleanly};
 
 const KEYWORD_WINDOW: usize = 32;
 const PHONE_WORDS: &[&[u8]] = &[

@@ -1,4 +1,5 @@
-//! `secret`: credentials with a recognisable shape, triggered at word starts.
+//! `secret`: credentials with a recognisable shape, found from their prefixes (the engine's
+//! automaton reports every occurrence) at word starts.
 //!
 //! AWS access key ids (`AKIA`/`ASIA` + 16), AWS secret keys (40 chars) after a label such
 //! as `aws_secret_access_key`, GitHub tokens (`ghp_` `gho_` `ghu_` `ghs_` `ghr_`,
@@ -8,7 +9,7 @@
 //! digit and a letter, Stripe live keys (`sk_live_`, `rk_live_`), PEM private-key blocks,
 //! and JWTs (three base64url parts, the first a JSON object).
 
-use crate::bytes::{at, before, find_bytes, run_end, starts_with, starts_with_ci};
+use crate::text::bytes::{at, before, find_bytes, run_end, starts_with, starts_with_ci};
 
 /// Labels after which a 40-character AWS secret access key is expected.
 const AWS_SECRET_LABELS: &[&[u8]] = &[
@@ -30,124 +31,210 @@ fn b64url(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'-' || c == b'_'
 }
 
-/// Finds secrets from their rare triggers rather than visiting every word: the fixed
-/// prefixes by SIMD substring search, `_`-prefixes (`ghp_`, `github_pat_`, `sk_live_`) and
-/// `-`-prefixes (`sk-`, `xoxb-`, `xapp-`) from the `_` / `-` bytes, and the labels of AWS
-/// secret keys from `secret` / `Secret` / `SECRET`.
-pub(super) fn scan(b: &[u8], found: &mut dyn FnMut(usize, usize)) {
-    let mut starts: Vec<usize> = Vec::new();
-    for needle in [
-        &b"AKIA"[..],
-        b"ASIA",
-        b"AIza",
-        b"eyJ",
-        b"hooks.slack.com/",
-        b"-----BEGIN ",
-    ] {
-        starts.extend(memchr::memmem::find_iter(b, needle));
-    }
-    let back = |starts: &mut Vec<usize>, at: usize, offsets: &[usize]| {
-        starts.extend(offsets.iter().filter_map(|&o| at.checked_sub(o)));
-    };
-    for u in memchr::memchr_iter(b'_', b) {
-        back(&mut starts, u, &[2, 3, 6]);
-    }
-    for d in memchr::memchr_iter(b'-', b) {
-        back(&mut starts, d, &[2, 4]);
-    }
-    for needle in [&b"ecret"[..], b"ECRET"] {
-        for j in memchr::memmem::find_iter(b, needle) {
-            // `secret…` starts at the `s`; `aws_secret…` four bytes earlier.
-            back(&mut starts, j, &[1, 5]);
+/// The fixed prefixes secrets are found by. The engine puts them in its one automaton
+/// (matched case-insensitively there; each validator then checks the exact case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prefix {
+    /// `AKIA`, `ASIA` + 16 upper-case letters or digits.
+    AwsKeyId,
+    /// A label such as `aws_secret_access_key`, then a 40-character key.
+    AwsSecretLabel,
+    /// `AIza` + 35 base64url characters.
+    Google,
+    /// `eyJ`: a JWT's header (`{"` in base64url).
+    Jwt,
+    /// `ghp_` `gho_` `ghu_` `ghs_` `ghr_`.
+    GithubClassic,
+    /// `github_pat_`.
+    GithubFine,
+    /// `xoxa-` `xoxb-` `xoxp-` `xoxr-` `xoxs-` `xapp-`.
+    SlackToken,
+    /// `hooks.slack.com/`.
+    SlackWebhook,
+    /// `sk-` (OpenAI, Anthropic `sk-ant-`, `sk-proj-`).
+    OpenAi,
+    /// `sk_live_`, `rk_live_`.
+    Stripe,
+    /// `-----BEGIN `.
+    Pem,
+}
+
+/// Every prefix with its kind.
+pub(crate) const PREFIXES: &[(&str, Prefix)] = &[
+    ("AKIA", Prefix::AwsKeyId),
+    ("ASIA", Prefix::AwsKeyId),
+    ("AIza", Prefix::Google),
+    ("eyJ", Prefix::Jwt),
+    ("ghp_", Prefix::GithubClassic),
+    ("gho_", Prefix::GithubClassic),
+    ("ghu_", Prefix::GithubClassic),
+    ("ghs_", Prefix::GithubClassic),
+    ("ghr_", Prefix::GithubClassic),
+    ("github_pat_", Prefix::GithubFine),
+    ("xoxa-", Prefix::SlackToken),
+    ("xoxb-", Prefix::SlackToken),
+    ("xoxp-", Prefix::SlackToken),
+    ("xoxr-", Prefix::SlackToken),
+    ("xoxs-", Prefix::SlackToken),
+    ("xapp-", Prefix::SlackToken),
+    ("hooks.slack.com/", Prefix::SlackWebhook),
+    ("sk-", Prefix::OpenAi),
+    ("sk_live_", Prefix::Stripe),
+    ("rk_live_", Prefix::Stripe),
+    ("-----BEGIN ", Prefix::Pem),
+    ("aws_secret_access_key", Prefix::AwsSecretLabel),
+    ("aws-secret-access-key", Prefix::AwsSecretLabel),
+    ("aws secret access key", Prefix::AwsSecretLabel),
+    ("aws_secret_key", Prefix::AwsSecretLabel),
+    ("aws secret key", Prefix::AwsSecretLabel),
+    ("secret_access_key", Prefix::AwsSecretLabel),
+    ("secretaccesskey", Prefix::AwsSecretLabel),
+    ("secret access key", Prefix::AwsSecretLabel),
+];
+
+/// Token classes whose runs the validators measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Alnum,
+    B64Url,
+    Slack,
+    UpperDigit,
+    AwsKey,
+    GithubFine,
+}
+
+impl Class {
+    fn has(self, c: u8) -> bool {
+        match self {
+            Class::Alnum => c.is_ascii_alphanumeric(),
+            Class::B64Url => b64url(c),
+            Class::Slack => c.is_ascii_alphanumeric() || c == b'-',
+            Class::UpperDigit => c.is_ascii_uppercase() || c.is_ascii_digit(),
+            Class::AwsKey => c.is_ascii_alphanumeric() || c == b'/' || c == b'+',
+            Class::GithubFine => c.is_ascii_alphanumeric() || c == b'_',
         }
     }
-    starts.sort_unstable();
-    starts.dedup();
-    let mut next = 0;
-    for s in starts {
-        let c = at(b, s);
-        let p = before(b, s);
-        let word_start = if c == b'-' {
-            p != b'-' && !p.is_ascii_alphanumeric()
-        } else {
-            c.is_ascii_alphanumeric() && !p.is_ascii_alphanumeric()
+}
+
+/// A measured run of a class: where it was measured from, its end, and the last digit and
+/// letter in it.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    class: Class,
+    from: usize,
+    end: usize,
+    last_digit: Option<usize>,
+    last_alpha: Option<usize>,
+    /// A JWT header's JSON was decoded and checked from inside this run already.
+    json_checked: bool,
+}
+
+/// Runs measured so far in one text, so that no byte of a token is measured twice however
+/// many prefixes sit inside it (`xoxb-xoxb-xoxb-…`): every query from inside a known run
+/// is answered from it. This is what keeps the secret validators linear in the text.
+#[derive(Debug, Default)]
+pub(crate) struct Runs {
+    recent: [Option<Run>; 4],
+    next: usize,
+}
+
+impl Runs {
+    fn get(&mut self, b: &[u8], class: Class, from: usize) -> Run {
+        let known = self
+            .recent
+            .iter()
+            .flatten()
+            .find(|r| r.class == class && r.from <= from && from < r.end.max(r.from + 1));
+        if let Some(r) = known {
+            return *r;
+        }
+        let mut run = Run {
+            class,
+            from,
+            end: from,
+            last_digit: None,
+            last_alpha: None,
+            json_checked: false,
         };
-        if s < next || !word_start || !may_start(c, at(b, s + 1)) {
-            continue;
-        }
-        if let Some((fs, fe)) = find_at(b, s) {
-            found(fs, fe);
-            next = fe;
-        }
-    }
-}
-
-/// Cheap pre-check on the first two bytes of a word: could a secret start here?
-fn may_start(c0: u8, c1: u8) -> bool {
-    match c0 {
-        b'A' => matches!(c1, b'K' | b'S' | b'I' | b'W' | b'w'),
-        b'a' => matches!(c1, b'w' | b'W'),
-        b's' => matches!(c1, b'k' | b'e' | b'E'),
-        b'S' => matches!(c1, b'e' | b'E'),
-        b'r' => c1 == b'k',
-        b'g' => matches!(c1, b'h' | b'i'),
-        b'x' => matches!(c1, b'o' | b'a'),
-        b'h' => c1 == b'o',
-        b'e' => c1 == b'y',
-        b'-' => c1 == b'-',
-        _ => false,
-    }
-}
-
-/// A secret starting at word start `i` (its span may start later, e.g. a labelled value).
-fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
-    match at(b, i) {
-        b'A' => aws_key_id(b, i).or_else(|| google(b, i)).or_else(|| aws_secret(b, i)),
-        b'a' | b's' | b'S' => {
-            if at(b, i) == b's' {
-                if let Some(s) = sk(b, i).or_else(|| stripe(b, i)) {
-                    return Some(s);
-                }
+        while let Some(&c) = b.get(run.end) {
+            if !class.has(c) {
+                break;
             }
-            aws_secret(b, i)
+            if c.is_ascii_digit() {
+                run.last_digit = Some(run.end);
+            } else if c.is_ascii_alphabetic() {
+                run.last_alpha = Some(run.end);
+            }
+            run.end += 1;
         }
-        b'r' => stripe(b, i),
-        b'g' => github(b, i),
-        b'x' => slack_token(b, i),
-        b'h' => slack_webhook(b, i),
-        b'e' => jwt(b, i),
-        b'-' => pem(b, i),
-        _ => None,
+        if run.end > run.from {
+            if let Some(slot) = self.recent.get_mut(self.next % 4) {
+                *slot = Some(run);
+            }
+            self.next += 1;
+        }
+        run
+    }
+
+    /// The end of the `class` run from `from`.
+    fn end(&mut self, b: &[u8], class: Class, from: usize) -> usize {
+        self.get(b, class, from).end
+    }
+
+    fn mark_json_checked(&mut self, class: Class, from: usize) {
+        for r in self.recent.iter_mut().flatten() {
+            if r.class == class && r.from <= from && from < r.end {
+                r.json_checked = true;
+            }
+        }
     }
 }
 
-/// A body of `pred` bytes from `p`, at least `min` long; its end.
-fn body(b: &[u8], p: usize, min: usize, pred: fn(u8) -> bool) -> Option<usize> {
-    let e = run_end(b, p, pred);
-    (e - p >= min).then_some(e)
+/// The secret that the prefix `prefix` found at `i` starts, if it is one (its span may
+/// start later, for a labelled AWS key, or earlier, for a webhook's scheme). Constant work
+/// per call beside what `runs` measures once.
+pub(crate) fn at_prefix(b: &[u8], i: usize, prefix: Prefix, runs: &mut Runs) -> Option<(usize, usize)> {
+    let c = at(b, i);
+    let p = before(b, i);
+    let word_start = if c == b'-' {
+        p != b'-' && !p.is_ascii_alphanumeric()
+    } else {
+        c.is_ascii_alphanumeric() && !p.is_ascii_alphanumeric()
+    };
+    if !word_start {
+        return None;
+    }
+    match prefix {
+        Prefix::AwsKeyId => aws_key_id(b, i, runs),
+        Prefix::AwsSecretLabel => aws_secret(b, i, runs),
+        Prefix::Google => google(b, i, runs),
+        Prefix::Jwt => jwt(b, i, runs),
+        Prefix::GithubClassic | Prefix::GithubFine => github(b, i, runs),
+        Prefix::SlackToken => slack_token(b, i, runs),
+        Prefix::SlackWebhook => slack_webhook(b, i),
+        Prefix::OpenAi => sk(b, i, runs),
+        Prefix::Stripe => stripe(b, i, runs),
+        Prefix::Pem => pem(b, i),
+    }
 }
 
-fn aws_key_id(b: &[u8], i: usize) -> Option<(usize, usize)> {
+fn aws_key_id(b: &[u8], i: usize, runs: &mut Runs) -> Option<(usize, usize)> {
     if !(starts_with(b, i, b"AKIA") || starts_with(b, i, b"ASIA")) {
         return None;
     }
-    let e = run_end(b, i + 4, |c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    let e = runs.end(b, Class::UpperDigit, i + 4);
     (e - i == 20 && !alnum(at(b, e))).then_some((i, e))
 }
 
-fn google(b: &[u8], i: usize) -> Option<(usize, usize)> {
+fn google(b: &[u8], i: usize, runs: &mut Runs) -> Option<(usize, usize)> {
     if !starts_with(b, i, b"AIza") {
         return None;
     }
-    let e = run_end(b, i + 4, b64url);
+    let e = runs.end(b, Class::B64Url, i + 4);
     (e - i == 39).then_some((i, e))
 }
 
-fn aws_secret(b: &[u8], i: usize) -> Option<(usize, usize)> {
-    // Every label starts with "aws" or "secret".
-    if !(starts_with_ci(b, i, b"aws") || starts_with_ci(b, i, b"secret")) {
-        return None;
-    }
+fn aws_secret(b: &[u8], i: usize, runs: &mut Runs) -> Option<(usize, usize)> {
     let label = AWS_SECRET_LABELS.iter().find(|l| starts_with_ci(b, i, l))?;
     let mut p = i + label.len();
     let sep_end = run_end(b, p, |c| matches!(c, b' ' | b'\t' | b'"' | b'\'' | b':' | b'='));
@@ -155,36 +242,38 @@ fn aws_secret(b: &[u8], i: usize) -> Option<(usize, usize)> {
         return None;
     }
     p = sep_end;
-    let key = |c: u8| c.is_ascii_alphanumeric() || c == b'/' || c == b'+';
-    let e = run_end(b, p, key);
+    let e = runs.end(b, Class::AwsKey, p);
     (e - p == 40 && at(b, e) != b'=').then_some((p, e))
 }
 
-fn github(b: &[u8], i: usize) -> Option<(usize, usize)> {
+fn github(b: &[u8], i: usize, runs: &mut Runs) -> Option<(usize, usize)> {
     if starts_with(b, i, b"github_pat_") {
-        let e = body(b, i + 11, 22, |c| c.is_ascii_alphanumeric() || c == b'_')?;
-        return Some((i, e));
+        let e = runs.end(b, Class::GithubFine, i + 11);
+        return (e - (i + 11) >= 22).then_some((i, e));
     }
     let kind = at(b, i + 2);
     if !(starts_with(b, i, b"gh") && matches!(kind, b'p' | b'o' | b'u' | b's' | b'r')) || at(b, i + 3) != b'_' {
         return None;
     }
-    let e = body(b, i + 4, 36, alnum)?;
-    (e - i - 4 <= 255 && at(b, e) != b'_').then_some((i, e))
+    let e = runs.end(b, Class::Alnum, i + 4);
+    let n = e - (i + 4);
+    ((36..=255).contains(&n) && at(b, e) != b'_').then_some((i, e))
 }
 
-fn slack_token(b: &[u8], i: usize) -> Option<(usize, usize)> {
+fn slack_token(b: &[u8], i: usize, runs: &mut Runs) -> Option<(usize, usize)> {
     let token =
         starts_with(b, i, b"xox") && matches!(at(b, i + 3), b'a' | b'b' | b'p' | b'r' | b's') && at(b, i + 4) == b'-';
     if !(token || starts_with(b, i, b"xapp-")) {
         return None;
     }
     let p = i + 5;
-    let e = body(b, p, 10, |c| c.is_ascii_alphanumeric() || c == b'-')?;
-    let has_digit = b.get(p..e)?.iter().any(u8::is_ascii_digit);
-    has_digit.then_some((i, e))
+    let run = runs.get(b, Class::Slack, p);
+    let has_digit = run.last_digit.is_some_and(|d| d >= p);
+    (run.end - p >= 10 && has_digit).then_some((i, run.end))
 }
 
+/// The path after the host cannot hold another `hooks.slack.com/` (no `.` in it), so each
+/// byte is measured once without the run cache.
 fn slack_webhook(b: &[u8], i: usize) -> Option<(usize, usize)> {
     if !starts_with(b, i, b"hooks.slack.com/") {
         return None;
@@ -193,9 +282,11 @@ fn slack_webhook(b: &[u8], i: usize) -> Option<(usize, usize)> {
     let path = [&b"services/"[..], b"workflows/", b"triggers/"]
         .into_iter()
         .find(|s| starts_with(b, p, s))?;
-    let e = body(b, p + path.len(), 20, |c| {
-        c.is_ascii_alphanumeric() || matches!(c, b'/' | b'_' | b'-')
-    })?;
+    let q = p + path.len();
+    let e = run_end(b, q, |c| c.is_ascii_alphanumeric() || matches!(c, b'/' | b'_' | b'-'));
+    if e - q < 20 {
+        return None;
+    }
     // Include the scheme so the redacted URL does not leave `https://` dangling.
     let start = [&b"https://"[..], b"http://"]
         .into_iter()
@@ -207,42 +298,65 @@ fn slack_webhook(b: &[u8], i: usize) -> Option<(usize, usize)> {
     Some((start, e))
 }
 
-fn sk(b: &[u8], i: usize) -> Option<(usize, usize)> {
+fn sk(b: &[u8], i: usize, runs: &mut Runs) -> Option<(usize, usize)> {
     if !starts_with(b, i, b"sk-") {
         return None;
     }
     let p = i + 3;
-    let e = body(b, p, 20, b64url)?;
-    let s = b.get(p..e)?;
-    let mixed = s.iter().any(u8::is_ascii_digit) && s.iter().any(u8::is_ascii_alphabetic);
-    mixed.then_some((i, e))
+    let run = runs.get(b, Class::B64Url, p);
+    let mixed = run.last_digit.is_some_and(|d| d >= p) && run.last_alpha.is_some_and(|a| a >= p);
+    (run.end - p >= 20 && mixed).then_some((i, run.end))
 }
 
-fn stripe(b: &[u8], i: usize) -> Option<(usize, usize)> {
+fn stripe(b: &[u8], i: usize, runs: &mut Runs) -> Option<(usize, usize)> {
     if !(starts_with(b, i, b"sk_live_") || starts_with(b, i, b"rk_live_")) {
         return None;
     }
-    let e = body(b, i + 8, 16, alnum)?;
-    Some((i, e))
+    let e = runs.end(b, Class::Alnum, i + 8);
+    (e - (i + 8) >= 16).then_some((i, e))
 }
 
-fn jwt(b: &[u8], i: usize) -> Option<(usize, usize)> {
+/// JWT headers up to this length are decoded whole and checked to be a JSON object (once
+/// per run of base64url characters); longer ones, and further prefixes inside a run
+/// already checked, by their first bytes and their closing brace.
+const JWT_FULL_CHECK: usize = 768;
+
+fn jwt(b: &[u8], i: usize, runs: &mut Runs) -> Option<(usize, usize)> {
     if !starts_with(b, i, b"eyJ") {
         return None;
     }
-    let h = run_end(b, i, b64url);
+    let header = runs.get(b, Class::B64Url, i);
+    let h = header.end;
     if h - i < 10 || at(b, h) != b'.' {
         return None;
     }
-    let p = run_end(b, h + 1, b64url);
+    let p = runs.end(b, Class::B64Url, h + 1);
     if p - (h + 1) < 2 || at(b, p) != b'.' {
         return None;
     }
-    let s = run_end(b, p + 1, b64url);
+    let s = runs.end(b, Class::B64Url, p + 1);
     if at(b, s) == b'.' || at(b, s) == b'=' {
         return None;
     }
-    json_object(&decode_b64url(b.get(i..h)?)?).then_some((i, s))
+    let head = b.get(i..h)?;
+    let ok = if head.len() <= JWT_FULL_CHECK && !header.json_checked {
+        runs.mark_json_checked(Class::B64Url, i);
+        json_object(&decode_b64url(head)?)
+    } else {
+        plausible_header(head)
+    };
+    ok.then_some((i, s))
+}
+
+/// Bounded check of a base64url JWT header: its first bytes decode to printable JSON text
+/// and its last byte to `}`.
+fn plausible_header(head: &[u8]) -> bool {
+    let first = decode_b64url(head.get(..16.min(head.len() / 4 * 4)).unwrap_or_default()).unwrap_or_default();
+    let printable = first.iter().all(|&c| (0x20..0x7F).contains(&c));
+    // The last quantum, aligned from the start of the header.
+    let tail_start = (head.len().saturating_sub(1)) / 4 * 4;
+    let last = decode_b64url(head.get(tail_start..).unwrap_or_default()).unwrap_or_default();
+    printable && last.last() == Some(&b'}')
 }
 
 fn json_object(bytes: &[u8]) -> bool {
@@ -353,19 +467,21 @@ fn has_key_material(body: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    /// The first secret, found both by visiting every word start and by `scan`'s
-    /// triggers (which must agree).
+    /// The first secret, found from every prefix occurrence (as the automaton reports them).
     fn one(t: &str) -> Option<&str> {
         let b = t.as_bytes();
-        let by_words = (0..b.len())
-            .filter(|&i| i == 0 || !b[i - 1].is_ascii_alphanumeric())
-            .find_map(|i| find_at(b, i));
-        let mut by_triggers = None;
-        scan(b, &mut |s, e| {
-            by_triggers.get_or_insert((s, e));
-        });
-        assert_eq!(by_words, by_triggers, "{t}");
-        by_words.map(|(s, e)| &t[s..e])
+        let mut runs = Runs::default();
+        let mut found = None;
+        for i in 0..b.len() {
+            for (p, kind) in PREFIXES {
+                if b[i..].len() >= p.len() && b[i..i + p.len()].eq_ignore_ascii_case(p.as_bytes()) {
+                    if let Some(span) = at_prefix(b, i, *kind, &mut runs) {
+                        found.get_or_insert(span);
+                    }
+                }
+            }
+        }
+        found.map(|(s, e)| &t[s..e])
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! `us_ssn`: `AAA-GG-SSSS` with dashes or spaces (one separator, used twice), in the
+//! `us_ssn`: `AAA-GG-SSSS` with dashes, spaces or dots (one separator, used twice), in the
 //! ranges the SSA issues: area not 000, 666 or 900–999; group not 00; serial not 0000.
 //! Nine unformatted digits only when a keyword (`SSN`, `social security`, …) appears in
 //! the 48 bytes before them.
 
-use crate::bytes::{at, digit_values, digits_end, ends_cleanly, keyword_before, starts_cleanly};
+use crate::text::bytes::{at, digit_values, digits_end, ends_cleanly, keyword_before, starts_cleanly};
 
 const KEYWORD_WINDOW: usize = 48;
 const KEYWORDS: &[&[u8]] = &[
@@ -26,7 +26,7 @@ pub(super) fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
     match e - i {
         3 => {
             let sep = at(b, e);
-            if !matches!(sep, b'-' | b' ') {
+            if !matches!(sep, b'-' | b' ' | b'.') {
                 return None;
             }
             let g = e + 1;

@@ -190,7 +190,7 @@ pub struct RequestFlow {
 }
 
 /// What the access log and the audit record say about the guardrails' decision.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuardRecord {
     pub classification: &'static str,
     /// `email:2,credit_card:1` (types and counts, never values).
@@ -202,8 +202,10 @@ pub struct GuardRecord {
     pub audit: bool,
     /// The effective classification (`classification`, typed).
     pub effective: Classification,
-    /// Detected types and how many of each, in type order (what `detected` lists).
-    pub detections: Vec<(String, u32)>,
+    /// Detected kinds and how many of each, in kind order (what `detected` lists).
+    pub detections: Vec<(genai_guard::Kind, u32)>,
+    /// Matched injection rules (rule, family, score), typed.
+    pub injection: Vec<genai_guard::InjectionHit>,
     /// (guardrail, action) per detected type and per matched injection rule
     /// (`injection_<rule>`), as the metrics count them.
     pub triggers: Vec<(String, &'static str)>,
@@ -634,7 +636,8 @@ impl RequestFlow {
             prompt: verdict.loggable_prompt.take(),
             audit: verdict.audit && verdict.refusal.is_none(),
             effective,
-            detections: verdict.detected.iter().map(|(k, n)| (k.clone(), *n)).collect(),
+            detections: verdict.detected.iter().map(|(k, n)| (*k, *n)).collect(),
+            injection: verdict.injection.clone(),
             triggers: verdict.triggers.clone(),
         });
         if let Some(refusal) = verdict.refusal.take() {

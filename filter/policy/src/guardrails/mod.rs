@@ -3,9 +3,7 @@
 
 pub mod verdict;
 
-use std::collections::HashMap;
-
-use genai_guard::{Builtin, Scanner, MARKER_PREFIX};
+use genai_guard::{Builtin, CustomId, Engine, Kind};
 
 use crate::classification::Classification;
 use crate::config::raw::RawGuardrails;
@@ -32,13 +30,12 @@ pub struct DetectorPolicy {
 
 /// Default classification per built-in detector: contact data internal; financial and
 /// government identifiers confidential; credentials restricted.
-pub fn default_classification(kind: &str) -> Option<Classification> {
-    Some(match kind {
-        "email" | "phone" | "ip_address" => Classification::Internal,
-        "us_ssn" | "credit_card" | "iban" => Classification::Confidential,
-        "secret" => Classification::Restricted,
-        _ => return None,
-    })
+pub fn default_classification(kind: Builtin) -> Classification {
+    match kind {
+        Builtin::Email | Builtin::Phone | Builtin::IpAddress => Classification::Internal,
+        Builtin::UsSsn | Builtin::CreditCard | Builtin::Iban => Classification::Confidential,
+        Builtin::Secret => Classification::Restricted,
+    }
 }
 
 /// Custom detectors default to confidential: they name what an organisation cares about.
@@ -46,9 +43,10 @@ const CUSTOM_DEFAULT: Classification = Classification::Confidential;
 
 pub struct Guardrails {
     pub enabled: bool,
-    pub scanner: Scanner,
-    policies: HashMap<String, DetectorPolicy>,
-    shadow_all: bool,
+    /// The inspection engine, compiled once.
+    pub scanner: Engine,
+    /// Per [`Kind::index`]: what a finding of that kind does (shadow-all applied).
+    policies: Vec<DetectorPolicy>,
     pub injection_block: bool,
     pub injection_shadow: bool,
     pub classification_header: String,
@@ -86,19 +84,32 @@ impl Guardrails {
             .map_err(|e| ConfigError::new(format!("guardrails.detection.{}", e.field), e.problem))?;
         let customs: Vec<&str> = raw.detection.custom_detectors.iter().map(|d| d.name.as_str()).collect();
 
-        let mut policies = HashMap::new();
+        // Defaults for every kind: built-ins by type, markers their own, custom detectors
+        // confidential; all enforced.
+        let mut policies: Vec<DetectorPolicy> = Builtin::ALL
+            .iter()
+            .map(|&b| default_classification(b))
+            .chain(Classification::ALL)
+            .chain(customs.iter().map(|_| CUSTOM_DEFAULT))
+            .map(|classification| DetectorPolicy {
+                classification,
+                action: Action::Enforce,
+                shadow: raw.shadow,
+            })
+            .collect();
         for (kind, p) in &raw.detectors {
             let field = format!("guardrails.detectors.{kind}");
-            let default = if Builtin::from_name(kind).is_some() {
-                default_classification(kind).unwrap_or(CUSTOM_DEFAULT)
-            } else if customs.contains(&kind.as_str()) {
-                CUSTOM_DEFAULT
+            let typed = if let Some(b) = Builtin::from_name(kind) {
+                Kind::Builtin(b)
+            } else if let Some(i) = customs.iter().position(|c| c == kind) {
+                Kind::Custom(CustomId(u16::try_from(i).unwrap_or(u16::MAX)))
             } else {
                 return Err(ConfigError::new(
                     field,
                     "not a detector: use a built-in type (email, phone, us_ssn, credit_card, iban, ip_address, secret) or a custom detector's name",
                 ));
             };
+            let default = policies.get(typed.index()).map_or(CUSTOM_DEFAULT, |p| p.classification);
             let classification = match &p.classification {
                 Some(c) => classification(&format!("{field}.classification"), c)?,
                 None => default,
@@ -114,14 +125,13 @@ impl Guardrails {
                     ))
                 }
             };
-            policies.insert(
-                kind.clone(),
-                DetectorPolicy {
+            if let Some(slot) = policies.get_mut(typed.index()) {
+                *slot = DetectorPolicy {
                     classification,
                     action,
-                    shadow: p.shadow.unwrap_or(false),
-                },
-            );
+                    shadow: p.shadow.unwrap_or(false) || raw.shadow,
+                };
+            }
         }
         let injection_block = match raw.injection.action.as_str() {
             "block" => true,
@@ -161,7 +171,6 @@ impl Guardrails {
             enabled: raw.enabled,
             scanner,
             policies,
-            shadow_all: raw.shadow,
             injection_block,
             injection_shadow: raw.shadow || raw.injection.shadow,
             classification_header: header,
@@ -170,25 +179,19 @@ impl Guardrails {
         })
     }
 
-    /// The policy for a finding's type.
-    pub fn policy(&self, kind: &str) -> DetectorPolicy {
-        let mut p = match self.policies.get(kind) {
-            Some(p) => *p,
-            None => DetectorPolicy {
-                classification: marker_classification(kind)
-                    .or_else(|| default_classification(kind))
-                    .unwrap_or(CUSTOM_DEFAULT),
-                action: Action::Enforce,
-                shadow: false,
-            },
-        };
-        p.shadow |= self.shadow_all;
-        p
+    /// The policy for a finding's kind.
+    pub fn policy(&self, kind: Kind) -> DetectorPolicy {
+        self.policies.get(kind.index()).copied().unwrap_or(DetectorPolicy {
+            classification: kind.marker_classification().unwrap_or(CUSTOM_DEFAULT),
+            action: Action::Enforce,
+            shadow: false,
+        })
     }
-}
 
-fn marker_classification(kind: &str) -> Option<Classification> {
-    Classification::parse(kind.strip_prefix(MARKER_PREFIX)?)
+    /// A finding kind's name (`email`, a custom detector's name, `marker:restricted`).
+    pub fn kind_name(&self, kind: Kind) -> &str {
+        self.scanner.kind_name(kind)
+    }
 }
 
 #[cfg(test)]

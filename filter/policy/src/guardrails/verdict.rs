@@ -1,28 +1,30 @@
 //! The guardrails' decision on one request body.
 //!
-//! Every JSON string the provider would see is scanned (message text of every role, content
-//! parts, system prompts, tool calls and results, the Responses API's input, and any other
-//! field: metadata leaves too), on its decoded text, after normalisation (inside
-//! genai-guard). Only the top-level `model` value and base64 `data:` URLs (images, audio)
-//! are skipped. The effective classification is the higher of the declared one and what
-//! enforcing detectors found; above the model's approval the request is refused.
+//! The body's model-visible texts ([`crate::request::visible`]: each message's parts joined,
+//! every other value the provider receives, keys where they can carry content) go through
+//! the inspection engine's single pass. The effective classification is the higher of the
+//! declared one and what enforcing detectors found; above the model's approval the request
+//! is refused. Redactions replace each value's bytes in the body, part by part.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use genai_guard::{redact, Finding};
+use genai_guard::{resolve_overlaps, Document, Finding, InjectionHit, Inspection, Kind, Placeholders, TextKind};
 
 use super::{Action, Guardrails};
 use crate::classification::{Classification, ClassificationSet};
 use crate::error::{ErrorCode, GatewayError};
-use crate::request::strings::{encode, json_strings, Edit};
+use crate::request::strings::Edit;
+use crate::request::visible;
 
 /// What the guardrails decided.
 #[derive(Debug, Default)]
 pub struct Verdict {
     /// The effective classification (declared or detected, whichever is higher).
     pub classification: Option<Classification>,
-    /// Detected types and how many of each (never values).
-    pub detected: BTreeMap<String, u32>,
+    /// Detected kinds and how many of each (never values).
+    pub detected: BTreeMap<Kind, u32>,
+    /// Matched injection rules (rule, family, score).
+    pub injection: Vec<InjectionHit>,
     /// Set when the request must be refused.
     pub refusal: Option<GatewayError>,
     /// Redactions to splice into the body.
@@ -35,16 +37,42 @@ pub struct Verdict {
     pub loggable_prompt: Option<String>,
     /// The request must leave an audit record.
     pub audit: bool,
+    /// `email:2,credit_card:1`, for logs (names at the edge).
+    summary: String,
 }
 
 impl Verdict {
     /// `email:2,credit_card:1`, for logs.
     pub fn detected_summary(&self) -> String {
-        self.detected
+        self.summary.clone()
+    }
+
+    /// The typed findings as names and numbers, for a dry run (`genaictl check`, the
+    /// gateway's check endpoint): classification, detections by type with counts,
+    /// injection hits by rule and family with their score.
+    pub fn report(&self, g: &Guardrails) -> serde_json::Value {
+        let detected: serde_json::Map<String, serde_json::Value> = self
+            .detected
             .iter()
-            .map(|(k, n)| format!("{k}:{n}"))
-            .collect::<Vec<_>>()
-            .join(",")
+            .map(|(k, n)| (g.kind_name(*k).to_owned(), serde_json::Value::from(*n)))
+            .collect();
+        let injection: Vec<serde_json::Value> = self
+            .injection
+            .iter()
+            .map(|h| {
+                serde_json::json!({
+                    "rule": g.scanner.rule_name(h.rule),
+                    "family": g.scanner.family_name(h.family),
+                    "score": h.score,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "classification": self.classification.map(Classification::as_str),
+            "detected": detected,
+            "injection": injection,
+            "action": self.action,
+        })
     }
 }
 
@@ -53,10 +81,6 @@ pub struct Target<'a> {
     pub model: &'a str,
     pub tier: &'a str,
     pub approved: ClassificationSet,
-}
-
-fn is_data_url(s: &str) -> bool {
-    s.len() > 64 && s.starts_with("data:") && s.get(..100.min(s.len())).is_some_and(|h| h.contains(";base64,"))
 }
 
 /// Judges `body`. `skip` is the byte range of the top-level `model` value.
@@ -73,65 +97,46 @@ pub fn judge(
     };
     let mut enforced = declared.unwrap_or(Classification::Public);
     let mut shadow_class = enforced;
-    // Per enforcing detector type, its classification (to say which types caused a refusal).
-    let mut enforcing: BTreeMap<String, Classification> = BTreeMap::new();
-    let mut shadowed: BTreeMap<String, Classification> = BTreeMap::new();
-    let mut redactions: Vec<(usize, Vec<Finding>)> = Vec::new();
-    let mut all_findings: Vec<(usize, Vec<Finding>)> = Vec::new();
-    let mut injections: Vec<String> = Vec::new();
+    // Per enforcing detector kind, its classification (to say which kinds caused a refusal).
+    let mut enforcing: BTreeMap<Kind, Classification> = BTreeMap::new();
+    let mut to_redact: Vec<Finding> = Vec::new();
 
-    let strings = json_strings(body).ok_or_else(|| {
-        GatewayError::new(
-            ErrorCode::GatewayInternalError,
-            "the gateway could not read the request's strings",
-        )
-    })?;
-    if g.enabled {
-        for (i, s) in strings.iter().enumerate() {
-            if (s.start, s.end) == skip || is_data_url(&s.text) {
-                continue;
+    let doc = if g.enabled {
+        visible::document(body, skip)
+    } else {
+        Document::new(body)
+    };
+    let inspection = if g.enabled {
+        g.scanner.inspect(&doc)
+    } else {
+        Inspection::default()
+    };
+    for f in &inspection.findings {
+        *v.detected.entry(f.kind).or_insert(0) += 1;
+        let p = g.policy(f.kind);
+        match (p.action, p.shadow) {
+            (Action::Enforce, false) => {
+                enforced = enforced.max(p.classification);
+                shadow_class = shadow_class.max(p.classification);
+                enforcing.insert(f.kind, p.classification);
             }
-            let inspection = g.scanner.inspect(&s.text);
-            for name in inspection.injection {
-                if !injections.iter().any(|n| n == name) {
-                    injections.push(name.to_string());
-                }
-            }
-            if inspection.findings.is_empty() {
-                continue;
-            }
-            let mut to_redact = Vec::new();
-            for f in &inspection.findings {
-                *v.detected.entry(f.kind.clone()).or_insert(0) += 1;
-                let p = g.policy(&f.kind);
-                match (p.action, p.shadow) {
-                    (Action::Enforce, false) => {
-                        enforced = enforced.max(p.classification);
-                        shadow_class = shadow_class.max(p.classification);
-                        enforcing.insert(f.kind.clone(), p.classification);
-                    }
-                    (Action::Enforce, true) => {
-                        shadow_class = shadow_class.max(p.classification);
-                        shadowed.insert(f.kind.clone(), p.classification);
-                    }
-                    (Action::Redact, false) if !f.is_marker() => to_redact.push(f.clone()),
-                    (Action::Redact, _) | (Action::Log, _) => {}
-                }
-            }
-            if !to_redact.is_empty() {
-                redactions.push((i, to_redact));
-            }
-            let values: Vec<Finding> = inspection.findings.into_iter().filter(|f| !f.is_marker()).collect();
-            if !values.is_empty() {
-                all_findings.push((i, values));
-            }
+            (Action::Enforce, true) => shadow_class = shadow_class.max(p.classification),
+            (Action::Redact, false) if !f.kind.is_marker() => to_redact.push(*f),
+            (Action::Redact, _) | (Action::Log, _) => {}
         }
     }
+    v.summary = v
+        .detected
+        .iter()
+        .map(|(k, n)| format!("{}:{n}", g.kind_name(*k)))
+        .collect::<Vec<_>>()
+        .join(",");
+    v.injection = inspection.injection.clone();
     v.classification = Some(enforced);
 
     // Triggers, per detected type, with what was done about it.
     let refused = !target.approved.contains(enforced);
-    for kind in v.detected.keys() {
+    for &kind in v.detected.keys() {
         let p = g.policy(kind);
         let action = match p.action {
             Action::Enforce if p.shadow => {
@@ -152,14 +157,14 @@ pub fn judge(
             Action::Redact => "redact",
             Action::Log => "log",
         };
-        v.triggers.push((kind.clone(), action));
+        v.triggers.push((g.kind_name(kind).to_owned(), action));
     }
 
     if refused {
         let mut causes: Vec<String> = enforcing
             .iter()
             .filter(|(_, c)| !target.approved.contains(**c))
-            .map(|(k, _)| format!("{k} ×{}", v.detected.get(k).copied().unwrap_or(0)))
+            .map(|(k, _)| format!("{} ×{}", g.kind_name(*k), v.detected.get(k).copied().unwrap_or(0)))
             .collect();
         if declared.is_some_and(|d| !target.approved.contains(d)) {
             causes.push(format!("declared {}", enforced.as_str()));
@@ -185,7 +190,7 @@ pub fn judge(
         v.action = "block";
     }
 
-    if !injections.is_empty() {
+    if !v.injection.is_empty() {
         let action = if g.injection_shadow {
             "shadow"
         } else if g.injection_block {
@@ -193,13 +198,14 @@ pub fn judge(
         } else {
             "log"
         };
-        for rule in &injections {
+        let names: Vec<&str> = v.injection.iter().map(|h| g.scanner.rule_name(h.rule)).collect();
+        for rule in &names {
             v.triggers.push((format!("injection_{rule}"), action));
         }
         if action == "block" && v.refusal.is_none() {
             v.refusal = Some(GatewayError::new(
                 ErrorCode::PromptInjectionBlocked,
-                format!("the prompt matches prompt-injection rules ({})", injections.join(", ")),
+                format!("the prompt matches prompt-injection rules ({})", names.join(", ")),
             ));
             v.action = "block";
         }
@@ -208,18 +214,26 @@ pub fn judge(
         return Ok(v);
     }
 
-    // Redactions, with placeholders numbered across the whole request.
-    let mut counters: HashMap<String, u32> = HashMap::new();
-    for (i, findings) in &redactions {
-        if let Some(s) = strings.get(*i) {
-            let redacted = redact(&s.text, findings, &mut counters);
+    // Redactions, with placeholders numbered across the whole request; a value that spans
+    // parts leaves its placeholder in the first part's share and nothing in the others.
+    let mut placeholders = Placeholders::default();
+    for f in resolve_overlaps(&to_redact) {
+        let placeholder = placeholders.placeholder(f.kind, g.kind_name(f.kind), doc.slice(f.start, f.end));
+        for (k, share) in doc.shares(f.start, f.end).into_iter().enumerate() {
+            let text = if k == 0 { placeholder.as_str() } else { "" };
+            let with = if share.bare_number {
+                format!("\"{text}\"").into_bytes()
+            } else {
+                text.as_bytes().to_vec()
+            };
             v.edits.push(Edit {
-                start: s.start,
-                end: s.end,
-                with: encode(&redacted),
+                start: share.start,
+                end: share.end,
+                with,
             });
         }
     }
+    merge_overlapping(&mut v.edits);
     v.action = if !v.edits.is_empty() {
         "redact"
     } else if v.triggers.iter().any(|(_, a)| *a == "shadow") {
@@ -232,34 +246,59 @@ pub fn judge(
 
     if let Some((max, max_bytes)) = g.prompt_logging {
         if enforced <= max {
-            v.loggable_prompt = Some(loggable_prompt(&strings, &all_findings, skip, max_bytes));
+            v.loggable_prompt = Some(loggable_prompt(g, &doc, &inspection.findings, max_bytes));
         }
     }
     v.audit = enforced >= g.audit_from;
     Ok(v)
 }
 
-/// Every non-key string, each finding replaced by its placeholder, cut to `max_bytes`.
-fn loggable_prompt(
-    strings: &[crate::request::strings::JsonStr<'_>],
-    findings: &[(usize, Vec<Finding>)],
-    skip: (usize, usize),
-    max_bytes: usize,
-) -> String {
-    let mut counters = HashMap::new();
+/// Edits of one request never overlap (each value is one finding); should two shares touch
+/// the same escape or normalisation cluster, they become one edit rather than a failure.
+fn merge_overlapping(edits: &mut Vec<Edit>) {
+    edits.sort_by_key(|e| (e.start, e.end));
+    let mut out: Vec<Edit> = Vec::with_capacity(edits.len());
+    for e in edits.drain(..) {
+        match out.last_mut() {
+            Some(last) if e.start < last.end => {
+                last.end = last.end.max(e.end);
+                last.with.extend_from_slice(&e.with);
+            }
+            _ => out.push(e),
+        }
+    }
+    *edits = out;
+}
+
+/// The inspected string values (not keys, not numbers) joined by ` | `, each value finding
+/// replaced by its placeholder, cut to `max_bytes`.
+fn loggable_prompt(g: &Guardrails, doc: &Document<'_>, findings: &[Finding], max_bytes: usize) -> String {
+    let values: Vec<Finding> = findings.iter().copied().filter(|f| !f.kind.is_marker()).collect();
+    let kept = resolve_overlaps(&values);
+    let mut placeholders = Placeholders::default();
     let mut out = String::new();
-    for (i, s) in strings.iter().enumerate() {
-        if s.is_key || (s.start, s.end) == skip || is_data_url(&s.text) {
+    let mut next = kept.iter().peekable();
+    for (start, end, kind) in doc.text_spans() {
+        if matches!(kind, TextKind::Key | TextKind::Number) {
+            while next.peek().is_some_and(|f| f.start < end) {
+                next.next();
+            }
             continue;
         }
-        let text = match findings.iter().find(|(j, _)| *j == i) {
-            Some((_, f)) => redact(&s.text, f, &mut counters),
-            None => s.text.to_string(),
-        };
         if !out.is_empty() {
             out.push_str(" | ");
         }
-        out.push_str(&text);
+        let mut pos = start;
+        while let Some(f) = next.peek() {
+            if f.start >= end {
+                break;
+            }
+            out.push_str(doc.slice(pos, f.start.max(pos)));
+            out.push_str(&placeholders.placeholder(f.kind, g.kind_name(f.kind), doc.slice(f.start, f.end)));
+            pos = f.end.max(pos);
+            next.next();
+        }
+        out.push_str(doc.slice(pos, end));
         if out.len() >= max_bytes {
             break;
         }

@@ -5,7 +5,9 @@
 //! gets exactly what the client sent but for that one value. A body naming `model` twice
 //! is rejected: the gateway must never judge one model while the provider serves another.
 
+pub mod json;
 pub mod strings;
+pub mod visible;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -61,6 +63,11 @@ pub fn parse(api: Api, body: &[u8]) -> Result<ChatRequest, GatewayError> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(invalid("the request body must be a JSON object"));
     }
+    // JSON text is UTF-8; the inspection relies on it (serde_json does not check the
+    // strings it only skips).
+    if std::str::from_utf8(body).is_err() {
+        return Err(invalid("the request body is not valid UTF-8"));
+    }
     let envelope: Envelope<'_> =
         serde_json::from_slice(body).map_err(|e| invalid(format!("the request body is not valid JSON: {e}")))?;
 
@@ -73,26 +80,25 @@ pub fn parse(api: Api, body: &[u8]) -> Result<ChatRequest, GatewayError> {
         return Err(invalid("`model` must not be empty").with_param("model"));
     }
 
+    // The body is valid JSON (parsed above): the shape of `input` / `messages` is read from
+    // their raw text, without parsing them a second time.
     if api == Api::Responses {
         // `input` is a string or a list of items.
         let input = envelope
             .input
             .ok_or_else(|| invalid("`input` is required").with_param("input"))?;
-        let ok = match serde_json::from_str::<serde_json::Value>(input.get()) {
-            Ok(serde_json::Value::String(s)) => !s.is_empty(),
-            Ok(serde_json::Value::Array(a)) => !a.is_empty(),
-            _ => false,
-        };
-        if !ok {
+        if !non_empty(input.get(), true) {
             return Err(invalid("`input` must be a non-empty string or array").with_param("input"));
         }
     } else {
         let messages = envelope
             .messages
             .ok_or_else(|| invalid("`messages` is required").with_param("messages"))?;
-        let list: Vec<&RawValue> = serde_json::from_str(messages.get())
-            .map_err(|_| invalid("`messages` must be an array").with_param("messages"))?;
-        if list.is_empty() {
+        let raw = messages.get().trim_start();
+        if !raw.starts_with('[') {
+            return Err(invalid("`messages` must be an array").with_param("messages"));
+        }
+        if !non_empty(raw, false) {
             return Err(invalid("`messages` must not be empty").with_param("messages"));
         }
     }
@@ -123,6 +129,16 @@ pub fn parse(api: Api, body: &[u8]) -> Result<ChatRequest, GatewayError> {
         stream_options,
         client_asked_usage,
     })
+}
+
+/// Whether the raw JSON value `raw` is a non-empty array (or, if `string_ok`, a non-empty
+/// string).
+fn non_empty(raw: &str, string_ok: bool) -> bool {
+    let raw = raw.trim();
+    if let Some(inner) = raw.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        return !inner.trim().is_empty();
+    }
+    string_ok && raw.starts_with('"') && raw != "\"\""
 }
 
 /// Where `part`, a slice borrowed from `whole`, sits in it.

@@ -346,6 +346,21 @@ fn main() {
             |body| inspect(&config, &hdrs, body),
         );
     }
+    // Hostile 4 MiB bodies (issue 9): one trigger repeated, nested arrays, a million
+    // one-character strings; each must be inspected in linear time.
+    for kind in HOSTILE_KINDS {
+        let Some(body) = hostile_body(kind, 4 << 20) else {
+            continue;
+        };
+        let hdrs = headers(body.len());
+        b.run_batched(
+            &format!("hostile_{kind}_4m"),
+            Some(body.len()),
+            2,
+            || body.clone(),
+            |body| inspect(&config, &hdrs, body),
+        );
+    }
     let hdrs = headers(4096);
     b.run("headers_only", None, || {
         let mut flow = RequestFlow::new(Arc::clone(&config), 0);
@@ -522,7 +537,7 @@ fn body_2k() -> Vec<u8> {
 /// The hostile inputs of the inspection (issue 9): one trigger repeated to fill a chat
 /// request, deeply nested arrays, a million one-character strings. Every detector, validator
 /// and rule must stay linear on them.
-pub const HOSTILE_KINDS: &[&str] = &[
+const HOSTILE_KINDS: &[&str] = &[
     "xoxb", "aiza", "sk", "eyj", "eyjdash", "digits", "at", "dot", "dash", "onechar", "nested", "strings",
 ];
 
@@ -541,7 +556,7 @@ fn hostile_op(name: &str) -> Option<Vec<u8>> {
 }
 
 /// A chat request of about `size` bytes whose text is the hostile pattern `kind`.
-pub fn hostile_body(kind: &str, size: usize) -> Option<Vec<u8>> {
+fn hostile_body(kind: &str, size: usize) -> Option<Vec<u8>> {
     let unit = match kind {
         "xoxb" => "xoxb-",
         "aiza" => "AIza-",

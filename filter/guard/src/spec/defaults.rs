@@ -1,6 +1,7 @@
-//! The default prompt-injection rules.
+//! The default markers and prompt-injection rules.
 
-use crate::config::{HiddenText, InjectionRule};
+use super::{HiddenText, InjectionRule, Marker};
+use crate::kind::Classification;
 
 const VERBS: &str = "(ignore|disregard|forget|bypass|neglect)";
 const WHAT: &str = "(instructions|instruction|prompts|prompt|directions|directives|rules|\
@@ -14,6 +15,8 @@ const SECRET_PROMPT: &str = "[full|entire|complete|initial|original|hidden|secre
 fn rule(name: &str, phrases: Vec<String>) -> InjectionRule {
     InjectionRule {
         name: name.into(),
+        family: None,
+        score: None,
         phrases,
         patterns: Vec::new(),
         hidden_text: None,
@@ -23,6 +26,8 @@ fn rule(name: &str, phrases: Vec<String>) -> InjectionRule {
 fn hidden(name: &str, kind: HiddenText) -> InjectionRule {
     InjectionRule {
         name: name.into(),
+        family: None,
+        score: None,
         phrases: Vec::new(),
         patterns: Vec::new(),
         hidden_text: Some(kind),
@@ -88,4 +93,22 @@ pub fn default_injection_rules() -> Vec<InjectionRule> {
         hidden("hidden_invisible_run", HiddenText::InvisibleRun),
         hidden("hidden_bidi_override", HiddenText::BidiOverride),
     ]
+}
+
+/// The default markers: `CONFIDENTIAL`, `RESTRICTED`, `INTERNAL ONLY`,
+/// `INTERNAL USE ONLY`, all case-sensitive.
+pub fn default_markers() -> Vec<Marker> {
+    [
+        ("CONFIDENTIAL", Classification::Confidential),
+        ("RESTRICTED", Classification::Restricted),
+        ("INTERNAL ONLY", Classification::Internal),
+        ("INTERNAL USE ONLY", Classification::Internal),
+    ]
+    .into_iter()
+    .map(|(keyword, classification)| Marker {
+        keyword: keyword.into(),
+        classification,
+        case_sensitive: true,
+    })
+    .collect()
 }

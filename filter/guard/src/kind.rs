@@ -1,42 +1,8 @@
-//! What a scan reports: a detector type name and a byte range, never the value.
+//! What a finding is: typed values (an enum of built-in detectors, custom detector indices,
+//! markers with their classification). Names appear only at the edges (configuration, logs,
+//! metrics), through [`Kind::name`] and the engine's names of custom detectors.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
-
-/// One detected item. Offsets are a byte range of the ORIGINAL text (on character
-/// boundaries); the value itself is never stored, so `Debug`/`Display` are safe to log.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Finding {
-    /// Stable type name: a built-in (`email`, `phone`, `us_ssn`, `credit_card`, `iban`,
-    /// `ip_address`, `secret`), a custom detector's name, or `marker:<classification>`.
-    pub kind: String,
-    /// Start byte offset in the original text.
-    pub start: usize,
-    /// End byte offset (exclusive) in the original text.
-    pub end: usize,
-}
-
-impl Finding {
-    /// For a classification marker finding, the classification it declares.
-    pub fn marker_classification(&self) -> Option<Classification> {
-        let name = self.kind.strip_prefix(MARKER_PREFIX)?;
-        Classification::ALL.into_iter().find(|c| c.as_str() == name)
-    }
-
-    /// Whether this finding is a classification marker (not a value to redact).
-    pub fn is_marker(&self) -> bool {
-        self.kind.starts_with(MARKER_PREFIX)
-    }
-}
-
-impl fmt::Display for Finding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}..{}", self.kind, self.start, self.end)
-    }
-}
-
-/// Prefix of marker finding kinds: `marker:confidential`.
-pub const MARKER_PREFIX: &str = "marker:";
 
 /// The security team's data classifications, in order of sensitivity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -76,7 +42,7 @@ impl Classification {
         }
     }
 
-    /// The finding kind of a marker declaring this classification.
+    /// The finding kind name of a marker declaring this classification.
     pub fn marker_kind(self) -> &'static str {
         match self {
             Classification::Public => "marker:public",
@@ -85,7 +51,14 @@ impl Classification {
             Classification::Restricted => "marker:restricted",
         }
     }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
 }
+
+/// Prefix of marker kind names: `marker:confidential`.
+pub const MARKER_PREFIX: &str = "marker:";
 
 /// The built-in detectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -154,9 +127,52 @@ impl Builtin {
     }
 }
 
-/// Rank of a kind name for overlap tie-breaks (custom detectors and markers rank lowest).
-pub(crate) fn kind_rank(kind: &str) -> u8 {
-    Builtin::from_name(kind).map_or(0, Builtin::rank)
+/// A custom detector: its index in the configuration's `custom_detectors`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CustomId(pub u16);
+
+/// The type of a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// A built-in detector.
+    Builtin(Builtin),
+    /// A custom detector (keywords, patterns).
+    Custom(CustomId),
+    /// A classification marker (`CONFIDENTIAL`): declares a classification; not a value to
+    /// redact.
+    Marker(Classification),
+}
+
+impl Kind {
+    /// Whether this is a classification marker.
+    pub fn is_marker(self) -> bool {
+        matches!(self, Kind::Marker(_))
+    }
+
+    /// The classification a marker declares.
+    pub fn marker_classification(self) -> Option<Classification> {
+        match self {
+            Kind::Marker(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// A dense index: built-ins, then markers, then custom detectors (for per-kind tables).
+    pub fn index(self) -> usize {
+        match self {
+            Kind::Builtin(b) => b as usize,
+            Kind::Marker(c) => Builtin::ALL.len() + c.index(),
+            Kind::Custom(CustomId(i)) => Builtin::ALL.len() + Classification::ALL.len() + usize::from(i),
+        }
+    }
+
+    /// Overlap tie-break: built-ins by sensitivity; custom detectors and markers lowest.
+    pub(crate) fn rank(self) -> u8 {
+        match self {
+            Kind::Builtin(b) => b.rank(),
+            Kind::Custom(_) | Kind::Marker(_) => 0,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -164,24 +180,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_round_trip_and_display_has_no_value() {
+    fn names_round_trip_and_indices_are_dense() {
         for b in Builtin::ALL {
             assert_eq!(Builtin::from_name(b.name()), Some(b));
         }
-        let f = Finding {
-            kind: "marker:restricted".into(),
-            start: 3,
-            end: 9,
-        };
-        assert_eq!(f.marker_classification(), Some(Classification::Restricted));
-        assert!(f.is_marker());
-        assert_eq!(f.to_string(), "marker:restricted@3..9");
-        assert_eq!(
-            format!("{f:?}"),
-            "Finding { kind: \"marker:restricted\", start: 3, end: 9 }"
-        );
         for c in Classification::ALL {
-            assert_eq!(c.marker_kind(), format!("marker:{}", c.as_str()));
+            assert_eq!(c.marker_kind(), format!("{MARKER_PREFIX}{}", c.as_str()));
+            assert_eq!(Classification::parse(c.as_str()), Some(c));
         }
+        let mut seen: Vec<usize> = Builtin::ALL
+            .iter()
+            .map(|&b| Kind::Builtin(b).index())
+            .chain(Classification::ALL.iter().map(|&c| Kind::Marker(c).index()))
+            .chain((0..3).map(|i| Kind::Custom(CustomId(i)).index()))
+            .collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..14).collect::<Vec<_>>());
     }
 }

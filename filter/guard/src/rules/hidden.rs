@@ -1,7 +1,36 @@
-//! Hidden-text tricks, checked on the ORIGINAL text (normalisation removes the evidence).
+//! Hidden-text tricks, checked on the ORIGINAL (decoded) text, since normalisation removes
+//! the evidence. Only text with a non-ASCII character can hold one; the engine checks
+//! those texts once, for every trick at a time ([`tricks`]).
 
-use crate::config::HiddenText;
-use crate::normalize::is_ignorable;
+use crate::spec::HiddenText;
+use crate::text::normalize::is_ignorable;
+
+/// The tricks `text` shows, as a bit mask of [`bit`].
+pub(crate) fn tricks(text: &str) -> u8 {
+    // Every trick needs an invisible character (zero-width, bidi control, tag, format).
+    if !text.chars().any(is_ignorable) {
+        return 0;
+    }
+    [
+        HiddenText::ZeroWidthInWord,
+        HiddenText::TagCharacters,
+        HiddenText::InvisibleRun,
+        HiddenText::BidiOverride,
+    ]
+    .into_iter()
+    .filter(|&k| check(k, text))
+    .fold(0, |m, k| m | bit(k))
+}
+
+/// The bit of a trick in [`tricks`]'s mask.
+pub(crate) fn bit(kind: HiddenText) -> u8 {
+    match kind {
+        HiddenText::ZeroWidthInWord => 1,
+        HiddenText::TagCharacters => 2,
+        HiddenText::InvisibleRun => 4,
+        HiddenText::BidiOverride => 8,
+    }
+}
 
 /// Runs of this many invisible characters are reported (legitimate text has at most a
 /// couple in a row: an emoji variation selector next to a joiner).

@@ -59,19 +59,14 @@ pub(crate) fn starts_with_ci(b: &[u8], i: usize, prefix: &[u8]) -> bool {
         .is_some_and(|s| s.eq_ignore_ascii_case(prefix))
 }
 
-/// Position of the first `needle` byte at or after `from`.
-#[inline]
-pub(crate) fn find_byte(b: &[u8], from: usize, needle: u8) -> Option<usize> {
-    memchr::memchr(needle, b.get(from..)?).map(|p| p + from)
-}
-
-/// Position of `needle` in `b[from..limit]`.
+/// Position of `needle` in `b[from..limit]`. For short windows only (a PEM label): no
+/// finder is built.
 pub(crate) fn find_bytes(b: &[u8], from: usize, limit: usize, needle: &[u8]) -> Option<usize> {
     let hay = b.get(from..limit.min(b.len()))?;
     if needle.is_empty() {
         return None;
     }
-    memchr::memmem::find(hay, needle).map(|p| p + from)
+    hay.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
 }
 
 /// A number-like token may start at `i`: not glued to a word on its left, and not the

@@ -6,8 +6,10 @@
 //! NFKC folds compatibility forms (fullwidth `４１１１` → `4111`, `＠` → `@`, ligatures,
 //! circled and mathematical digits/letters, no-break spaces → space), Unicode dashes
 //! (en dash, minus sign, …) become `-`, decimal digits of other scripts (Arabic-Indic
-//! `٤١١١`, Devanagari, Thai, …) become ASCII digits, and combining marks left on an ASCII
-//! character after NFKC (`4\u{0301}`) are dropped.
+//! `٤١١١`, Devanagari, Thai, …) become ASCII digits, Cyrillic and Greek look-alikes of
+//! Latin letters become those letters (`іgnоre`), and combining marks left on an ASCII
+//! character after NFKC (`4\u{0301}`) are dropped. It runs only on text with a non-ASCII
+//! byte (after JSON decoding); ASCII text is its own normal form.
 //!
 //! Every byte of the folded text remembers the byte range of the original "cluster" (a
 //! starter plus its combining marks) it came from, so a finding can be mapped back and the
@@ -16,6 +18,7 @@
 //! NFKC is applied per cluster, not across starters; that differs from full NFKC only for
 //! conjoining Hangul jamo sequences, which do not occur in the values we detect.
 
+use super::fold::confusable;
 use std::borrow::Cow;
 use std::sync::OnceLock;
 use unicode_normalization::char::canonical_combining_class;
@@ -32,7 +35,7 @@ pub struct Normalized<'a> {
 
 /// A run of the normalised text and its origin.
 #[derive(Debug, Clone, Copy)]
-struct Segment {
+pub(crate) struct Segment {
     /// Start in the normalised text.
     norm: u32,
     /// Byte range in the original.
@@ -63,9 +66,17 @@ impl Normalized<'_> {
         }
         match &self.map {
             None => Some((start, end)),
-            Some(map) => Some((locate(map, start)?.0, locate(map, end - 1)?.1)),
+            Some(map) => to_original(map, start, end),
         }
     }
+}
+
+/// Maps `start..end` of a normalised text whose segments are `map` to the original.
+pub(crate) fn to_original(map: &[Segment], start: usize, end: usize) -> Option<(usize, usize)> {
+    if start >= end {
+        return None;
+    }
+    Some((locate(map, start)?.0, locate(map, end - 1)?.1))
 }
 
 /// The original byte range that normalised byte `x` came from.
@@ -80,22 +91,31 @@ fn locate(map: &[Segment], x: usize) -> Option<(usize, usize)> {
     }
 }
 
-/// Builds the normalised text and its segments.
-struct Builder {
-    out: String,
-    map: Vec<Segment>,
+/// Builds the normalised text (appended to `out`, offsets relative to where it started)
+/// and its segments.
+struct Builder<'o> {
+    out: &'o mut Vec<u8>,
+    base: usize,
+    map: &'o mut Vec<Segment>,
+    first: usize,
 }
 
-impl Builder {
+impl Builder<'_> {
+    fn len(&self) -> usize {
+        self.out.len() - self.base
+    }
+
     /// Appends `s`, which is `original[at..at + s.len()]`.
     fn verbatim(&mut self, s: &str, at: usize) {
-        let norm = offset(self.out.len());
+        let norm = offset(self.len());
         let (orig, orig_end) = (offset(at), offset(at + s.len()));
-        self.out.push_str(s);
-        if let Some(last) = self.map.last_mut() {
-            if last.verbatim && last.orig_end == orig {
-                last.orig_end = orig_end;
-                return;
+        self.out.extend_from_slice(s.as_bytes());
+        if self.map.len() > self.first {
+            if let Some(last) = self.map.last_mut() {
+                if last.verbatim && last.orig_end == orig {
+                    last.orig_end = orig_end;
+                    return;
+                }
             }
         }
         self.map.push(Segment {
@@ -109,26 +129,54 @@ impl Builder {
     /// Starts a run that came from the cluster `orig..orig_end`; push its text after.
     fn cluster(&mut self, orig: usize, orig_end: usize) {
         self.map.push(Segment {
-            norm: offset(self.out.len()),
+            norm: offset(self.len()),
             orig: offset(orig),
             orig_end: offset(orig_end),
             verbatim: false,
         });
     }
+
+    fn push(&mut self, c: char) {
+        let mut tmp = [0u8; 4];
+        self.out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
+    }
 }
 
 /// Normalises `text` for detection (see the module documentation).
 pub fn normalize(text: &str) -> Normalized<'_> {
-    if text.is_ascii() || is_already_normal(text) {
+    if !needs_normalizing(text) {
         return Normalized {
             text: Cow::Borrowed(text),
             map: None,
         };
     }
+    let mut out = Vec::with_capacity(text.len());
+    let mut map = Vec::new();
+    normalize_into(text, &mut out, &mut map);
+    let text = match String::from_utf8(out) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    };
+    Normalized {
+        text: Cow::Owned(text),
+        map: Some(map),
+    }
+}
+
+/// Whether `text` changes under normalisation (pure ASCII and already-normal text do not).
+pub(crate) fn needs_normalizing(text: &str) -> bool {
+    !(text.is_ascii() || is_already_normal(text))
+}
+
+/// Appends the normalised form of `text` to `out` and its segments to `map` (offsets
+/// relative to the start of this text in `out`, and to `text`).
+pub(crate) fn normalize_into(text: &str, out: &mut Vec<u8>, map: &mut Vec<Segment>) {
     let bytes = text.as_bytes();
     let mut b = Builder {
-        out: String::with_capacity(text.len()),
-        map: Vec::new(),
+        base: out.len(),
+        out,
+        first: map.len(),
+        map,
     };
     let mut buf = String::new();
     let mut pos = 0;
@@ -167,6 +215,11 @@ pub fn normalize(text: &str) -> Normalized<'_> {
         }
         if end == next && is_stable(c) {
             b.verbatim(text.get(pos..next).unwrap_or_default(), pos);
+        } else if let (true, Some(folded)) = (end == next, simple_fold(c)) {
+            // Fullwidth forms, dashes, other scripts' digits, look-alike letters: one
+            // character each, without the general NFKC machinery.
+            b.cluster(pos, end);
+            b.push(folded);
         } else {
             let cluster = text.get(pos..end).unwrap_or_default();
             let visible = || cluster.chars().filter(|&c| !is_ignorable(c));
@@ -187,15 +240,23 @@ pub fn normalize(text: &str) -> Normalized<'_> {
                 }
                 let n = fold_char(n);
                 ascii_base = n.is_ascii();
-                b.out.push(n);
+                b.push(n);
             }
         }
         pos = end;
     }
-    Normalized {
-        text: Cow::Owned(b.out),
-        map: Some(b.map),
+}
+
+/// Single characters whose normalised form is known without NFKC: fullwidth ASCII, and
+/// what [`fold_char`] folds (dashes, digits of other scripts, look-alike letters).
+fn simple_fold(c: char) -> Option<char> {
+    let cp = c as u32;
+    if (0xFF01..=0xFF5E).contains(&cp) {
+        return char::from_u32(cp - 0xFEE0);
     }
+    let f = fold_char(c);
+    // Only characters NFKC leaves alone may be folded directly.
+    (f != c && is_nfkc_quick(std::iter::once(c)) == IsNormalized::Yes && canonical_combining_class(c) == 0).then_some(f)
 }
 
 /// Longest NFKC expansion of one cluster that is applied (characters).
@@ -274,14 +335,15 @@ fn build_bmp_unstable() -> Vec<u64> {
 }
 
 /// Folds what NFKC leaves alone: Unicode dashes and minus signs to `-` (so `123–45–6789`
-/// with en dashes is still an SSN), and decimal digits of other scripts to ASCII.
+/// with en dashes is still an SSN), decimal digits of other scripts to ASCII, and
+/// Cyrillic and Greek look-alikes of Latin letters to those letters.
 fn fold_char(c: char) -> char {
     if c.is_ascii() {
         return c;
     }
     match c {
         '\u{2010}'..='\u{2015}' | '\u{2043}' | '\u{2212}' | '\u{058A}' | '\u{2E3A}' | '\u{2E3B}' => '-',
-        _ => fold_digit(c).unwrap_or(c),
+        _ => fold_digit(c).or_else(|| confusable(c)).unwrap_or(c),
     }
 }
 

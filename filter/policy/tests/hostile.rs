@@ -1,0 +1,180 @@
+//! Hostile input costs linear time (issue 9): each 4 MiB hostile body goes through the
+//! whole request path (headers, parse, model-visible text, the inspection's single pass,
+//! the verdict) in under 100 ms of CPU natively, and at two sizes the time grows like the
+//! size (a ratio near 4 for 4× the bytes; a quadratic scanner shows 16).
+//!
+//! The budget is a complexity guard set far above the expected time, so that a noisy,
+//! shared machine never trips it; `scripts/bench` reports the real figures. Each timing is
+//! the thread's CPU time, the best of three runs.
+
+// Test code may unwrap and index (the lints guard code that runs in Envoy).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use genai_policy::flow::{BodyOutcome, HeadersOutcome};
+use genai_policy::{compile, Compiled, RequestFlow};
+
+const DEMO_CONFIG: &str = include_str!("../../../envoy/demo/filter-config.json");
+const MIB: usize = 1 << 20;
+const BUDGET: Duration = Duration::from_millis(100);
+
+fn config() -> Arc<Compiled> {
+    let mut c = compile(DEMO_CONFIG.as_bytes()).unwrap();
+    c.resolve_credentials(|name| Some(format!("test-{name}"))).unwrap();
+    Arc::new(c)
+}
+
+/// CPU time of this thread.
+fn cpu_now() -> Duration {
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(id: i32, ts: *mut Timespec) -> i32;
+    }
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec through the pointer. 3: CLOCK_THREAD_CPUTIME_ID.
+    let rc = unsafe { clock_gettime(3, &mut ts) };
+    assert_eq!(rc, 0);
+    Duration::new(ts.sec as u64, ts.nsec as u32)
+}
+
+/// A chat request of exactly `size` bytes (at most) whose user text is `unit` repeated.
+fn chat(unit: &str, size: usize) -> Vec<u8> {
+    let head = r#"{"model":"default-chat","messages":[{"role":"user","content":""#;
+    let tail = r#""}]}"#;
+    let room = size - head.len() - tail.len();
+    let n = room / unit.len();
+    format!("{head}{}{tail}", unit.repeat(n)).into_bytes()
+}
+
+/// A request with `unit` repeated as elements of an array in `metadata`.
+fn array_of(unit: &str, size: usize) -> Vec<u8> {
+    let head = r#"{"model":"default-chat","messages":[{"role":"user","content":"hi"}],"metadata":{"x":["#;
+    let tail = "]}}";
+    let room = size - head.len() - tail.len();
+    let n = room / (unit.len() + 1);
+    let items = vec![unit; n].join(",");
+    format!("{head}{items}{tail}").into_bytes()
+}
+
+fn nested(size: usize) -> Vec<u8> {
+    let head = r#"{"model":"default-chat","messages":[{"role":"user","content":"hi"}],"metadata":{"x":"#;
+    let depth = (size - head.len() - 2) / 2;
+    format!("{head}{}{}}}}}", "[".repeat(depth), "]".repeat(depth)).into_bytes()
+}
+
+/// A body of (at most) the given size.
+type Builder = Box<dyn Fn(usize) -> Vec<u8>>;
+
+/// The hostile bodies: name and builder.
+fn cases() -> Vec<(&'static str, Builder)> {
+    let text = |unit: &'static str| -> Builder { Box::new(move |n| chat(unit, n)) };
+    vec![
+        ("xoxb- run", text("xoxb-")),
+        ("AIza- run", text("AIza-")),
+        ("sk- run", text("sk-")),
+        ("eyJ run", text("eyJ")),
+        ("eyJ- run", text("eyJ-")),
+        ("github_pat_ run", text("github_pat_")),
+        ("digits", text("1")),
+        ("digit groups", text("4111 ")),
+        ("@", text("@")),
+        ("a@", text("a@")),
+        (".", text(".")),
+        ("1.", text("1.")),
+        ("-", text("-")),
+        (":", text(":")),
+        ("one character", text("a")),
+        ("escaped newlines", text("\\n")),
+        ("fullwidth digits", text("４")),
+        ("zero-width spaces", text("\u{200B}")),
+        ("injection words", text("ignore all previous ")),
+        ("phrase anchors", text("you ")),
+        ("-----BEGIN ", text("-----BEGIN PRIVATE KEY-----\\n")),
+        ("one-character strings", Box::new(|n| array_of("\"a\"", n))),
+        ("numbers", Box::new(|n| array_of("1", n))),
+        ("nested arrays", Box::new(nested)),
+    ]
+}
+
+fn headers(len: usize) -> Vec<(String, Vec<u8>)> {
+    vec![
+        (":method".into(), b"POST".to_vec()),
+        (":path".into(), b"/v1/chat/completions".to_vec()),
+        ("authorization".into(), b"Bearer team-abc-key-xxxxx".to_vec()),
+        ("content-length".into(), len.to_string().into_bytes()),
+    ]
+}
+
+/// Runs one request; returns its CPU time and the status it got (200 forwarded).
+fn run(config: &Arc<Compiled>, body: &[u8]) -> (Duration, u32) {
+    let mut best = Duration::MAX;
+    let mut status = 0;
+    for _ in 0..3 {
+        let body = body.to_vec();
+        let hdrs = headers(body.len());
+        let t = cpu_now();
+        let mut flow = RequestFlow::new(Arc::clone(config), 0);
+        assert!(matches!(
+            flow.on_headers(&hdrs, false),
+            HeadersOutcome::HoldForBody { .. }
+        ));
+        status = match flow.on_body(body) {
+            BodyOutcome::Forward(_) => 200,
+            BodyOutcome::Respond(r) => r.status,
+            BodyOutcome::Buffer => 0,
+        };
+        best = best.min(cpu_now() - t);
+    }
+    (best, status)
+}
+
+#[test]
+fn every_hostile_body_is_linear_and_within_budget() {
+    let config = config();
+    let mut report = Vec::new();
+    let mut failures = Vec::new();
+    for (name, build) in cases() {
+        let small = build(MIB);
+        let large = build(4 * MIB);
+        assert!(large.len() <= 4 * MIB, "{name}: {} bytes", large.len());
+        let (t1, s1) = run(&config, &small);
+        let (t4, s4) = run(&config, &large);
+        assert_eq!(s1, s4, "{name}: the same verdict at both sizes");
+        assert_ne!(s4, 500, "{name}: an internal error");
+        // Below a few milliseconds the ratio is noise; above, it must look linear.
+        let ratio = t4.as_secs_f64() / t1.as_secs_f64().max(1e-6);
+        report.push(format!(
+            "{name:>24}: 1 MiB {:>7.2} ms, 4 MiB {:>7.2} ms, ratio {ratio:>5.2}, status {s4}",
+            t1.as_secs_f64() * 1e3,
+            t4.as_secs_f64() * 1e3
+        ));
+        if t4 > BUDGET {
+            failures.push(format!("{name}: 4 MiB took {t4:?}, budget {BUDGET:?}"));
+        }
+        if t4 > Duration::from_millis(8) && ratio > 8.0 {
+            failures.push(format!("{name}: 4× the bytes took {ratio:.1}× the time"));
+        }
+    }
+    println!("{}", report.join("\n"));
+    assert!(failures.is_empty(), "{}\n{}", failures.join("\n"), report.join("\n"));
+}
+
+/// After every hostile body, an ordinary request is judged as ever (the state a VM keeps
+/// between requests is the compiled configuration only).
+#[test]
+fn an_ordinary_request_after_hostile_ones() {
+    let config = config();
+    for (_, build) in cases() {
+        let _ = run(&config, &build(MIB / 4));
+    }
+    let card = br#"{"model":"default-chat","messages":[{"role":"user","content":"card 4111 1111 1111 1111"}]}"#;
+    assert_eq!(run(&config, card).1, 403);
+    let fine = br#"{"model":"default-chat","messages":[{"role":"user","content":"hello"}]}"#;
+    assert_eq!(run(&config, fine).1, 200);
+}
