@@ -23,7 +23,7 @@ use crate::kind::{Builtin, Classification, CustomId, Kind};
 use crate::overlap;
 use crate::rules::hidden;
 use crate::rules::pattern::Pattern;
-use crate::rules::phrase::{char_before, is_word_char, word_end, Phrase};
+use crate::rules::phrase::{char_before, is_word_char, word_end, Phrase, Tokens};
 use crate::rules::{FamilyId, InjectionRule, RuleId};
 
 /// What an automaton hit stands for.
@@ -176,6 +176,7 @@ impl Engine {
         let mut builtin: Vec<Hit> = Vec::new();
         let mut secrets: Vec<(usize, Prefix)> = Vec::new();
         let mut occurrences: Vec<Vec<usize>> = vec![Vec::new(); self.patterns.len()];
+        let mut tokens = Tokens::default();
 
         // 1-2: the automaton and the phrase candidates.
         if let Some(dfa) = &self.automaton {
@@ -207,7 +208,8 @@ impl Engine {
                                     }
                                 }
                                 Action::Phrase { phrase, anchor } => {
-                                    self.phrase_hit(text, ms, me, phrase, anchor, &mut out.findings, &mut rule_hit);
+                                    let hit = (ms, me, phrase, anchor);
+                                    self.phrase_hit(text, hit, &mut tokens, &mut out.findings, &mut rule_hit);
                                 }
                             }
                         }
@@ -289,14 +291,11 @@ impl Engine {
     }
 
     /// An anchor of phrase `phrase` at `s..e`: a candidate if it is a whole word.
-    #[allow(clippy::too_many_arguments)]
     fn phrase_hit(
         &self,
         text: &str,
-        s: usize,
-        e: usize,
-        phrase: u32,
-        anchor: u16,
+        (s, e, phrase, anchor): (usize, usize, u32, u16),
+        tokens: &mut Tokens,
         findings: &mut Vec<Finding>,
         rule_hit: &mut [bool],
     ) {
@@ -312,7 +311,7 @@ impl Engine {
                 return;
             }
         }
-        if let Some((fs, fe)) = p.match_at(text, s, e, usize::from(anchor)) {
+        if let Some((fs, fe)) = p.match_at(text, s, e, usize::from(anchor), tokens) {
             self.own(*owner, fs, fe, findings, rule_hit);
         }
     }

@@ -77,7 +77,11 @@ pub(crate) fn structured(b: &[u8], enabled: u8, out: &mut Vec<Hit>) {
                 // to the numeric detectors; one right after exactly two letters may be an
                 // IBAN's check digits.
                 i = digits_end(b, t);
-                if !digits {
+                // A run of at most six digits that ends its text (a JSON number, a short
+                // value) is no detector's whole value: every one needs seven digits or a
+                // separator after the first group. Skipping it keeps a million small
+                // numbers cheap.
+                if !digits || (i - t <= 6 && matches!(b.get(i), None | Some(0))) {
                     continue;
                 }
                 let prev = before(b, t);

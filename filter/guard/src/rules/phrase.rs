@@ -43,9 +43,10 @@ struct Piece {
 #[derive(Debug, Clone)]
 pub(crate) struct Phrase {
     pieces: Vec<Piece>,
-    /// Each word of the phrase (lowercase unless case-sensitive), sorted, with the pieces
-    /// expecting it; each sign likewise; the pieces that need whitespace before them.
-    words: Vec<(Box<str>, u128)>,
+    /// Each word of the phrase (lowercase unless case-sensitive) with its hash and the
+    /// pieces expecting it, sorted by hash; each sign likewise; the pieces that need
+    /// whitespace before them.
+    words: Vec<(u64, Box<str>, u128)>,
     signs: Vec<(char, u128)>,
     spaced: u128,
     /// For each alternative of the first token: its first piece (a word: the anchor).
@@ -157,7 +158,7 @@ impl Phrase {
                 }
             }
         }
-        let mut words: Vec<(Box<str>, u128)> = Vec::new();
+        let mut words: Vec<(u64, Box<str>, u128)> = Vec::new();
         let mut signs: Vec<(char, u128)> = Vec::new();
         let mut spaced = 0u128;
         for (k, p) in pieces.iter().enumerate() {
@@ -165,9 +166,9 @@ impl Phrase {
                 spaced |= bit(k);
             }
             match &p.expect {
-                Expect::Word(w) => match words.iter_mut().find(|(x, _)| x == w) {
-                    Some((_, m)) => *m |= bit(k),
-                    None => words.push((w.clone(), bit(k))),
+                Expect::Word(w) => match words.iter_mut().find(|(_, x, _)| x == w) {
+                    Some((_, _, m)) => *m |= bit(k),
+                    None => words.push((hash(w.as_bytes()), w.clone(), bit(k))),
                 },
                 Expect::Sign(c) => match signs.iter_mut().find(|(x, _)| x == c) {
                     Some((_, m)) => *m |= bit(k),
@@ -175,7 +176,7 @@ impl Phrase {
                 },
             }
         }
-        words.sort_by(|a, b| a.0.cmp(&b.0));
+        words.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
         let anchors = first.first().cloned().unwrap_or_default();
         for &a in &anchors {
             if !matches!(pieces.get(a).map(|p| &p.expect), Some(Expect::Word(_))) {
@@ -209,8 +210,16 @@ impl Phrase {
     }
 
     /// Matches the phrase from anchor piece `anchor`, whose word occupies `ws..we` of
-    /// `text` (already known to be a whole word). Returns the match's span.
-    pub(crate) fn match_at(&self, text: &str, ws: usize, we: usize, anchor: usize) -> Option<(usize, usize)> {
+    /// `text` (already known to be a whole word). Returns the match's span. `tokens` holds
+    /// the text's tokens after the anchor, read once for every phrase anchored there.
+    pub(crate) fn match_at(
+        &self,
+        text: &str,
+        ws: usize,
+        we: usize,
+        anchor: usize,
+        tokens: &mut Tokens,
+    ) -> Option<(usize, usize)> {
         let piece = self.pieces.get(anchor)?;
         let Expect::Word(w) = &piece.expect else {
             return None;
@@ -229,20 +238,17 @@ impl Phrase {
         if piece.accept {
             return Some((start, we));
         }
+        tokens.at(we);
         let mut live = piece.next;
-        let mut pos = we;
-        let mut lower = [0u8; 64];
+        let mut k = 0;
         while live != 0 {
-            let (space, ts, te) = next_token(text, pos)?;
-            let token = text.get(ts..te)?;
-            let word = token.chars().next().is_some_and(is_word_char);
-            let expecting = if word {
-                self.pieces_expecting(token, &mut lower)
-            } else {
-                let c = token.chars().next();
-                self.signs.iter().find(|(s, _)| Some(*s) == c).map_or(0, |(_, m)| *m)
+            let tok = tokens.get(text, k)?;
+            k += 1;
+            let expecting = match tok.sign {
+                None => self.pieces_expecting(text.get(tok.start..tok.end)?, &tok),
+                Some(c) => self.signs.iter().find(|(s, _)| *s == c).map_or(0, |(_, m)| *m),
             };
-            let mut hit = live & expecting & if space { self.spaced } else { !self.spaced };
+            let mut hit = live & expecting & if tok.space { self.spaced } else { !self.spaced };
             let (mut next, mut accept) = (0u128, false);
             while hit != 0 {
                 let k = hit.trailing_zeros() as usize;
@@ -253,37 +259,123 @@ impl Phrase {
                 }
             }
             if accept {
-                return Some((start, te));
+                return Some((start, tok.end));
             }
             live = next;
-            pos = te;
         }
         None
     }
 
-    /// The pieces expecting the text word `token`: one binary search.
-    fn pieces_expecting(&self, token: &str, lower: &mut [u8; 64]) -> u128 {
-        let find = |w: &str| {
-            self.words
-                .binary_search_by(|(x, _)| (**x).cmp(w))
-                .ok()
-                .and_then(|i| self.words.get(i))
-                .map_or(0, |(_, m)| *m)
-        };
-        if self.case_sensitive {
-            return find(token);
-        }
-        if token.is_ascii() {
-            let Some(buf) = lower.get_mut(..token.len()) else {
-                return 0;
-            };
-            for (d, c) in buf.iter_mut().zip(token.bytes()) {
-                *d = c.to_ascii_lowercase();
+    /// The pieces expecting the text word `token`: a binary search on its hash, then one
+    /// comparison to confirm.
+    fn pieces_expecting(&self, token: &str, tok: &TextToken) -> u128 {
+        let h = if self.case_sensitive { tok.hash } else { tok.hash_lower };
+        let from = self.words.partition_point(|(x, _, _)| *x < h);
+        let mut mask = 0;
+        for (x, w, m) in self.words.get(from..).unwrap_or_default() {
+            if *x != h {
+                break;
             }
-            return std::str::from_utf8(buf).map_or(0, find);
+            if word_eq(token, w, self.case_sensitive) {
+                mask |= *m;
+            }
         }
-        find(&self::lower(token))
+        mask
     }
+}
+
+/// One text token after an anchor: whitespace before it, its span, and for a word the
+/// hashes of its bytes and of its lowercase form (a sign: the character).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TextToken {
+    space: bool,
+    start: usize,
+    end: usize,
+    hash: u64,
+    hash_lower: u64,
+    sign: Option<char>,
+}
+
+/// The text's tokens after one anchor, read lazily and once, shared by every phrase
+/// anchored there (several rules start with `ignore`). Reused across anchors: no
+/// allocation once it has grown to the longest phrase.
+#[derive(Debug, Default)]
+pub(crate) struct Tokens {
+    from: usize,
+    toks: Vec<TextToken>,
+    done: bool,
+}
+
+impl Tokens {
+    /// Points the cache at the tokens after `from` (keeps them if already there).
+    pub(crate) fn at(&mut self, from: usize) {
+        if self.from != from {
+            self.from = from;
+            self.toks.clear();
+            self.done = false;
+        }
+    }
+
+    fn get(&mut self, text: &str, k: usize) -> Option<TextToken> {
+        while self.toks.len() <= k {
+            if self.done {
+                return None;
+            }
+            let pos = self.toks.last().map_or(self.from, |t| t.end);
+            let Some((space, s, e)) = next_token(text, pos) else {
+                self.done = true;
+                return None;
+            };
+            let token = text.get(s..e)?;
+            let first = token.chars().next()?;
+            let tok = if is_word_char(first) {
+                let (hash, hash_lower) = if token.is_ascii() {
+                    hashes_ascii(token.as_bytes())
+                } else {
+                    (hash(token.as_bytes()), hash(lower(token).as_bytes()))
+                };
+                TextToken {
+                    space,
+                    start: s,
+                    end: e,
+                    hash,
+                    hash_lower,
+                    sign: None,
+                }
+            } else {
+                TextToken {
+                    space,
+                    start: s,
+                    end: e,
+                    hash: 0,
+                    hash_lower: 0,
+                    sign: Some(first),
+                }
+            };
+            self.toks.push(tok);
+        }
+        self.toks.get(k).copied()
+    }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// FNV-1a of a word's bytes (words are short; a collision only costs a comparison).
+fn hash(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(FNV_OFFSET, |h, &c| (h ^ u64::from(c)).wrapping_mul(FNV_PRIME))
+}
+
+/// The hashes of an ASCII word and of its lowercase form, in one pass.
+fn hashes_ascii(bytes: &[u8]) -> (u64, u64) {
+    bytes.iter().fold((FNV_OFFSET, FNV_OFFSET), |(h, l), &c| {
+        (
+            (h ^ u64::from(c)).wrapping_mul(FNV_PRIME),
+            (l ^ u64::from(c.to_ascii_lowercase())).wrapping_mul(FNV_PRIME),
+        )
+    })
 }
 
 /// The next text token from `pos`: whether whitespace came before it, and its span (a
@@ -465,8 +557,9 @@ mod tests {
                 continue;
             }
             let we = word_end(text, i);
+            let mut tokens = Tokens::default();
             for (a, _) in p.anchors() {
-                if let Some((s, e)) = p.match_at(text, i, we, a) {
+                if let Some((s, e)) = p.match_at(text, i, we, a, &mut tokens) {
                     out.push(text[s..e].to_string());
                 }
             }
