@@ -56,15 +56,16 @@ def wait_until(predicate, timeout: float, what: str) -> None:
 class Mock:
     """The mock provider, and what it received."""
 
-    def __init__(self, port: int, log: pathlib.Path):
+    def __init__(self, port: int, log: pathlib.Path, args: list[str] | None = None):
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
+        self.args = args or []  # e.g. --no-record for load
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [str(MOCK_BIN), "--listen", f"127.0.0.1:{self.port}", "--fixtures", str(TRANSCRIPTS)],
+            [str(MOCK_BIN), "--listen", f"127.0.0.1:{self.port}", "--fixtures", str(TRANSCRIPTS), *self.args],
             stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
         )
         wait_until(lambda: httpx.get(f"{self.url}/__mock/health").status_code == 200, 15, "the mock provider")
@@ -90,6 +91,7 @@ class Gateway:
     render_args: list[str] = field(default_factory=list)
     env_overrides: dict = field(default_factory=dict)
     concurrency: int = 2
+    mock_args: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -97,7 +99,7 @@ class Gateway:
         self.admin_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin = f"http://127.0.0.1:{self.admin_port}"
-        self.mock = Mock(free_port(), self.workdir / "mock-provider.log")
+        self.mock = Mock(free_port(), self.workdir / "mock-provider.log", self.mock_args)
         self.envoy_log = self.workdir / "envoy.log"
         self.config_path = self.workdir / "envoy.yaml"
         self.provider_keys = {

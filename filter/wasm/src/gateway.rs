@@ -61,6 +61,7 @@ impl Root {
                     .map(|t| (t.name.clone(), t.daily_budget_dollars))
                     .collect();
                 self.metrics.emit(host, &budget_points(&budgets));
+                self.metrics.note_memory(host);
                 // The vocabularies load on a tick right after this, not here: a configuration
                 // answers at once, and no request ever waits for (or triggers) a load.
                 self.to_load = encodings(&c);
@@ -96,6 +97,7 @@ impl Root {
             };
             host::log(host, LogLevel::Info, &msg);
         }
+        self.metrics.note_memory(host);
     }
 
     /// A new request; its clock starts now.
@@ -191,6 +193,7 @@ impl Request {
             let outcome = flow.finish(host.now_ms().unwrap_or(0));
             self.metrics.emit_outcome(host, &outcome);
         }
+        self.metrics.note_memory(host);
     }
 }
 

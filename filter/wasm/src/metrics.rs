@@ -4,7 +4,7 @@
 //! one host call per update and no string building; the rarer ones (guardrail triggers,
 //! budgets) under their names.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -44,9 +44,33 @@ impl Hasher for IntHasher {
 pub struct Metrics {
     by_key: RefCell<HashMap<SeriesKey, u32, BuildHasherDefault<IntHasher>>>,
     by_name: RefCell<HashMap<String, u32>>,
+    /// The linear memory last reported by `genai_vm_memory_bytes`.
+    memory_reported: Cell<u64>,
 }
 
+/// The gauge of the VM's linear memory (docs/metrics.md).
+const VM_MEMORY: &str = "genai_vm_memory_bytes";
+
 impl Metrics {
+    /// Reports the VM's linear memory when it has grown since the last report: no host call
+    /// while it stays the same (it never shrinks, so the gauge is also the VM's peak).
+    pub fn note_memory(&self, host: &dyn Host) {
+        let bytes = host.memory_bytes();
+        if bytes <= self.memory_reported.get() {
+            return;
+        }
+        self.memory_reported.set(bytes);
+        self.emit(
+            host,
+            &[Point {
+                kind: Kind::Gauge,
+                name: VM_MEMORY,
+                labels: Vec::new(),
+                value: bytes,
+            }],
+        );
+    }
+
     /// A finished request's metrics.
     pub fn emit_outcome(&self, host: &dyn Host, outcome: &Outcome) {
         outcome.for_each_update(|u| {

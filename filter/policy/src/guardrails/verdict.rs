@@ -311,5 +311,11 @@ fn loggable_prompt(g: &Guardrails, doc: &Document<'_>, findings: &[Finding], max
         out.truncate(cut);
         out.push('…');
     }
+    // A fresh copy if the string grew far past its cap: the logged prompt lives as long as the
+    // exchange, and a truncated string keeps its whole capacity (up to the body's size) or, shrunk
+    // in place, pins a body-sized hole per exchange in flight (integration/tests/test_memory.py).
+    if out.capacity() > out.len().saturating_mul(2).saturating_add(64) {
+        return out.as_str().to_owned();
+    }
     out
 }

@@ -335,3 +335,22 @@ fn the_tokenizer_loads_on_a_tick_not_on_a_request() {
         );
     }
 }
+
+/// The VM's linear memory is reported as a gauge when it has grown, and costs no host call
+/// while it stays the same (the budgets above are pinned with a memory that does not grow).
+#[test]
+fn the_vm_memory_gauge_follows_growth_only() {
+    let (host, root) = configured();
+    for (mem, calls_for_it) in [(1u64 << 20, 2), (1 << 20, 0), (3 << 20, 1)] {
+        host.memory_bytes.set(mem);
+        let mut req = root.request(&host);
+        send(&host, &mut req, &chat_body(false, "Summarize the quarter."));
+        respond_json(&host, &mut req, JSON_ANSWER);
+        req.on_log(&host);
+        let calls = host.take_calls();
+        let gauge: Vec<_> = calls.iter().filter(|c| c.contains("genai_vm_memory_bytes")).collect();
+        // The first report defines the gauge, then records; later growth only records.
+        assert_eq!(gauge.len(), calls_for_it, "{gauge:?}");
+        assert_eq!(host.stat("genai_vm_memory_bytes"), Some(mem));
+    }
+}

@@ -240,4 +240,11 @@ impl Host for Abi {
     fn env_var(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
     }
+
+    fn memory_bytes(&self) -> u64 {
+        #[cfg(target_arch = "wasm32")]
+        return core::arch::wasm32::memory_size(0) as u64 * 65536;
+        #[cfg(not(target_arch = "wasm32"))]
+        0
+    }
 }

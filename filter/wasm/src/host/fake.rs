@@ -36,6 +36,8 @@ pub struct FakeHost {
     pub logs: RefCell<Vec<(LogLevel, String)>>,
     pub env: RefCell<BTreeMap<String, String>>,
     pub tick_period_ms: Cell<u32>,
+    /// What `memory_bytes` answers (the VM's linear memory).
+    pub memory_bytes: Cell<u64>,
     /// Calls (by name, e.g. `set_header`) that fail with `BadArgument`.
     pub failing: RefCell<HashSet<&'static str>>,
 }
@@ -281,5 +283,9 @@ impl Host for FakeHost {
 
     fn env_var(&self, name: &str) -> Option<String> {
         self.env.borrow().get(name).cloned()
+    }
+
+    fn memory_bytes(&self) -> u64 {
+        self.memory_bytes.get()
     }
 }

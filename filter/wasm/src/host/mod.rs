@@ -63,6 +63,8 @@ pub trait Host {
     fn set_tick_period_ms(&self, ms: u32) -> HostResult<()>;
     /// A variable of the VM's environment (Envoy's `host_env_keys`), read through WASI.
     fn env_var(&self, name: &str) -> Option<String>;
+    /// The VM's linear memory, in bytes (a wasm instruction, not a host call; it only grows).
+    fn memory_bytes(&self) -> u64;
 }
 
 /// Logs, ignoring a failure to log (there is nowhere else to report it).
