@@ -205,10 +205,12 @@ def variant_config(base: dict, variant: str, port: int, admin_port: int) -> dict
     cfg["admin"]["address"]["socket_address"].update(address="127.0.0.1", port_value=admin_port)
     hcm = hcm_of(cfg)
     filters = hcm["http_filters"]
-    wasm_i = next(i for i, f in enumerate(filters) if f["name"] == "envoy.filters.http.wasm")
+    wasm_i = next(i for i, f in enumerate(filters)
+                  if f["name"] in ("genai", "envoy.filters.http.wasm")
+                  and "wasm" in f.get("typed_config", {}).get("@type", "").lower())
     if variant in ("A", "B"):
         vh = hcm["route_config"]["virtual_hosts"][0]
-        openai = next(r for r in vh["routes"] if r["route"]["cluster"] == "openai")
+        openai = next(r for r in vh["routes"] if r.get("route", {}).get("cluster") == "openai")
         catch_all = copy.deepcopy(openai)
         catch_all["match"] = {"prefix": "/"}
         vh["routes"] = [catch_all]
