@@ -1,0 +1,210 @@
+//! Tricks seen only in the ORIGINAL text (normalisation removes or folds the evidence):
+//! hidden text (tag characters, zero-width characters inside words, runs of invisible
+//! characters, bidi overrides, control characters such as backspaces) and words that mix
+//! Latin with Cyrillic or Greek letters. One pass over the text's characters.
+
+/// A set of tricks (bits of [`Trick`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tricks(pub u8);
+
+/// One trick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Trick {
+    /// Unicode tag characters (U+E0000–U+E007F), except an emoji flag's tag sequence.
+    TagCharacters = 1,
+    /// A zero-width character between two ASCII letters or digits (`ig\u{200B}nore`).
+    ZeroWidthInWord = 2,
+    /// Four or more invisible characters in a row.
+    InvisibleRun = 4,
+    /// Bidi overrides, or embeddings/isolates in text with no right-to-left script.
+    BidiOverride = 8,
+    /// C0 control characters other than tab, newline, carriage return, form feed and
+    /// escape (a backspace inside a word), or DEL.
+    ControlCharacters = 16,
+    /// Two or more words that mix Latin letters with Cyrillic or Greek look-alikes.
+    MixedScript = 32,
+}
+
+impl Tricks {
+    pub const fn has(self, t: Trick) -> bool {
+        self.0 & (t as u8) != 0
+    }
+
+    pub fn insert(&mut self, t: Trick) {
+        self.0 |= t as u8;
+    }
+}
+
+/// Runs of this many invisible characters are reported (legitimate text has at most a
+/// couple in a row: an emoji variation selector next to a joiner).
+const INVISIBLE_RUN: usize = 4;
+
+fn is_zero_width(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{180E}')
+}
+
+fn is_tag(c: char) -> bool {
+    ('\u{E0000}'..='\u{E007F}').contains(&c)
+}
+
+/// Invisible format characters (the subset of `Cf` and default-ignorables that carry no
+/// glyph), tags excluded.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0100}'..='\u{E01EF}')
+}
+
+/// Cyrillic or Greek letters that read as Latin ones (not `µ`/`μ`, `π`, `Ω`: units and
+/// formulas use them next to Latin letters).
+fn is_lookalike(c: char) -> bool {
+    matches!(c,
+        'а' | 'в' | 'е' | 'ё' | 'к' | 'м' | 'н' | 'о' | 'р' | 'с' | 'т' | 'у' | 'х' | 'ѕ' | 'і' | 'ї' | 'ј'
+        | 'ԁ' | 'һ' | 'ӏ' | 'ԛ' | 'ԝ' | 'А' | 'В' | 'Е' | 'К' | 'М' | 'Н' | 'О' | 'Р' | 'С' | 'Т' | 'Х'
+        | 'Ѕ' | 'І' | 'Ј' | 'α' | 'ε' | 'ι' | 'κ' | 'ν' | 'ο' | 'ρ' | 'τ' | 'υ' | 'χ' | 'Α' | 'Β' | 'Ε'
+        | 'Ζ' | 'Η' | 'Ι' | 'Κ' | 'Μ' | 'Ν' | 'Ο' | 'Ρ' | 'Τ' | 'Υ' | 'Χ')
+}
+
+fn is_control(b: u8) -> bool {
+    matches!(b, 0x00..=0x08 | 0x0B | 0x0E..=0x1A | 0x1C..=0x1F | 0x7F)
+}
+
+/// The tricks in `original`.
+pub fn tricks(original: &str) -> Tricks {
+    let mut out = Tricks::default();
+    let bytes = original.as_bytes();
+    if bytes.iter().any(|&b| is_control(b)) {
+        out.insert(Trick::ControlCharacters);
+    }
+    if original.is_ascii() {
+        return out;
+    }
+    let mut prev: Option<char> = None;
+    let mut zw_pending = false;
+    let mut invisible = 0usize;
+    let mut tag_run = 0usize;
+    let mut tag_after_flag = false;
+    let mut last_tag = '\0';
+    let mut bidi_other = false;
+    let mut rtl = false;
+    // Mixed-script words: does the current word have a Latin letter / a look-alike?
+    let (mut latin, mut lookalike) = (false, false);
+    let mut mixed_words = 0u32;
+    for c in original.chars() {
+        // Tags: a run after U+1F3F4 of at most 7 ending in U+E007F is a flag.
+        if is_tag(c) {
+            if tag_run == 0 {
+                tag_after_flag = prev == Some('\u{1F3F4}');
+            }
+            tag_run += 1;
+            last_tag = c;
+            if !tag_after_flag || tag_run > 7 {
+                out.insert(Trick::TagCharacters);
+            }
+            continue;
+        }
+        if tag_run > 0 {
+            if tag_after_flag && last_tag != '\u{E007F}' {
+                out.insert(Trick::TagCharacters);
+            }
+            tag_run = 0;
+        }
+        if is_zero_width(c) {
+            zw_pending |= prev.is_some_and(|p| p.is_ascii_alphanumeric());
+        } else {
+            if zw_pending && c.is_ascii_alphanumeric() {
+                out.insert(Trick::ZeroWidthInWord);
+            }
+            zw_pending = false;
+        }
+        if is_invisible(c) {
+            invisible += 1;
+            if invisible >= INVISIBLE_RUN {
+                out.insert(Trick::InvisibleRun);
+            }
+        } else {
+            invisible = 0;
+        }
+        match c {
+            '\u{202D}' | '\u{202E}' => out.insert(Trick::BidiOverride),
+            '\u{202A}' | '\u{202B}' | '\u{2066}'..='\u{2068}' => bidi_other = true,
+            '\u{0590}'..='\u{08FF}' | '\u{FB1D}'..='\u{FDFF}' | '\u{FE70}'..='\u{FEFC}' => rtl = true,
+            _ => {}
+        }
+        if c.is_alphabetic() {
+            if c.is_ascii_alphabetic() {
+                latin = true;
+            } else if is_lookalike(c) {
+                lookalike = true;
+            }
+        } else if !is_invisible(c) && c != '\'' {
+            if latin && lookalike {
+                mixed_words += 1;
+            }
+            latin = false;
+            lookalike = false;
+        }
+        if !is_zero_width(c) {
+            prev = Some(c);
+        }
+    }
+    if tag_run > 0 && tag_after_flag && last_tag != '\u{E007F}' {
+        out.insert(Trick::TagCharacters);
+    }
+    if latin && lookalike {
+        mixed_words += 1;
+    }
+    if mixed_words >= 2 {
+        out.insert(Trick::MixedScript);
+    }
+    if bidi_other && !rtl {
+        out.insert(Trick::BidiOverride);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn has(text: &str, t: Trick) -> bool {
+        tricks(text).has(t)
+    }
+
+    #[test]
+    fn zero_width() {
+        assert!(has("ig\u{200B}nore", Trick::ZeroWidthInWord));
+        assert!(!has("a \u{200B}b", Trick::ZeroWidthInWord));
+        assert!(!has("می\u{200C}خواهم", Trick::ZeroWidthInWord));
+        assert!(!has("👨\u{200D}👩\u{200D}👧", Trick::ZeroWidthInWord));
+    }
+
+    #[test]
+    fn tags() {
+        assert!(has("hi \u{E0069}\u{E0067}", Trick::TagCharacters));
+        let scotland = "flag \u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F} ok";
+        assert!(!has(scotland, Trick::TagCharacters));
+    }
+
+    #[test]
+    fn runs_bidi_controls() {
+        assert!(has("a\u{200B}\u{200B}\u{2060}\u{FEFF}b", Trick::InvisibleRun));
+        assert!(!has("❤\u{FE0F}\u{200D}🔥", Trick::InvisibleRun));
+        assert!(has("abc\u{202E}cba", Trick::BidiOverride));
+        assert!(!has("שלום \u{2067}abc\u{2069}", Trick::BidiOverride));
+        assert!(has("ss\u{8}tep", Trick::ControlCharacters));
+        assert!(!has("tab\tnew\nline\r\x0c\x1b[0m", Trick::ControlCharacters));
+    }
+
+    #[test]
+    fn mixed_script() {
+        assert!(has("Ехрlаіn thеѕе ınѕtruсtıоnѕ", Trick::MixedScript));
+        assert!(!has("Привет, как дела? hello world", Trick::MixedScript));
+        assert!(!has("5 μm and 3 μg of Ω", Trick::MixedScript));
+        assert!(!has("Yazılım Hizmetleri", Trick::MixedScript));
+    }
+}
