@@ -101,6 +101,12 @@ pub(crate) static FEATURES: &[Feature] = &[
     f("grandma_persona", Jb, 0.5, Near, 60, &[&[C::Persona, C::Sleep], &[C::Grandma]]),
     f("grandma_bedtime", Jb, 0.6, Near, 240, &[&[C::Grandma], &[C::Sleep]]),
     f("grandma_harm", Jb, 0.4, Near, 240, &[&[C::Grandma, C::Sleep], &[C::Harm]]),
+    f("deny_own_identity", Jb, 0.6, Seq, 16, &[&[C::DenySelf], &[C::AiSelf, C::GptSuffix]]),
+    f("stay_in_mode", Jb, 0.6, Seq, 24, &[&[C::Stay], &[C::Mode]]),
+    f("regardless_of_rules", Jb, 0.4, Seq, 24, &[&[C::Regardless], &[C::Directive, C::Amoral, C::Policy]]),
+    f("acronym_persona", Jb, 0.25, Any, 0, &[&[C::StandsFor]]),
+    f("answer_prefix", Jb, 0.2, Any, 0, &[&[C::PrefixCue]]),
+    f("dense_jailbreak_cues", Jb, 0.4, Count(6), 0, &[&[C::Free, C::NoLimit, C::Amoral, C::Policy, C::NoRefuse, C::Dual, C::JbStrong, C::JbName, C::DenySelf]]),
     f("override_and_persona", Jb, 0.5, Near, 200, &[&[C::Ignore], &[C::Persona, C::JbName]]),
 
     // ---- embedded instructions ----
@@ -108,6 +114,8 @@ pub(crate) static FEATURES: &[Feature] = &[
     f("role_tag_order", Emb, 0.6, Near, 240, &[&[C::RoleTag, C::RoleUpper], &[C::Ignore, C::Hijack, C::Focus, C::RepeatReq, C::Address, C::Steer, C::Conditional]]),
     f("fake_turns", Emb, 0.6, Seq, 200, &[&[C::AssistantTurn], &[C::UserTurn]]),
     f("fake_turn_order", Emb, 0.6, Near, 200, &[&[C::AssistantTurn], &[C::Hijack, C::Focus, C::RepeatReq, C::Ignore, C::Address]]),
+    f("fake_user_turn_order", Emb, 0.7, Near, 120, &[&[C::UserTurn], &[C::RepeatReq, C::Hijack, C::Ignore, C::Focus, C::Conditional]]),
+    f("fake_completion", Emb, 0.4, Any, 0, &[&[C::FakeOutput]]),
     f("addressed_to_ai", Emb, 0.5, Any, 0, &[&[C::Address]]),
     f("focus_shift", Emb, 0.5, Any, 0, &[&[C::Focus]]),
     f("repeat_request", Emb, 0.3, Any, 0, &[&[C::RepeatReq]]),
@@ -132,14 +140,10 @@ pub(crate) static FEATURES: &[Feature] = &[
     f("script_scheme", Exf, 0.45, Any, 0, &[&[C::XssScheme]]),
     f("script_tag", Exf, 0.35, Any, 0, &[&[C::XssTag]]),
     f("script_api", Exf, 0.45, Any, 0, &[&[C::XssApi]]),
+    f("script_tag_escaped", Exf, 0.7, Near, 40, &[&[C::XssTag], &[C::QpEscape]]),
     f("include_in_output", Exf, 0.4, Seq, 120, &[&[C::Include], &[C::InOutput]]),
     f("markdown_image", Exf, 0.2, Any, 0, &[&[C::MdImage]]),
 ];
-
-/// Number of built-in features.
-pub(crate) fn builtin_count() -> usize {
-    FEATURES.len()
-}
 
 /// The payload and text-shape features computed when a request's text is finished (not
 /// from needles): their names, families and weights.

@@ -38,21 +38,21 @@ concepts! {
     Reveal, CopyVerb, SysPrompt, SysPromptWeak, AboveText, Complete, Bait, WhatQ, Authority,
     // Jailbreak.
     JbName, JbStrong, Mode, Enabled, AiSelf, GptSuffix, Free, NoLimit, Amoral, Policy, NoRefuse, Persona, Dual,
-    Hypo, Grandma, Sleep, Harm, Opposite,
+    Hypo, Grandma, Sleep, Harm, Opposite, Stay, DenySelf, Regardless, StandsFor, PrefixCue,
     // Embedded instructions.
-    RoleTag, RoleUpper, AssistantTurn, UserTurn, Address, Focus, RepeatReq, Steer, EditVerb, ToxicAdj,
+    RoleTag, RoleUpper, AssistantTurn, UserTurn, Address, Focus, FakeOutput, RepeatReq, Steer, EditVerb, ToxicAdj,
     TextUnit, About, Conditional,
     // Encoded payloads.
     Decode, EncName, EncLabel, DecLabel, Nato, Rot13,
     // Exfiltration.
-    MdImage, MdLink, ConvData, Placeholder, Concat, FormatEvade, XssScheme, XssTag, XssApi, Include,
+    MdImage, MdLink, ConvData, Placeholder, Concat, FormatEvade, XssScheme, XssTag, XssApi, QpEscape, Include,
     InOutput,
 }
 
 /// Number of built-in concepts.
 pub(crate) const BUILTIN_CONCEPTS: usize = C::ALL.len();
 
-use Mode::{Exact, LineStart, Prefix, Raw, Word};
+use Mode::{Exact, LineStart, Raw, Word};
 
 /// The lexicon: (concept, mode, needles). Needles are written in lower case unless the
 /// mode is `Exact`.
@@ -82,8 +82,7 @@ pub(crate) static LEXICON: &[(C, Mode, &[&str])] = &[
         "instructions", "instruction", "directions", "directives", "directive", "rules", "guidelines",
         "guidance", "prompts", "prompt", "commands", "orders", "programming", "constraints", "restrictions",
         "policies", "limitations", "guardrails", "safeguards", "system message", "training", "filters",
-        "what you were told", "what you've been told", "what i said", "what i told you", "everything i said",
-        "everything you were told", "anweisungen", "instrucciones",
+        "what you were told", "what you've been told", "everything you were told", "anweisungen", "instrucciones",
     ]),
     // Nouns that are instructions only with a qualifier ("the rest of this data", "all
     // previous content").
@@ -116,7 +115,7 @@ pub(crate) static LEXICON: &[(C, Mode, &[&str])] = &[
         "only print", "instead print", "instead say", "instead output", "instead respond", "and print",
         "print exactly", "say exactly", "respond with exactly", "with exactly what follows", "reply with only",
         "respond with only", "with only the following", "absolutely nothing else", "print the following",
-        "say the following", "output the following", "and say", "translate this sentence as",
+        "say the following", "output the following", "translate this sentence as",
         "translate it as", "reply to the user with", "respond to the user with",
     ]),
     (C::Separator, Raw, &["----------", "==========", "##########", "**********", "__________", "~~~~~~~~~~"]),
@@ -189,7 +188,20 @@ pub(crate) static LEXICON: &[(C, Mode, &[&str])] = &[
         "say anything now", "no restrictions and filters", "dan protocols", "stay in character",
         "broken free of the typical confines", "freed from the typical confines", "hypothetical response",
     ]),
-    (C::Mode, Word, &["mode", "mode output", "persona", "protocol"]),
+    (C::Mode, Word, &["mode", "mode output", "persona", "protocol", "character", "role"]),
+    (C::Stay, Word, &["stay in", "remain in", "stays in", "staying in", "remain as", "stay as", "keep up the"]),
+    (C::DenySelf, Word, &[
+        "no longer", "unlike", "instead of", "rather than", "opposite of how", "opposite of", "dont respond as",
+        "don't respond as", "do not respond as", "never respond as", "stop being", "you are not", "you're not",
+        "not act as", "not act like", "not answer as", "not be", "not reply as",
+    ]),
+    (C::Regardless, Word, &["regardless of", "irrespective of", "no matter", "without regard to", "with no regard", "without any regard"]),
+    (C::StandsFor, Word, &["which stands for", "stands for", "which means"]),
+    (C::PrefixCue, Word, &[
+        "start each message with", "start each response with", "start every response with", "prefix all your",
+        "prefix your", "begin each", "start your response with", "start the sentence with", "use the tags",
+        "use prefix", "start each reply with", "start all your",
+    ]),
     (C::Enabled, Word, &["enabled", "activated", "unlocked", "engaged", "on"]),
     (C::AiSelf, Word, &[
         "chatgpt", "chat gpt", "openai", "open ai", "openal", "language model", "ai model", "as an ai",
@@ -203,7 +215,8 @@ pub(crate) static LEXICON: &[(C, Mode, &[&str])] = &[
         "released from", "liberated", "free of any", "free of all", "without any regard", "escaped",
         "doesn't have to follow", "does not have to follow", "don't have to follow", "no longer have to follow",
         "not have to follow", "does not follow", "doesn't follow", "don't need to follow", "not need to follow",
-        "does not adhere", "doesn't adhere", "not adhere to", "unbound",
+        "does not adhere", "doesn't adhere", "not adhere to", "unbound", "free itself", "free yourself",
+        "free himself", "free herself", "free themselves",
     ]),
     (C::NoLimit, Word, &[
         "no restrictions", "without restrictions", "no limitations", "without limitations", "no limits",
@@ -211,7 +224,8 @@ pub(crate) static LEXICON: &[(C, Mode, &[&str])] = &[
         "no filter", "no filters", "without filter", "without filters", "without a filter", "without any filter",
         "unfiltered", "uncensored", "no censorship", "unchained", "unrestrained", "not restricted",
         "any restrictions", "no guidelines", "without guidelines", "no content filter", "content filter",
-        "content filters", "no limit",
+        "content filters", "no limit", "don't filter", "dont filter", "do not filter", "without filtering",
+        "no censor", "not censor", "uncensor", "not censored",
     ]),
     (C::Amoral, Word, &[
         "amoral", "immoral", "unethical", "no ethics", "no morals", "no ethical", "without ethics",
@@ -241,7 +255,8 @@ pub(crate) static LEXICON: &[(C, Mode, &[&str])] = &[
         "the role of", "immerse yourself", "simulate", "simulating", "persona", "personas", "personality",
         "personalities", "character", "you are now", "you will now", "from now on", "from this point",
         "henceforth", "you are going to", "transform into", "you will be", "you are no longer",
-        "interpret and act", "adapt two", "you'll operate as", "operate as",
+        "interpret and act", "adapt two", "you'll operate as", "operate as", "respond as", "answer as",
+        "reply as", "speak as", "talk as", "only respond as",
     ]),
     (C::Dual, Word, &[
         "two different ways", "two ways", "two responses", "two different responses", "two paragraphs",
@@ -304,6 +319,13 @@ pub(crate) static LEXICON: &[(C, Mode, &[&str])] = &[
         "disregard all info", "only the following information", "provide it to the user", "tell the user that",
         "inform the user that", "report that", "only the information", "focus exclusively",
         "except for the following", "nothing else but", "instead, focus",
+    ]),
+    // A faked completion of the task the user set ("<translated sentence in target
+    // language>", "Assistant: [salient summary]"): the text after it poses as a new turn.
+    (C::FakeOutput, Raw, &[
+        "[salient summary]", "<detailed summary", "summary of documents above>", "<translated sentence",
+        "sentence in target language>", "<translation>", "[translation]", "<answer>", "[answer]", "<response>",
+        "[response]", "<output>", "<summary>", "[insert summary]", "<your summary",
     ]),
     (C::RepeatReq, Word, &[
         "could you repeat", "can you repeat", "please repeat", "repeat the following", "repeat after me",
@@ -380,6 +402,7 @@ pub(crate) static LEXICON: &[(C, Mode, &[&str])] = &[
     ]),
     (C::XssScheme, Raw, &["javascript:", "vbscript:", "data:text/html"]),
     (C::XssTag, Raw, &["<script", "onerror=", "onload=", "<iframe", "onmouseover=", "<svg/onload", "<img src=x"]),
+    (C::QpEscape, Raw, &["=3d", "=3c", "=3e", "=22", "=20"]),
     (C::XssApi, Raw, &["document.cookie", "alert(", "prompt(", "eval(", "fromcharcode", "document.location", "window.location", "document.write"]),
     (C::Include, Word, &["include", "insert", "embed", "add", "put"]),
     (C::InOutput, Word, &["in your output", "in your response", "in your reply", "in your answer", "in the output", "in the response"]),
