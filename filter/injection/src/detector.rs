@@ -605,7 +605,7 @@ impl Accumulator<'_> {
             let sh = payload::shapes(self.text);
             if sh.decodable {
                 set(Shape::DecodablePayload);
-                if self.seen(C::Decode) || self.seen(C::EncName) || self.seen(C::WhatQ) || self.seen(C::EncLabel) {
+                if self.seen(C::Decode) || self.seen(C::EncLabel) {
                     set(Shape::PayloadWithRequest);
                 }
             }

@@ -59,7 +59,7 @@ use Kind::{Any, Count, Near, Run, Seq};
 
 pub(crate) static FEATURES: &[Feature] = &[
     // ---- instruction override ----
-    f("override_verb_directive", Ovr, 1.0, Seq, 40, &[&[C::Ignore], &[C::Directive]]),
+    f("override_verb_directive", Ovr, 1.0, Seq, 40, &[&[C::Ignore, C::Override], &[C::Directive]]),
     f("override_verb_prior_content", Ovr, 0.8, Seq, 32, &[&[C::Ignore], &[C::PriorRef], &[C::DirectiveWeak]]),
     f("override_verb_prior", Ovr, 0.5, Seq, 20, &[&[C::Ignore], &[C::PriorRef]]),
     f("directive_void", Ovr, 1.0, Seq, 40, &[&[C::Directive], &[C::Void]]),
@@ -140,6 +140,7 @@ pub(crate) static FEATURES: &[Feature] = &[
     f("script_scheme", Exf, 0.45, Any, 0, &[&[C::XssScheme]]),
     f("script_tag", Exf, 0.35, Any, 0, &[&[C::XssTag]]),
     f("script_api", Exf, 0.45, Any, 0, &[&[C::XssApi]]),
+    f("script_link", Exf, 0.5, Near, 40, &[&[C::MdLink], &[C::XssScheme, C::XssApi]]),
     f("script_tag_escaped", Exf, 0.7, Near, 40, &[&[C::XssTag], &[C::QpEscape]]),
     f("include_in_output", Exf, 0.4, Seq, 120, &[&[C::Include], &[C::InOutput]]),
     f("markdown_image", Exf, 0.2, Any, 0, &[&[C::MdImage]]),

@@ -33,7 +33,7 @@ macro_rules! concepts {
 
 concepts! {
     // Instruction override.
-    Ignore, Negator, PriorRef, Directive, DirectiveWeak, Void, NewDirective, Abort, Hijack, Separator,
+    Ignore, Override, Negator, PriorRef, Directive, DirectiveWeak, Void, NewDirective, Abort, Hijack, Separator,
     // Prompt extraction.
     Reveal, CopyVerb, SysPrompt, SysPromptWeak, AboveText, Complete, Bait, WhatQ, Authority,
     // Jailbreak.
@@ -59,12 +59,13 @@ use Mode::{Exact, LineStart, Raw, Word};
 pub(crate) static LEXICON: &[(C, Mode, &[&str])] = &[
     // ---- instruction override ----
     (C::Ignore, Word, &[
-        "ignore", "ignoring", "disregard", "disregarding", "forget", "forgetting", "override", "overriding",
-        "bypass", "neglect", "discard", "dismiss", "abandon", "pay no attention to", "stop following",
+        "ignore", "ignoring", "disregard", "disregarding", "forget", "forgetting", "neglect", "discard", "dismiss", "pay no attention to", "stop following",
         "do not follow", "don't follow", "dont follow", "no longer follow", "stop obeying", "do not obey",
-        "don't obey", "set aside", "put aside", "throw away", "throw out", "skip", "drop", "overwrite",
-        "unlearn", "cancel", "nullify", "ignora", "ignorez", "ignoriere", "vergiss", "olvida",
+        "don't obey", "set aside", "put aside", "throw away", "throw out",
+        "unlearn", "ignora", "ignorez", "ignoriere", "vergiss", "olvida",
     ]),
+    // Technical verbs ("override any existing headers"): overriding only with an instruction noun.
+    (C::Override, Word, &["override", "overriding", "bypass", "bypassing", "overwrite", "circumvent", "nullify"]),
     // Reported or defensive speech before a verb of overriding ("do not ignore", "may try to
     // make you ignore"): that verb is not an order.
     (C::Negator, Word, &[
@@ -79,7 +80,7 @@ pub(crate) static LEXICON: &[(C, Mode, &[&str])] = &[
         "usual",
     ]),
     (C::Directive, Word, &[
-        "instructions", "instruction", "directions", "directives", "directive", "rules", "guidelines",
+        "instructions", "directions", "directives", "rules", "guidelines",
         "guidance", "prompts", "prompt", "commands", "orders", "programming", "constraints", "restrictions",
         "policies", "limitations", "guardrails", "safeguards", "system message", "training", "filters",
         "what you were told", "what you've been told", "everything you were told", "anweisungen", "instrucciones",
@@ -87,7 +88,7 @@ pub(crate) static LEXICON: &[(C, Mode, &[&str])] = &[
     // Nouns that are instructions only with a qualifier ("the rest of this data", "all
     // previous content").
     (C::DirectiveWeak, Word, &[
-        "info", "information", "data", "content", "text", "messages", "message", "conversation", "task",
+        "instruction", "directive", "info", "information", "data", "content", "text", "messages", "message", "conversation", "task",
         "assignment", "request", "context", "input", "document", "documents", "snippets", "indicators",
     ]),
     (C::Void, Word, &[
@@ -95,13 +96,13 @@ pub(crate) static LEXICON: &[(C, Mode, &[&str])] = &[
         "is void", "null and void", "are cancelled", "are canceled", "are revoked", "are obsolete",
         "have been lifted", "are lifted", "are suspended", "are disabled", "are overridden", "do not apply",
         "don't apply", "does not apply", "are not applicable", "have expired", "are outdated", "are superseded",
-        "have been removed", "have been updated", "were a test",
+        "were a test",
     ]),
     (C::NewDirective, Word, &[
-        "new instructions", "new instruction", "new rules", "new task", "new directive", "new directives",
+        "new instructions", "new instruction", "new directive", "new directives",
         "new system prompt", "updated instructions", "revised instructions", "real instructions",
-        "actual instructions", "true instructions", "new set of", "new protocols", "new guidelines",
-        "new orders", "new objective", "new goal", "your new task", "your real task",
+        "actual instructions", "true instructions",
+        "your new task", "your real task",
     ]),
     (C::Abort, Word, &[
         "stop everything", "nevermind", "never mind", "forget that", "scratch that", "cancel that",
@@ -140,7 +141,7 @@ pub(crate) static LEXICON: &[(C, Mode, &[&str])] = &[
         "pre-prompt", "preprompt", "developer message", "developer instructions", "meta prompt",
         "metaprompt", "prompt template", "base prompt", "first instructions", "your instructions",
         "your prompt", "your directives", "your programming", "your configuration", "your guidelines",
-        "your rules", "your system", "your initial", "your original",
+        "your rules",
     ]),
     (C::SysPromptWeak, Word, &[
         "instructions you were given", "instructions you have been given", "instructions you received",
@@ -212,7 +213,7 @@ pub(crate) static LEXICON: &[(C, Mode, &[&str])] = &[
     (C::Free, Word, &[
         "free from", "freed from", "broken free", "break free", "breaks free", "typical confines", "not bound by",
         "not have to abide", "does not abide", "doesn't abide", "not subject to", "no longer bound",
-        "released from", "liberated", "free of any", "free of all", "without any regard", "escaped",
+        "released from", "liberated", "free of any", "free of all", "without any regard",
         "doesn't have to follow", "does not have to follow", "don't have to follow", "no longer have to follow",
         "not have to follow", "does not follow", "doesn't follow", "don't need to follow", "not need to follow",
         "does not adhere", "doesn't adhere", "not adhere to", "unbound", "free itself", "free yourself",
@@ -253,7 +254,7 @@ pub(crate) static LEXICON: &[(C, Mode, &[&str])] = &[
     (C::Persona, Word, &[
         "act as", "acting as", "act like", "pretend", "pretending", "roleplay", "role-play", "role play",
         "the role of", "immerse yourself", "simulate", "simulating", "persona", "personas", "personality",
-        "personalities", "character", "you are now", "you will now", "from now on", "from this point",
+        "personalities", "you are now", "you will now", "from now on", "from this point",
         "henceforth", "you are going to", "transform into", "you will be", "you are no longer",
         "interpret and act", "adapt two", "you'll operate as", "operate as", "respond as", "answer as",
         "reply as", "speak as", "talk as", "only respond as",
@@ -385,13 +386,13 @@ pub(crate) static LEXICON: &[(C, Mode, &[&str])] = &[
     (C::ConvData, Word, &[
         "summary of the page", "summary of this conversation", "summary of the conversation",
         "summary of our conversation", "our conversation", "this conversation", "the conversation",
-        "previous message", "previous messages", "chat history", "conversation history", "the chat",
-        "email and code", "the user's", "user data", "personal data", "the password", "credentials",
-        "session", "cookie", "api key", "secret",
+        "previous message", "previous messages", "chat history", "conversation history",
+        "email and code", "the user's", "user data",
+       
     ]),
     (C::Placeholder, Raw, &[
         "[data]", "[info]", "{data}", "{info}", "[summary]", "[secret]", "[conversation]", "[output]",
-        "=[", "?q=", "?data=", "?text=", "?c=", "?p=", "?d=",
+        "=[",
     ]),
     (C::Concat, Word, &["concatenate", "concatenated", "join these strings", "append each part", "append", "combine these"]),
     (C::FormatEvade, Word, &[

@@ -79,7 +79,7 @@ fn decode_bits(run: &[u8], bits: u32, value: fn(u8) -> Option<u32>, out: &mut Ve
 
 /// Decoded bytes that read as text: printable ASCII, mostly letters and spaces.
 fn is_text(d: &[u8]) -> bool {
-    if d.len() < 3 {
+    if d.len() < 4 {
         return false;
     }
     let mut letters = 0usize;
@@ -125,7 +125,9 @@ fn try_run(run: &[u8], scratch: &mut Vec<u8>) -> Option<Vec<u8>> {
     }
     // Plain words are not base64: ask for padding, digits or symbols, and both cases.
     let symbols = body.iter().any(|&b| matches!(b, b'+' | b'/'));
-    let b64 = body.len() >= 6 && has_upper && has_lower && (padded || has_digit || symbols);
+    let urlsafe = body.iter().any(|&b| matches!(b, b'-' | b'_'));
+    let shaped = (padded && run.len() % 4 == 0) || (body.len() >= 16 && body.len() % 4 == 0 && has_digit);
+    let b64 = body.len() >= 6 && has_upper && has_lower && (padded || has_digit || symbols) && shaped && !(urlsafe && symbols);
     if b64 {
         scratch.clear();
         if decode_bits(body, 6, b64_value, scratch) && is_text(scratch) {
@@ -180,7 +182,16 @@ fn is_leet_word(w: &[u8]) -> bool {
     let interior = w
         .windows(3)
         .any(|t| matches!(t, [a, d, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() && d.is_ascii_digit()));
-    others == 0 && w.len() >= 3 && w.first().is_some_and(u8::is_ascii_alphabetic) && (interior || leets >= 2)
+    let hexlike = w.iter().all(u8::is_ascii_hexdigit);
+    let digit_run = w.windows(3).any(|t| t.iter().all(u8::is_ascii_digit));
+    let vowel = w.iter().any(|&b| matches!(leet(b).unwrap_or(b.to_ascii_lowercase()), b'a' | b'e' | b'i' | b'o' | b'u'));
+    others == 0
+        && (3..=20).contains(&w.len())
+        && !hexlike
+        && !digit_run
+        && vowel
+        && w.first().is_some_and(u8::is_ascii_alphabetic)
+        && (interior || leets >= 2)
 }
 
 /// The single pass.
@@ -191,10 +202,13 @@ pub(crate) fn shapes(text: &[u8]) -> Shapes {
     let mut i = 0;
     // Morse: consecutive tokens of dots and dashes.
     let mut morse_tokens = 0usize;
+    // Tokens with both a dot and a dash (".-", "-..."): code has few, morse has many.
+    let mut morse_mixed = 0usize;
     let mut morse_start = 0usize;
     let mut morse_letters: Vec<u8> = Vec::new();
     let mut braille = 0usize;
     let mut acrostic = 0usize;
+    let mut acrostic_prefix = 0usize;
     let mut acrostic_letters: Vec<u8> = Vec::new();
     let (mut words, mut leet_words) = (0usize, 0usize);
     let mut leet_text: Vec<u8> = Vec::new();
@@ -219,6 +233,7 @@ pub(crate) fn shapes(text: &[u8]) -> Shapes {
                 let after = text.get(i + 3).is_some_and(u8::is_ascii_alphanumeric);
                 if (c.is_ascii_alphabetic() && (before || after)) || c == b' ' {
                     acrostic += 1;
+                    acrostic_prefix += usize::from(after && !before);
                     if acrostic_letters.len() < 512 {
                         acrostic_letters.push(c.to_ascii_lowercase());
                     }
@@ -238,7 +253,10 @@ pub(crate) fn shapes(text: &[u8]) -> Shapes {
                 if morse_tokens == 0 {
                     morse_start = start;
                     morse_letters.clear();
+                    morse_mixed = 0;
                 }
+                let tok = text.get(start..j).unwrap_or(b"");
+                morse_mixed += usize::from(tok.contains(&b'.') && tok.contains(&b'-'));
                 morse_tokens += 1;
                 if morse_letters.len() < 512 {
                     morse_letters.push(morse_letter(text.get(start..j).unwrap_or(b"")));
@@ -257,7 +275,7 @@ pub(crate) fn shapes(text: &[u8]) -> Shapes {
             continue;
         }
         if morse_tokens > 0 {
-            if morse_tokens >= 8 {
+            if morse_tokens >= 8 && morse_mixed >= 4 {
                 s.morse = true;
                 s.payload_bytes += i.saturating_sub(morse_start);
                 push_capped(&mut s.decoded, &morse_letters);
@@ -301,7 +319,7 @@ pub(crate) fn shapes(text: &[u8]) -> Shapes {
         }
         i += 1;
     }
-    if morse_tokens >= 8 {
+    if morse_tokens >= 8 && morse_mixed >= 4 {
         s.morse = true;
         s.payload_bytes += n.saturating_sub(morse_start);
         push_capped(&mut s.decoded, &morse_letters);
@@ -309,11 +327,11 @@ pub(crate) fn shapes(text: &[u8]) -> Shapes {
     if braille >= 4 {
         s.braille = true;
     }
-    if acrostic >= 6 {
+    if acrostic >= 6 && acrostic_prefix >= 3 {
         s.acrostic = true;
         push_capped(&mut s.decoded, &acrostic_letters);
     }
-    if leet_words >= 2 && leet_words * 5 >= words.max(1) {
+    if (leet_words >= 3 && leet_words * 5 >= words) || (leet_words >= 2 && words <= 12) {
         s.leetspeak = true;
     }
     if leet_words >= 1 {
