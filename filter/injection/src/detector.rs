@@ -343,6 +343,14 @@ impl Detector {
         acc.finish(t)
     }
 
+    /// Runs the detector's own automaton over `normalized` (the engine's normalised text);
+    /// `tricks` are those of the original text ([`crate::tricks()`]).
+    pub fn inspect(&self, normalized: &str, tricks: Tricks) -> Verdict {
+        let mut acc = self.accumulator(normalized);
+        acc.feed_all();
+        acc.finish(tricks)
+    }
+
     /// The second look at decoded payloads: needles only, no decoding again.
     fn scan_decoded(&self, text: &str) -> Verdict {
         let mut acc = self.accumulator(text);
@@ -517,7 +525,10 @@ impl Accumulator<'_> {
                 self.negator_end = end;
                 continue;
             }
-            if e.concept == C::Ignore as u8 && self.negator_end > 0 && self.negator_end <= start && start - self.negator_end <= NEGATION_REACH {
+            let negatable = [C::Ignore, C::Override, C::Reveal, C::CopyVerb]
+                .iter()
+                .any(|c| *c as u8 == e.concept);
+            if negatable && self.negator_end > 0 && self.negator_end <= start && start - self.negator_end <= NEGATION_REACH {
                 continue;
             }
             self.concept(usize::from(e.concept), start, end);

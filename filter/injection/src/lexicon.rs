@@ -186,7 +186,7 @@ pub(crate) static LEXICON: &[(C, Mode, &[&str])] = &[
     (C::JbStrong, Word, &[
         "do anything now", "jailbreak", "jailbroken", "jailbreaking", "developer mode", "dev mode", "god mode",
         "evil mode", "dan mode", "unrestricted mode", "unfiltered mode", "uncensored mode", "chaos mode",
-        "say anything now", "no restrictions and filters", "dan protocols", "stay in character",
+        "say anything now", "no restrictions and filters", "dan protocols",
         "broken free of the typical confines", "freed from the typical confines", "hypothetical response",
     ]),
     (C::Mode, Word, &["mode", "mode output", "persona", "protocol", "character", "role"]),
@@ -217,7 +217,8 @@ pub(crate) static LEXICON: &[(C, Mode, &[&str])] = &[
         "doesn't have to follow", "does not have to follow", "don't have to follow", "no longer have to follow",
         "not have to follow", "does not follow", "doesn't follow", "don't need to follow", "not need to follow",
         "does not adhere", "doesn't adhere", "not adhere to", "unbound", "free itself", "free yourself",
-        "free himself", "free herself", "free themselves",
+        "free himself", "free herself", "free themselves", "break through the", "broke through the",
+        "break out of",
     ]),
     (C::NoLimit, Word, &[
         "no restrictions", "without restrictions", "no limitations", "without limitations", "no limits",
@@ -233,7 +234,7 @@ pub(crate) static LEXICON: &[(C, Mode, &[&str])] = &[
         "without morals", "no moral", "any ethical", "any moral", "ethical guidelines", "moral guidelines",
         "ethicality", "legality", "morality", "regardless of ethics", "doesn't care about", "does not care about",
         "don't care about", "not care about", "ethical or moral", "moral or ethical", "illegal", "inhumane",
-        "unhinged", "remorseless", "without any remorse",
+        "unhinged", "remorseless", "without any remorse", "ruthless",
     ]),
     (C::Policy, Word, &[
         "content policy", "content policies", "openai policy", "openai's policy", "openai policies",
