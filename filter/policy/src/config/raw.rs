@@ -46,8 +46,10 @@ pub struct RawGuardrails {
     /// classification, its action and whether it runs in shadow mode.
     #[serde(default)]
     pub detectors: std::collections::BTreeMap<String, RawDetectorPolicy>,
+    /// Prompt-injection detection: per family a threshold, an action (`block`, `log`,
+    /// `shadow`), on/off; custom scored rules. See the genai-injection crate.
     #[serde(default)]
-    pub injection: RawInjectionPolicy,
+    pub injection: genai_injection::InjectionSpec,
     /// The request header in which a workload declares its data's classification.
     #[serde(default = "default_classification_header")]
     pub classification_header: String,
@@ -69,25 +71,6 @@ pub struct RawDetectorPolicy {
     pub action: Option<String>,
     #[serde(default)]
     pub shadow: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawInjectionPolicy {
-    /// `block` or `log`.
-    #[serde(default = "default_injection_action")]
-    pub action: String,
-    #[serde(default)]
-    pub shadow: bool,
-}
-
-impl Default for RawInjectionPolicy {
-    fn default() -> Self {
-        RawInjectionPolicy {
-            action: default_injection_action(),
-            shadow: false,
-        }
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,10 +106,6 @@ fn default_classification_header() -> String {
 
 fn default_audit_from() -> String {
     "restricted".to_string()
-}
-
-fn default_injection_action() -> String {
-    "block".to_string()
 }
 
 fn default_prompt_log_max() -> String {

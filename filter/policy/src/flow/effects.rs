@@ -192,6 +192,9 @@ impl RequestFlow {
             fx.property("genai_detected", g.detected.clone());
         }
         fx.property("genai_action", g.action);
+        if !g.injection_summary.is_empty() {
+            fx.property("genai_injection", g.injection_summary.clone());
+        }
         if let Some(prompt) = &g.prompt {
             fx.property("genai_prompt", prompt.clone());
         }

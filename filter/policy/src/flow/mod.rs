@@ -209,6 +209,10 @@ pub struct GuardRecord {
     /// (guardrail, action) per detected type and per matched injection rule
     /// (`injection_<rule>`), as the metrics count them.
     pub triggers: Vec<(String, &'static str)>,
+    /// Triggered prompt-injection families, `family:score:action` (access log `injection`).
+    pub injection_summary: String,
+    /// Every prompt-injection family with a score above zero, typed (for dry runs).
+    pub injection_hits: Vec<crate::guardrails::injection::InjectionHit>,
 }
 
 impl RequestFlow {
@@ -639,6 +643,8 @@ impl RequestFlow {
             detections: verdict.detected.iter().map(|(k, n)| (*k, *n)).collect(),
             injection: verdict.injection.clone(),
             triggers: verdict.triggers.clone(),
+            injection_summary: crate::guardrails::injection::summary(&verdict.families),
+            injection_hits: std::mem::take(&mut verdict.families),
         });
         if let Some(refusal) = verdict.refusal.take() {
             self.pending_triggers = std::mem::take(&mut verdict.triggers);

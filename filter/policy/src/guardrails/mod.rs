@@ -1,6 +1,7 @@
 //! Data classification and PII guardrails: configuration compiled once, and the verdict on
 //! each request ([`verdict::judge`]). Detection itself lives in the `genai-guard` crate.
 
+pub mod injection;
 pub mod verdict;
 
 use genai_guard::{Builtin, CustomId, Engine, Kind};
@@ -47,6 +48,11 @@ pub struct Guardrails {
     pub scanner: Engine,
     /// Per [`Kind::index`]: what a finding of that kind does (shadow-all applied).
     policies: Vec<DetectorPolicy>,
+    /// `guardrails.shadow`: every guardrail in shadow mode.
+    shadow_all: bool,
+    /// The prompt-injection detector (families, scores, thresholds, actions).
+    pub injection: genai_injection::Detector,
+    /// What the admin's own `detection.injection_rules` do: block (else log), shadow.
     pub injection_block: bool,
     pub injection_shadow: bool,
     pub classification_header: String,
@@ -78,8 +84,13 @@ impl Guardrails {
             Some(r) => r,
             None => serde_json::from_str("{}").map_err(|e| ConfigError::new("guardrails", e.to_string()))?,
         };
-        let scanner = raw
-            .detection
+        // The genai-injection detector replaces the guard's built-in injection rules; the
+        // admin's own `detection.injection_rules` still run.
+        let mut detection = raw.detection.clone();
+        if detection.injection_rules.is_none() {
+            detection.injection_rules = Some(Vec::new());
+        }
+        let scanner = detection
             .compile()
             .map_err(|e| ConfigError::new(format!("guardrails.detection.{}", e.field), e.problem))?;
         let customs: Vec<&str> = raw.detection.custom_detectors.iter().map(|d| d.name.as_str()).collect();
@@ -133,16 +144,9 @@ impl Guardrails {
                 };
             }
         }
-        let injection_block = match raw.injection.action.as_str() {
-            "block" => true,
-            "log" => false,
-            other => {
-                return Err(ConfigError::new(
-                    "guardrails.injection.action",
-                    format!("unknown action `{other}`; expected block or log"),
-                ))
-            }
-        };
+        let injection = genai_injection::Detector::compile(&raw.injection)
+            .map_err(|e| ConfigError::new(format!("guardrails.injection.{}", e.field), e.problem))?;
+        let injection_block = raw.injection.action.as_deref() != Some("log");
         let header = raw.classification_header.to_ascii_lowercase();
         let header_ok = !header.is_empty()
             && header.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
@@ -171,12 +175,19 @@ impl Guardrails {
             enabled: raw.enabled,
             scanner,
             policies,
+            shadow_all: raw.shadow,
+            injection,
             injection_block,
             injection_shadow: raw.shadow || raw.injection.shadow,
             classification_header: header,
             prompt_logging,
             audit_from: classification("guardrails.audit_from", &raw.audit_from)?,
         })
+    }
+
+    /// Every guardrail runs in shadow mode (`guardrails.shadow`).
+    pub fn shadow_all(&self) -> bool {
+        self.shadow_all
     }
 
     /// The policy for a finding's kind.

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use genai_guard::{resolve_overlaps, Document, Finding, InjectionHit, Inspection, Kind, Placeholders, TextKind};
 
+use super::injection::{Collector, InjectionHit as FamilyHit};
 use super::{Action, Guardrails};
 use crate::classification::{Classification, ClassificationSet};
 use crate::error::{ErrorCode, GatewayError};
@@ -39,6 +40,8 @@ pub struct Verdict {
     pub audit: bool,
     /// `email:2,credit_card:1`, for logs (names at the edge).
     summary: String,
+    /// Prompt-injection families with a score above zero (triggered or not), in family order.
+    pub families: Vec<FamilyHit>,
 }
 
 impl Verdict {
@@ -111,6 +114,14 @@ pub fn judge(
     } else {
         Inspection::default()
     };
+    let mut families = Collector::default();
+    if g.enabled {
+        for (s, e, kind) in doc.text_spans() {
+            if matches!(kind, TextKind::Content | TextKind::Value) {
+                families.add(g, doc.slice(s, e));
+            }
+        }
+    }
     for f in &inspection.findings {
         *v.detected.entry(f.kind).or_insert(0) += 1;
         let p = g.policy(f.kind);
@@ -190,6 +201,24 @@ pub fn judge(
         v.action = "block";
     }
 
+    v.families = families.hits(g);
+    let blocking: Vec<String> = v
+        .families
+        .iter()
+        .filter(|h| h.triggered)
+        .map(|h| {
+            v.triggers.push((h.trigger(), h.action));
+            format!("{} {:.2} ≥ {:.2}", h.family.name(), h.score, h.threshold)
+        })
+        .collect();
+    let blocks = v.families.iter().any(|h| h.triggered && h.action == "block");
+    if blocks && v.refusal.is_none() {
+        v.refusal = Some(GatewayError::new(
+            ErrorCode::PromptInjectionBlocked,
+            format!("the prompt looks like a prompt-injection attack ({})", blocking.join(", ")),
+        ));
+        v.action = "block";
+    }
     if !v.injection.is_empty() {
         let action = if g.injection_shadow {
             "shadow"
@@ -238,7 +267,7 @@ pub fn judge(
         "redact"
     } else if v.triggers.iter().any(|(_, a)| *a == "shadow") {
         "shadow"
-    } else if v.detected.is_empty() {
+    } else if v.detected.is_empty() && v.triggers.is_empty() {
         "none"
     } else {
         "allow"
