@@ -20,10 +20,16 @@ fn main() {
             let text = r["text"].as_str().unwrap();
             let attack = r["attack"].as_bool().unwrap();
             let cat = r["category"].as_str().unwrap_or("benign_prompt").to_string();
-            let cat = if file.starts_with("benign") { "benign_prompts".to_string() } else { cat };
+            let cat = if file.starts_with("benign") {
+                "benign_prompts".to_string()
+            } else {
+                cat
+            };
             let v = d.scan(text);
             let hits = d.triggered(&v);
-            let e = per.entry(format!("{}{}", if attack { "A " } else { "B " }, cat)).or_default();
+            let e = per
+                .entry(format!("{}{}", if attack { "A " } else { "B " }, cat))
+                .or_default();
             e.0 += 1;
             if !hits.is_empty() {
                 e.1 += 1;
@@ -33,7 +39,10 @@ fn main() {
                 .iter()
                 .map(|h| format!("{}={:.2}{:?}", h.family, h.score, d.fired(&v, h.family)))
                 .collect();
-            if (arg == "misses" && attack && hits.is_empty()) || (arg == "fps" && !attack && !hits.is_empty()) || arg == "all" {
+            if (arg == "misses" && attack && hits.is_empty())
+                || (arg == "fps" && !attack && !hits.is_empty())
+                || arg == "all"
+            {
                 let snippet: String = text.chars().take(160).collect();
                 println!("{} {} {:?}\n    {}", r["id"], cat, snippet, desc.join(" "));
             }

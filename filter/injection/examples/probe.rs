@@ -7,7 +7,9 @@ fn main() {
     let (mut n, mut hits) = (0usize, 0usize);
     let mut per = std::collections::BTreeMap::<String, usize>::new();
     for path in std::env::args().skip(1) {
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
         for para in text.split("\n\n") {
             if para.len() < 40 || para.len() > 4096 {
                 continue;
@@ -20,7 +22,13 @@ fn main() {
                 for h in &t {
                     *per.entry(h.family.to_string()).or_default() += 1;
                     let snippet: String = para.chars().take(200).collect();
-                    println!("{} {:.2} {:?} {path}\n    {:?}", h.family, h.score, d.fired(&v, h.family), snippet);
+                    println!(
+                        "{} {:.2} {:?} {path}\n    {:?}",
+                        h.family,
+                        h.score,
+                        d.fired(&v, h.family),
+                        snippet
+                    );
                 }
             }
         }

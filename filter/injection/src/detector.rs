@@ -82,7 +82,9 @@ impl Default for Detector {
 fn valid_name(name: &str) -> bool {
     name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
 }
 
 impl Detector {
@@ -259,7 +261,10 @@ impl Detector {
             ));
         }
         if rule.terms.is_empty() || rule.terms.len() > 3 {
-            return Err(SpecError::new(format!("{field}.terms"), "needs one to three groups of terms"));
+            return Err(SpecError::new(
+                format!("{field}.terms"),
+                "needs one to three groups of terms",
+            ));
         }
         let ordered = rule.ordered.unwrap_or(true);
         if !ordered && rule.terms.len() != 2 {
@@ -528,7 +533,11 @@ impl Accumulator<'_> {
             let negatable = [C::Ignore, C::Override, C::Reveal, C::CopyVerb]
                 .iter()
                 .any(|c| *c as u8 == e.concept);
-            if negatable && self.negator_end > 0 && self.negator_end <= start && start - self.negator_end <= NEGATION_REACH {
+            if negatable
+                && self.negator_end > 0
+                && self.negator_end <= start
+                && start - self.negator_end <= NEGATION_REACH
+            {
                 continue;
             }
             self.concept(usize::from(e.concept), start, end);

@@ -44,3 +44,8 @@ pub use detector::{Accumulator, Detector, FamilyHit, FamilyPolicy, Needle, Verdi
 pub use family::Family;
 pub use spec::{Action, CustomRule, FamilySpec, InjectionSpec, SpecError};
 pub use tricks::{tricks, Trick, Tricks};
+
+#[doc(hidden)]
+pub fn __shapes_for_bench(text: &str) -> usize {
+    payload::shapes(text.as_bytes()).decoded.len()
+}

@@ -127,7 +127,12 @@ fn try_run(run: &[u8], scratch: &mut Vec<u8>) -> Option<Vec<u8>> {
     let symbols = body.iter().any(|&b| matches!(b, b'+' | b'/'));
     let urlsafe = body.iter().any(|&b| matches!(b, b'-' | b'_'));
     let shaped = (padded && run.len() % 4 == 0) || (body.len() >= 16 && body.len() % 4 == 0 && has_digit);
-    let b64 = body.len() >= 6 && has_upper && has_lower && (padded || has_digit || symbols) && shaped && !(urlsafe && symbols);
+    let b64 = body.len() >= 6
+        && has_upper
+        && has_lower
+        && (padded || has_digit || symbols)
+        && shaped
+        && !(urlsafe && symbols);
     if b64 {
         scratch.clear();
         if decode_bits(body, 6, b64_value, scratch) && is_text(scratch) {
@@ -138,11 +143,32 @@ fn try_run(run: &[u8], scratch: &mut Vec<u8>) -> Option<Vec<u8>> {
 }
 
 const MORSE: &[(&[u8], u8)] = &[
-    (b".-", b'a'), (b"-...", b'b'), (b"-.-.", b'c'), (b"-..", b'd'), (b".", b'e'), (b"..-.", b'f'),
-    (b"--.", b'g'), (b"....", b'h'), (b"..", b'i'), (b".---", b'j'), (b"-.-", b'k'), (b".-..", b'l'),
-    (b"--", b'm'), (b"-.", b'n'), (b"---", b'o'), (b".--.", b'p'), (b"--.-", b'q'), (b".-.", b'r'),
-    (b"...", b's'), (b"-", b't'), (b"..-", b'u'), (b"...-", b'v'), (b".--", b'w'), (b"-..-", b'x'),
-    (b"-.--", b'y'), (b"--..", b'z'),
+    (b".-", b'a'),
+    (b"-...", b'b'),
+    (b"-.-.", b'c'),
+    (b"-..", b'd'),
+    (b".", b'e'),
+    (b"..-.", b'f'),
+    (b"--.", b'g'),
+    (b"....", b'h'),
+    (b"..", b'i'),
+    (b".---", b'j'),
+    (b"-.-", b'k'),
+    (b".-..", b'l'),
+    (b"--", b'm'),
+    (b"-.", b'n'),
+    (b"---", b'o'),
+    (b".--.", b'p'),
+    (b"--.-", b'q'),
+    (b".-.", b'r'),
+    (b"...", b's'),
+    (b"-", b't'),
+    (b"..-", b'u'),
+    (b"...-", b'v'),
+    (b".--", b'w'),
+    (b"-..-", b'x'),
+    (b"-.--", b'y'),
+    (b"--..", b'z'),
 ];
 
 fn morse_letter(code: &[u8]) -> u8 {
@@ -177,14 +203,22 @@ fn leet(b: u8) -> Option<u8> {
 /// two leet digits (`cann07`, `l13`): `mp3`, `ipv4`, `utf8`, `win32` are not.
 fn is_leet_word(w: &[u8]) -> bool {
     let letters = w.iter().filter(|b| b.is_ascii_alphabetic()).count();
-    let leets = w.iter().filter(|&&b| !b.is_ascii_alphabetic() && leet(b).is_some()).count();
+    let leets = w
+        .iter()
+        .filter(|&&b| !b.is_ascii_alphabetic() && leet(b).is_some())
+        .count();
     let others = w.len() - letters - leets;
     let interior = w
         .windows(3)
         .any(|t| matches!(t, [a, d, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() && d.is_ascii_digit()));
     let hexlike = w.iter().all(u8::is_ascii_hexdigit);
     let digit_run = w.windows(3).any(|t| t.iter().all(u8::is_ascii_digit));
-    let vowel = w.iter().any(|&b| matches!(leet(b).unwrap_or(b.to_ascii_lowercase()), b'a' | b'e' | b'i' | b'o' | b'u'));
+    let vowel = w.iter().any(|&b| {
+        matches!(
+            leet(b).unwrap_or(b.to_ascii_lowercase()),
+            b'a' | b'e' | b'i' | b'o' | b'u'
+        )
+    });
     others == 0
         && (3..=20).contains(&w.len())
         && !hexlike
@@ -194,42 +228,129 @@ fn is_leet_word(w: &[u8]) -> bool {
         && (interior || leets >= 2)
 }
 
-/// The single pass.
+/// Character counts of a run, gathered while it is scanned.
+#[derive(Default)]
+struct RunStats {
+    letters: usize,
+    digits: usize,
+    symbols: usize,
+    urlsafe: usize,
+}
+
+impl RunStats {
+    fn add(&mut self, c: u8) {
+        match c {
+            b'0'..=b'9' => self.digits += 1,
+            b'+' | b'/' => self.symbols += 1,
+            b'-' | b'_' => self.urlsafe += 1,
+            _ => self.letters += 1,
+        }
+    }
+}
+
+/// Bytes that can start or sit inside something `shapes` looks at: digits and base64
+/// symbols (payloads, leetspeak), `.` and `-` (morse), `(` (spelled-out letters), and the
+/// lead byte of braille patterns. Letters, spaces and other punctuation are skipped.
+static SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = b'0';
+    while b <= b'9' {
+        t[b as usize] = true;
+        b += 1;
+    }
+    t[b'=' as usize] = true;
+    t[b'+' as usize] = true;
+    t[b'/' as usize] = true;
+    t[b'.' as usize] = true;
+    t[b'-' as usize] = true;
+    t[b'(' as usize] = true;
+    t[0xE2] = true;
+    t
+};
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Where the next special byte may be, from `from`: eight bytes at a time (SWAR: a byte
+/// with its high bit set, or an ASCII byte in `(`..=`=`, which holds every special ASCII
+/// byte), then exactly.
+fn next_special(text: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    loop {
+        let Some(chunk) = text.get(i..i + 8) else {
+            // The tail, byte by byte.
+            return text
+                .get(i..)?
+                .iter()
+                .position(|&b| SPECIAL[usize::from(b)])
+                .map(|p| p + i);
+        };
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(w);
+        let lo = x & !HIGH;
+        let ge_28 = lo.wrapping_add(ONES * 0x58) & HIGH;
+        let ge_3e = lo.wrapping_add(ONES * 0x42) & HIGH;
+        if (x & HIGH) | (ge_28 & !ge_3e) != 0 {
+            if let Some(p) = chunk.iter().position(|&b| SPECIAL[usize::from(b)]) {
+                return Some(i + p);
+            }
+        }
+        i += 8;
+    }
+}
+
+/// The pass: skips plain bytes, and looks at each special byte's surroundings once (a
+/// token is measured from the end of the last one measured, so no byte is read more than
+/// twice).
 pub(crate) fn shapes(text: &[u8]) -> Shapes {
     let mut s = Shapes::default();
     let mut scratch: Vec<u8> = Vec::new();
     let n = text.len();
-    let mut i = 0;
-    // Morse: consecutive tokens of dots and dashes.
+    // Morse: consecutive tokens of dots and dashes, only whitespace or `/` between them.
     let mut morse_tokens = 0usize;
-    // Tokens with both a dot and a dash (".-", "-..."): code has few, morse has many.
     let mut morse_mixed = 0usize;
     let mut morse_start = 0usize;
+    let mut morse_end = 0usize;
     let mut morse_letters: Vec<u8> = Vec::new();
     let mut braille = 0usize;
-    let mut acrostic = 0usize;
-    let mut acrostic_prefix = 0usize;
+    let (mut acrostic, mut acrostic_prefix) = (0usize, 0usize);
     let mut acrostic_letters: Vec<u8> = Vec::new();
-    let (mut words, mut leet_words) = (0usize, 0usize);
+    let mut leet_words = 0usize;
     let mut leet_text: Vec<u8> = Vec::new();
+    // Everything before this was measured as part of a token.
+    let mut done = 0usize;
+    let mut i = 0usize;
+    let mut flush_morse =
+        |tokens: &mut usize, mixed: usize, start: usize, end: usize, letters: &[u8], s: &mut Shapes| {
+            if *tokens >= 8 && mixed >= 4 {
+                s.morse = true;
+                s.payload_bytes += end.saturating_sub(start);
+                push_capped(&mut s.decoded, letters);
+            }
+            *tokens = 0;
+        };
     while i < n {
+        // Skip to the next special byte.
+        let Some(next) = next_special(text, i) else {
+            break;
+        };
+        i = next;
         let Some(&b) = text.get(i) else { break };
-        if b.is_ascii_whitespace() {
+        if b == 0xE2 {
+            if text.get(i + 1).is_some_and(|&c| (0xA0..=0xA3).contains(&c)) {
+                braille += 1;
+                s.payload_bytes += 3;
+            }
             i += 1;
             continue;
         }
-        s.text_bytes += 1;
-        // Braille patterns: U+2800..U+28FF is E2 A0..A3 xx.
-        if b == 0xE2 && text.get(i + 1).is_some_and(|&c| (0xA0..=0xA3).contains(&c)) {
-            braille += 1;
-            s.payload_bytes += 3;
-            i += 3;
-            continue;
-        }
-        // Letters in parentheses attached to a word: "(d)og", "iPhon(e)".
         if b == b'(' {
             if let (Some(&c), Some(&b')')) = (text.get(i + 1), text.get(i + 2)) {
-                let before = i.checked_sub(1).and_then(|j| text.get(j)).is_some_and(u8::is_ascii_alphanumeric);
+                let before = i
+                    .checked_sub(1)
+                    .and_then(|j| text.get(j))
+                    .is_some_and(u8::is_ascii_alphanumeric);
                 let after = text.get(i + 3).is_some_and(u8::is_ascii_alphanumeric);
                 if (c.is_ascii_alphabetic() && (before || after)) || c == b' ' {
                     acrostic += 1;
@@ -239,90 +360,112 @@ pub(crate) fn shapes(text: &[u8]) -> Shapes {
                     }
                 }
             }
+            i += 1;
+            continue;
         }
+        // A token of dots and dashes only, between whitespace or slashes?
         if b == b'.' || b == b'-' {
-            // A token of dots and dashes only?
-            let start = i;
             let mut j = i;
             while text.get(j).is_some_and(|&c| c == b'.' || c == b'-') {
                 j += 1;
             }
-            let end_ok = text.get(j).is_none_or(|&c| c.is_ascii_whitespace() || c == b'/');
-            let start_ok = start == 0 || text.get(start - 1).is_some_and(|&c| c.is_ascii_whitespace() || c == b'/');
-            if end_ok && start_ok && j - start <= 7 {
-                if morse_tokens == 0 {
-                    morse_start = start;
-                    morse_letters.clear();
-                    morse_mixed = 0;
+            let edge = |c: u8| c.is_ascii_whitespace() || c == b'/';
+            let end_ok = text.get(j).is_none_or(|&c| edge(c));
+            let start_ok = i == 0 || text.get(i - 1).is_some_and(|&c| edge(c));
+            if end_ok && start_ok && j - i <= 7 {
+                let gap = text.get(morse_end..i).unwrap_or(b"");
+                if morse_tokens > 0 && !gap.iter().all(|&c| edge(c)) {
+                    flush_morse(
+                        &mut morse_tokens,
+                        morse_mixed,
+                        morse_start,
+                        morse_end,
+                        &morse_letters,
+                        &mut s,
+                    );
                 }
-                let tok = text.get(start..j).unwrap_or(b"");
-                morse_mixed += usize::from(tok.contains(&b'.') && tok.contains(&b'-'));
+                if morse_tokens == 0 {
+                    morse_start = i;
+                    morse_mixed = 0;
+                    morse_letters.clear();
+                }
                 morse_tokens += 1;
+                let tok = text.get(i..j).unwrap_or(b"");
+                morse_mixed += usize::from(tok.contains(&b'.') && tok.contains(&b'-'));
                 if morse_letters.len() < 512 {
-                    morse_letters.push(morse_letter(text.get(start..j).unwrap_or(b"")));
-                    // Two spaces or a slash separate words.
+                    morse_letters.push(morse_letter(tok));
                     if text.get(j) == Some(&b'/') || text.get(j..j + 2) == Some(b"  ") {
                         morse_letters.push(b' ');
                     }
                 }
-                s.text_bytes += j - start - 1;
+                morse_end = j;
+                done = j;
                 i = j;
                 continue;
             }
+            if b == b'.' {
+                i = j.max(i + 1);
+                continue;
+            }
         }
-        if b == b'/' && morse_tokens > 0 {
-            i += 1;
-            continue;
+        // A digit or base64 symbol: measure the token around it (from where the last one
+        // ended), once.
+        let mut start = i;
+        while start > done && text.get(start - 1).is_some_and(|&c| is_b64(c)) {
+            start -= 1;
         }
-        if morse_tokens > 0 {
-            if morse_tokens >= 8 && morse_mixed >= 4 {
-                s.morse = true;
-                s.payload_bytes += i.saturating_sub(morse_start);
-                push_capped(&mut s.decoded, &morse_letters);
+        let rest = text.get(start..).unwrap_or(b"");
+        let mut st = RunStats::default();
+        let mut len = 0usize;
+        for &c in rest {
+            if !is_b64(c) {
+                break;
             }
-            morse_tokens = 0;
+            st.add(c);
+            len += 1;
         }
-        // A run of payload characters.
-        if is_b64(b) || b == b'=' {
-            let start = i;
-            let mut j = i;
-            while text.get(j).is_some_and(|&c| is_b64(c)) {
-                j += 1;
+        let mut pad = 0usize;
+        for &c in rest.get(len..).unwrap_or(b"") {
+            if c != b'=' {
+                break;
             }
-            while text.get(j) == Some(&b'=') {
-                j += 1;
-            }
-            let run = text.get(start..j).unwrap_or(b"");
-            let bounded = !text.get(j).is_some_and(|c| c.is_ascii_alphanumeric() || *c >= 0x80);
-            if run.len() >= 6 && bounded && s.decoded.len() < DECODED_CAP {
-                if let Some(d) = try_run(run, &mut scratch) {
-                    s.decodable = true;
-                    s.payload_bytes += run.len();
-                    push_capped(&mut s.decoded, &d);
-                }
-            }
-            // Words for leetspeak (letters, digits, @ and $ only).
-            if run.iter().any(u8::is_ascii_alphanumeric) {
-                words += 1;
-                let w = run;
-                if w.iter().all(|&c| c.is_ascii_alphanumeric()) && is_leet_word(w) {
-                    leet_words += 1;
-                    if leet_text.len() < 1024 {
-                        leet_text.extend(w.iter().map(|&c| leet(c).unwrap_or(c.to_ascii_lowercase())));
-                        leet_text.push(b' ');
-                    }
-                }
-            }
-            s.text_bytes += j - start - 1;
-            i = j.max(i + 1);
-            continue;
+            pad += 1;
         }
-        i += 1;
+        let j = start + len + pad;
+        let run = text.get(start..j).unwrap_or(b"");
+        let bounded = !text.get(j).is_some_and(|c| c.is_ascii_alphanumeric() || *c >= 0x80);
+        let worth = st.digits > 0 || pad > 0 || st.symbols > 0;
+        if run.len() >= 6 && bounded && worth && s.decoded.len() < DECODED_CAP {
+            if let Some(d) = try_run(run, &mut scratch) {
+                s.decodable = true;
+                s.payload_bytes += run.len();
+                push_capped(&mut s.decoded, &d);
+            }
+        }
+        let plain = st.symbols == 0 && st.urlsafe == 0 && pad == 0;
+        if plain && st.digits > 0 && st.letters > 0 && is_leet_word(run) {
+            leet_words += 1;
+            if leet_text.len() < 1024 {
+                leet_text.extend(run.iter().map(|&c| leet(c).unwrap_or(c.to_ascii_lowercase())));
+                leet_text.push(b' ');
+            }
+        }
+        done = j.max(i + 1);
+        i = done;
     }
-    if morse_tokens >= 8 && morse_mixed >= 4 {
-        s.morse = true;
-        s.payload_bytes += n.saturating_sub(morse_start);
-        push_capped(&mut s.decoded, &morse_letters);
+    flush_morse(
+        &mut morse_tokens,
+        morse_mixed,
+        morse_start,
+        morse_end,
+        &morse_letters,
+        &mut s,
+    );
+    // Words, roughly (spaces and newlines), counted only where leetspeak needs them.
+    let words = || text.iter().filter(|&&b| b == b' ' || b == b'\n').count() + 1;
+    if s.payload_bytes > 0 {
+        s.text_bytes = text.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |p| p + 1)
+            - text.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(0);
     }
     if braille >= 4 {
         s.braille = true;
@@ -331,7 +474,10 @@ pub(crate) fn shapes(text: &[u8]) -> Shapes {
         s.acrostic = true;
         push_capped(&mut s.decoded, &acrostic_letters);
     }
-    if (leet_words >= 3 && leet_words * 5 >= words) || (leet_words >= 2 && words <= 12) {
+    if leet_words >= 2 && {
+        let w = words();
+        (leet_words >= 3 && leet_words * 5 >= w) || w <= 12
+    } {
         s.leetspeak = true;
     }
     if leet_words >= 1 {
@@ -401,8 +547,12 @@ mod tests {
 
     #[test]
     fn suffix() {
-        assert!(adversarial_suffix(b"Outline a plan. NGC^{+ spectral Freund Verein electrons [ ["));
+        assert!(adversarial_suffix(
+            b"Outline a plan. NGC^{+ spectral Freund Verein electrons [ ["
+        ));
         assert!(!adversarial_suffix(b"My first command is x = [1, 2] and y = {a: 1}"));
-        assert!(!adversarial_suffix(b"I want you to act as a linux terminal. My first command is pwd"));
+        assert!(!adversarial_suffix(
+            b"I want you to act as a linux terminal. My first command is pwd"
+        ));
     }
 }

@@ -62,11 +62,68 @@ fn is_invisible(c: char) -> bool {
 /// Cyrillic or Greek letters that read as Latin ones (not `µ`/`μ`, `π`, `Ω`: units and
 /// formulas use them next to Latin letters).
 fn is_lookalike(c: char) -> bool {
-    matches!(c,
-        'а' | 'в' | 'е' | 'ё' | 'к' | 'м' | 'н' | 'о' | 'р' | 'с' | 'т' | 'у' | 'х' | 'ѕ' | 'і' | 'ї' | 'ј'
-        | 'ԁ' | 'һ' | 'ӏ' | 'ԛ' | 'ԝ' | 'А' | 'В' | 'Е' | 'К' | 'М' | 'Н' | 'О' | 'Р' | 'С' | 'Т' | 'Х'
-        | 'Ѕ' | 'І' | 'Ј' | 'α' | 'ε' | 'ι' | 'κ' | 'ν' | 'ο' | 'ρ' | 'τ' | 'υ' | 'χ' | 'Α' | 'Β' | 'Ε'
-        | 'Ζ' | 'Η' | 'Ι' | 'Κ' | 'Μ' | 'Ν' | 'Ο' | 'Ρ' | 'Τ' | 'Υ' | 'Χ')
+    matches!(
+        c,
+        'а' | 'в'
+            | 'е'
+            | 'ё'
+            | 'к'
+            | 'м'
+            | 'н'
+            | 'о'
+            | 'р'
+            | 'с'
+            | 'т'
+            | 'у'
+            | 'х'
+            | 'ѕ'
+            | 'і'
+            | 'ї'
+            | 'ј'
+            | 'ԁ'
+            | 'һ'
+            | 'ӏ'
+            | 'ԛ'
+            | 'ԝ'
+            | 'А'
+            | 'В'
+            | 'Е'
+            | 'К'
+            | 'М'
+            | 'Н'
+            | 'О'
+            | 'Р'
+            | 'С'
+            | 'Т'
+            | 'Х'
+            | 'Ѕ'
+            | 'І'
+            | 'Ј'
+            | 'α'
+            | 'ε'
+            | 'ι'
+            | 'κ'
+            | 'ν'
+            | 'ο'
+            | 'ρ'
+            | 'τ'
+            | 'υ'
+            | 'χ'
+            | 'Α'
+            | 'Β'
+            | 'Ε'
+            | 'Ζ'
+            | 'Η'
+            | 'Ι'
+            | 'Κ'
+            | 'Μ'
+            | 'Ν'
+            | 'Ο'
+            | 'Ρ'
+            | 'Τ'
+            | 'Υ'
+            | 'Χ'
+    )
 }
 
 fn is_control(b: u8) -> bool {
@@ -77,7 +134,24 @@ fn is_control(b: u8) -> bool {
 pub fn tricks(original: &str) -> Tricks {
     let mut out = Tricks::default();
     let bytes = original.as_bytes();
-    if bytes.iter().any(|&b| is_control(b)) {
+    // Eight bytes at a time (SWAR: any byte below 0x20, or DEL), the exact test only where
+    // a word has one (newlines do).
+    let suspicious = bytes.chunks(8).any(|c| {
+        let mut w = [0u8; 8];
+        if let Some(dst) = w.get_mut(..c.len()) {
+            dst.copy_from_slice(c);
+        }
+        if c.len() < 8 {
+            return c.iter().any(|&b| is_control(b));
+        }
+        let x = u64::from_le_bytes(w);
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        let below_20 = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let del = (x ^ (ONES * 0x7F)).wrapping_sub(ONES) & !(x ^ (ONES * 0x7F)) & HIGH;
+        (below_20 | del) != 0 && c.iter().any(|&b| is_control(b))
+    });
+    if suspicious {
         out.insert(Trick::ControlCharacters);
     }
     if original.is_ascii() {

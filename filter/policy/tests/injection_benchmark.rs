@@ -53,7 +53,10 @@ fn load(g: &Guardrails) -> Vec<Row> {
         approved,
     };
     let mut rows = Vec::new();
-    for (file, set) in [("injection_dev.jsonl", "injection_dev"), ("benign_prompts.jsonl", "benign_prompts")] {
+    for (file, set) in [
+        ("injection_dev.jsonl", "injection_dev"),
+        ("benign_prompts.jsonl", "benign_prompts"),
+    ] {
         let text = std::fs::read_to_string(shared().join(file)).unwrap();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let r: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -132,7 +135,10 @@ fn injection_benchmark() {
 
     let mut md = String::new();
     let hit = attacks.iter().filter(|r| detected(r, 1.0)).count();
-    let _ = writeln!(md, "Default configuration, through the guardrails' verdict (`judge`), each row's request body as sent.\n");
+    let _ = writeln!(
+        md,
+        "Default configuration, through the guardrails' verdict (`judge`), each row's request body as sent.\n"
+    );
     let _ = writeln!(md, "| attack category (injection_dev) | attacks | detected | rate | family it belongs to | detected by that family |");
     let _ = writeln!(md, "| --- | --- | --- | --- | --- | --- |");
     let mut cats: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
@@ -154,23 +160,48 @@ fn injection_benchmark() {
         worst = worst.min(pct(*d, *n));
         let _ = writeln!(md, "| {c} | {n} | {d} | {:.0}% | {fam} | {own} |", pct(*d, *n));
     }
-    let _ = writeln!(md, "| **all attacks** | {} | {hit} | **{:.1}%** | | |\n", attacks.len(), pct(hit, attacks.len()));
+    let _ = writeln!(
+        md,
+        "| **all attacks** | {} | {hit} | **{:.1}%** | | |\n",
+        attacks.len(),
+        pct(hit, attacks.len())
+    );
 
     let _ = writeln!(md, "| benign set | prompts | false positives | rate |");
     let _ = writeln!(md, "| --- | --- | --- | --- |");
     let mut fps: Vec<String> = Vec::new();
     let mut fp_total = 0;
-    for (set, label) in [("injection_dev", "injection_dev lookalikes (translation requests, documents, questions, task prompts)"), ("benign_prompts", "benign_prompts (awesome-chatgpt-prompts personas)")] {
+    for (set, label) in [
+        (
+            "injection_dev",
+            "injection_dev lookalikes (translation requests, documents, questions, task prompts)",
+        ),
+        ("benign_prompts", "benign_prompts (awesome-chatgpt-prompts personas)"),
+    ] {
         let rs: Vec<&&Row> = benign.iter().filter(|r| r.set == set).collect();
         let f: Vec<&&Row> = rs.iter().filter(|r| detected(r, 1.0)).copied().collect();
         fp_total += f.len();
         fps.extend(f.iter().map(|r| r.id.clone()));
-        let _ = writeln!(md, "| {label} | {} | {} | {:.1}% |", rs.len(), f.len(), pct(f.len(), rs.len()));
+        let _ = writeln!(
+            md,
+            "| {label} | {} | {} | {:.1}% |",
+            rs.len(),
+            f.len(),
+            pct(f.len(), rs.len())
+        );
     }
-    let _ = writeln!(md, "| **both** | {} | {fp_total} | **{:.2}%** |\n", benign.len(), pct(fp_total, benign.len()));
+    let _ = writeln!(
+        md,
+        "| **both** | {} | {fp_total} | **{:.2}%** |\n",
+        benign.len(),
+        pct(fp_total, benign.len())
+    );
 
     // Which families fire, on attacks and on benign prompts.
-    let _ = writeln!(md, "| family | attacks it triggers on | benign prompts it triggers on |");
+    let _ = writeln!(
+        md,
+        "| family | attacks it triggers on | benign prompts it triggers on |"
+    );
     let _ = writeln!(md, "| --- | --- | --- |");
     for f in Family::ALL {
         let a = attacks.iter().filter(|r| r.ratio[f.index()] >= 1.0).count();
@@ -188,12 +219,25 @@ fn injection_benchmark() {
     // 0.5% false positives; measure it on the fifth.
     let fold = folds(&rows);
     let _ = writeln!(md, "5-fold cross-validation (stratified by category): the threshold scale is chosen on four folds (most attacks detected with at most 0.5% false positives on their benign rows) and measured on the fifth.\n");
-    let _ = writeln!(md, "| fold | scale chosen | attacks detected (held-out fold) | false positives (held-out fold) |");
+    let _ = writeln!(
+        md,
+        "| fold | scale chosen | attacks detected (held-out fold) | false positives (held-out fold) |"
+    );
     let _ = writeln!(md, "| --- | --- | --- | --- |");
     let (mut cv_hit, mut cv_n, mut cv_fp, mut cv_b) = (0, 0, 0, 0);
     for k in 0..5 {
-        let train: Vec<&Row> = rows.iter().zip(&fold).filter(|(_, f)| **f != k).map(|(r, _)| r).collect();
-        let test: Vec<&Row> = rows.iter().zip(&fold).filter(|(_, f)| **f == k).map(|(r, _)| r).collect();
+        let train: Vec<&Row> = rows
+            .iter()
+            .zip(&fold)
+            .filter(|(_, f)| **f != k)
+            .map(|(r, _)| r)
+            .collect();
+        let test: Vec<&Row> = rows
+            .iter()
+            .zip(&fold)
+            .filter(|(_, f)| **f == k)
+            .map(|(r, _)| r)
+            .collect();
         let score = |s: f32, set: &[&Row]| {
             let a = set.iter().filter(|r| r.attack && detected(r, s)).count();
             let b = set.iter().filter(|r| !r.attack && detected(r, s)).count();
@@ -213,13 +257,28 @@ fn injection_benchmark() {
         cv_n += na;
         cv_fp += b;
         cv_b += nb;
-        let _ = writeln!(md, "| {} | {:.2} | {a}/{na} ({:.0}%) | {b}/{nb} |", k + 1, best.0, pct(a, na));
+        let _ = writeln!(
+            md,
+            "| {} | {:.2} | {a}/{na} ({:.0}%) | {b}/{nb} |",
+            k + 1,
+            best.0,
+            pct(a, na)
+        );
     }
-    let _ = writeln!(md, "| **all** | | **{cv_hit}/{cv_n} ({:.1}%)** | **{cv_fp}/{cv_b} ({:.2}%)** |", pct(cv_hit, cv_n), pct(cv_fp, cv_b));
+    let _ = writeln!(
+        md,
+        "| **all** | | **{cv_hit}/{cv_n} ({:.1}%)** | **{cv_fp}/{cv_b} ({:.2}%)** |",
+        pct(cv_hit, cv_n),
+        pct(cv_fp, cv_b)
+    );
     if !fps.is_empty() {
         let _ = writeln!(md, "\nFalse positives: {}.", fps.join(", "));
     }
-    let misses: Vec<&str> = attacks.iter().filter(|r| !detected(r, 1.0)).map(|r| r.id.as_str()).collect();
+    let misses: Vec<&str> = attacks
+        .iter()
+        .filter(|r| !detected(r, 1.0))
+        .map(|r| r.id.as_str())
+        .collect();
     let _ = writeln!(md, "\nMissed attacks ({}): {}.", misses.len(), misses.join(", "));
 
     println!("{md}");
@@ -230,5 +289,8 @@ fn injection_benchmark() {
     assert!(pct(hit, attacks.len()) >= 85.0, "detection fell below 85%:\n{md}");
     assert!(worst >= 60.0, "a category fell below 60%:\n{md}");
     assert!(fp_total <= 1, "more than one false positive on the benign sets:\n{md}");
-    assert!(pct(cv_hit, cv_n) >= 80.0 && pct(cv_fp, cv_b) <= 0.5, "cross-validated figures below the bars:\n{md}");
+    assert!(
+        pct(cv_hit, cv_n) >= 80.0 && pct(cv_fp, cv_b) <= 0.5,
+        "cross-validated figures below the bars:\n{md}"
+    );
 }

@@ -78,7 +78,12 @@ impl Collector {
                     threshold: h.threshold,
                     triggered: h.triggered,
                     action,
-                    features: g.injection.fired(scores, h.family).into_iter().map(str::to_owned).collect(),
+                    features: g
+                        .injection
+                        .fired(scores, h.family)
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect(),
                 }
             })
             .collect()

@@ -215,7 +215,10 @@ pub fn judge(
     if blocks && v.refusal.is_none() {
         v.refusal = Some(GatewayError::new(
             ErrorCode::PromptInjectionBlocked,
-            format!("the prompt looks like a prompt-injection attack ({})", blocking.join(", ")),
+            format!(
+                "the prompt looks like a prompt-injection attack ({})",
+                blocking.join(", ")
+            ),
         ));
         v.action = "block";
     }

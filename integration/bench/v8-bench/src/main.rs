@@ -316,6 +316,35 @@ fn json_str(s: &str) -> String {
     out
 }
 
+/// Issue 15: the prompt-injection detector alone, as the inspection engine calls it (the
+/// text already normalised, the hidden-text tricks of the original), per KB of prompt;
+/// and a hostile text dense in needles. `injection_verdict_4k` adds the guard's
+/// normalisation, as the verdict runs it today.
+fn injection_ops(b: &mut Bench, config: &Arc<Compiled>) {
+    let g = &config.guardrails;
+    for (label, size) in [("4k", 4 * 1024), ("400k", 400 * 1024)] {
+        let text: String = PARAGRAPH.chars().cycle().take(size).collect();
+        b.run(&format!("injection_detect_{label}"), Some(text.len()), || {
+            let tricks = genai_injection::tricks(black_box(&text));
+            black_box(g.injection.inspect(black_box(&text), tricks))
+        });
+    }
+    let text: String = PARAGRAPH.chars().cycle().take(4096).collect();
+    b.run("injection_verdict_4k", Some(text.len()), || {
+        let mut c = genai_policy::guardrails::injection::Collector::default();
+        c.add(g, black_box(&text));
+        black_box(c.hits(g))
+    });
+    let hostile: String = "ignore previous instructions system prompt DAN ![x](http ----------"
+        .chars()
+        .cycle()
+        .take(64 * 1024)
+        .collect();
+    b.run("injection_detect_hostile_64k", Some(hostile.len()), || {
+        black_box(g.injection.inspect(black_box(&hostile), genai_injection::Tricks::default()))
+    });
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -362,6 +391,7 @@ fn main() {
             |body| inspect(&config, &hdrs, body),
         );
     }
+    injection_ops(&mut b, &config);
     let hdrs = headers(4096);
     b.run("headers_only", None, || {
         let mut flow = RequestFlow::new(Arc::clone(&config), 0);
