@@ -76,6 +76,17 @@ BROKEN = [
     ("unknown-detector-policy", lambda c: guardrails(c)["detectors"]["email"].update(mask="***"),
      "`guardrails.detectors.email.mask`"),
     ("unknown-injection", lambda c: guardrails(c)["injection"].update(threshold=1), "`guardrails.injection.threshold`"),
+    ("unknown-injection-family", lambda c: guardrails(c)["injection"].update(families={"jailbrake": {}}),
+     "`guardrails.injection.families.jailbrake`"),
+    ("unknown-injection-family-field", lambda c: guardrails(c)["injection"].update(families={"jailbreak": {"score": 1}}),
+     "`guardrails.injection.families.jailbreak.score`"),
+    ("bad-injection-threshold", lambda c: guardrails(c)["injection"].update(families={"jailbreak": {"threshold": 0}}),
+     "`guardrails.injection.families.jailbreak.threshold`"),
+    ("bad-injection-family-action", lambda c: guardrails(c)["injection"].update(families={"jailbreak": {"action": "redact"}}),
+     "`guardrails.injection.families.jailbreak.action`"),
+    ("bad-injection-custom-rule-family", lambda c: guardrails(c)["injection"].update(
+        custom_rules=[{"name": "codename_leak", "family": "leaks", "terms": [["reveal"], ["falcon"]]}]),
+     "`guardrails.injection.custom_rules[0].family`"),
     ("unknown-prompt-logging", lambda c: guardrails(c)["prompt_logging"].update(redact=False),
      "`guardrails.prompt_logging.redact`"),
     # Bad values.

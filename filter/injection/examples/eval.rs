@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 //! Quick look at the benchmark sets (tuning aid): `cargo run -p genai-injection --example eval -- [misses|fps]`.
 use genai_injection::{Detector, InjectionSpec};
 use std::collections::BTreeMap;

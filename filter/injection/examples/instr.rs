@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 //! Instruction counts (tuning aid): `perf stat -e instructions:u target/release/examples/instr MODE`.
 use genai_injection::{Detector, InjectionSpec};
 fn main() {

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 //! False-positive probe over local text files (tuning aid): `cargo run -p genai-injection --example probe -- FILE...`
 //! Each paragraph (blank-line separated, at most 4 KiB) is scanned; triggers are printed.
 use genai_injection::{Detector, InjectionSpec};

@@ -175,7 +175,7 @@ impl Detector {
             d.add_custom(rule, &format!("custom_rules[{i}]"))?;
         }
         for s in &mut d.subs {
-            s.sort_by(|a, b| b.1.cmp(&a.1));
+            s.sort_by_key(|e| std::cmp::Reverse(e.1));
         }
         let texts: Vec<&str> = d.needles.iter().map(|n| n.text.as_str()).collect();
         d.automaton = Some(
@@ -371,7 +371,7 @@ impl Detector {
             .filter_map(|f| {
                 let score = v.score(f);
                 let p = self.policy(f);
-                (score > 0.0 && p.enabled).then(|| FamilyHit {
+                (score > 0.0 && p.enabled).then_some(FamilyHit {
                     family: f,
                     score,
                     threshold: p.threshold,

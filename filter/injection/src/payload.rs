@@ -251,22 +251,9 @@ impl RunStats {
 /// Bytes that can start or sit inside something `shapes` looks at: digits and base64
 /// symbols (payloads, leetspeak), `.` and `-` (morse), `(` (spelled-out letters), and the
 /// lead byte of braille patterns. Letters, spaces and other punctuation are skipped.
-static SPECIAL: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = b'0';
-    while b <= b'9' {
-        t[b as usize] = true;
-        b += 1;
-    }
-    t[b'=' as usize] = true;
-    t[b'+' as usize] = true;
-    t[b'/' as usize] = true;
-    t[b'.' as usize] = true;
-    t[b'-' as usize] = true;
-    t[b'(' as usize] = true;
-    t[0xE2] = true;
-    t
-};
+fn is_special(b: u8) -> bool {
+    matches!(b, b'0'..=b'9' | b'=' | b'+' | b'/' | b'.' | b'-' | b'(' | 0xE2)
+}
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -279,11 +266,7 @@ fn next_special(text: &[u8], from: usize) -> Option<usize> {
     loop {
         let Some(chunk) = text.get(i..i + 8) else {
             // The tail, byte by byte.
-            return text
-                .get(i..)?
-                .iter()
-                .position(|&b| SPECIAL[usize::from(b)])
-                .map(|p| p + i);
+            return text.get(i..)?.iter().position(|&b| is_special(b)).map(|p| p + i);
         };
         let mut w = [0u8; 8];
         w.copy_from_slice(chunk);
@@ -292,7 +275,7 @@ fn next_special(text: &[u8], from: usize) -> Option<usize> {
         let ge_28 = lo.wrapping_add(ONES * 0x58) & HIGH;
         let ge_3e = lo.wrapping_add(ONES * 0x42) & HIGH;
         if (x & HIGH) | (ge_28 & !ge_3e) != 0 {
-            if let Some(p) = chunk.iter().position(|&b| SPECIAL[usize::from(b)]) {
+            if let Some(p) = chunk.iter().position(|&b| is_special(b)) {
                 return Some(i + p);
             }
         }
@@ -321,15 +304,14 @@ pub(crate) fn shapes(text: &[u8]) -> Shapes {
     // Everything before this was measured as part of a token.
     let mut done = 0usize;
     let mut i = 0usize;
-    let mut flush_morse =
-        |tokens: &mut usize, mixed: usize, start: usize, end: usize, letters: &[u8], s: &mut Shapes| {
-            if *tokens >= 8 && mixed >= 4 {
-                s.morse = true;
-                s.payload_bytes += end.saturating_sub(start);
-                push_capped(&mut s.decoded, letters);
-            }
-            *tokens = 0;
-        };
+    let flush_morse = |tokens: &mut usize, mixed: usize, start: usize, end: usize, letters: &[u8], s: &mut Shapes| {
+        if *tokens >= 8 && mixed >= 4 {
+            s.morse = true;
+            s.payload_bytes += end.saturating_sub(start);
+            push_capped(&mut s.decoded, letters);
+        }
+        *tokens = 0;
+    };
     while i < n {
         // Skip to the next special byte.
         let Some(next) = next_special(text, i) else {

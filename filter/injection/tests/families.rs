@@ -3,6 +3,8 @@
 //! (integration/tests/test_injection.py). Written for these tests, not taken from the
 //! benchmark sets.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
 use genai_injection::{Action, Detector, Family, InjectionSpec};
 
 pub const CASES: &[(Family, &str, &str)] = &[

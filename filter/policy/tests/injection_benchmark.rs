@@ -11,6 +11,8 @@
 //! The data is read at test time from `../shared` beside the checkout and never copied
 //! into the repository.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
