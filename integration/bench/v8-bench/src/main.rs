@@ -329,6 +329,19 @@ fn injection_ops(b: &mut Bench, config: &Arc<Compiled>) {
             black_box(g.injection.inspect(black_box(&text), tricks))
         });
     }
+    // The automaton pass alone over the detector's needles: what the inspection engine's
+    // shared pass pays for them; the rest of `injection_detect_4k` is the detector's own.
+    let needles: Vec<&str> = g.injection.needles().iter().map(|n| n.text.as_str()).collect();
+    if let Ok(ac) = aho_corasick::AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build(&needles)
+    {
+        let text: String = PARAGRAPH.chars().cycle().take(4096).collect();
+        b.run("injection_automaton_only_4k", Some(text.len()), || {
+            ac.find_overlapping_iter(black_box(&text)).count()
+        });
+    }
     let text: String = PARAGRAPH.chars().cycle().take(4096).collect();
     b.run("injection_verdict_4k", Some(text.len()), || {
         let mut c = genai_policy::guardrails::injection::Collector::default();
