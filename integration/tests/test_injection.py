@@ -162,3 +162,18 @@ def test_family_shadow_mode_and_thresholds_end_to_end(tmp_path, make_gateway):
     assert isinstance(out, openai.PermissionDeniedError), out
     assert gw.mock.requests() == []
     assert envoy_stats(gw).get(trigger(team, "prompt_extraction", "block")) == 1
+
+
+def test_dry_run_shows_each_family_with_its_score(gateway, mock):
+    """POST /v1/gateway/check (what `genaictl check` prints) carries the typed family hits."""
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": CASES["jailbreak"][0]}]}
+    r = httpx.post(f"{gateway.url}/v1/gateway/check", json=body,
+                   headers={"authorization": f"Bearer {TEAM_ABC_KEY}"}, timeout=30)
+    assert r.status_code == 200, r.text
+    verdict = r.json()
+    assert verdict["error_code"] == "prompt_injection_blocked"
+    fams = {h["family"]: h for h in verdict["injection_families"]}
+    jb = fams["jailbreak"]
+    assert jb["triggered"] is True and jb["action"] == "block" and jb["score"] >= jb["threshold"] == 1.0
+    assert "no_limits" in jb["features"] and "no_refusal" in jb["features"], jb
+    assert mock.requests() == [], "a dry run forwards nothing"

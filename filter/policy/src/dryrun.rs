@@ -93,6 +93,9 @@ pub struct Verdict {
     pub classification: Option<Classification>,
     pub detections: Vec<Detection>,
     pub injection: Vec<InjectionHit>,
+    /// Every prompt-injection family that scored (issue 15): family, score, threshold,
+    /// whether it triggered, its action and the features that fired.
+    pub injection_families: Vec<crate::guardrails::injection::InjectionHit>,
     /// The access log's `guardrail_action`: `none`, `allow`, `redact`, `block` or `shadow`.
     pub guardrail_action: Option<&'static str>,
     pub models: Vec<ModelVerdict>,
@@ -239,6 +242,7 @@ pub(crate) fn check_with_record(config: &Arc<Compiled>, input: &CheckInput<'_>) 
         classification,
         detections,
         injection,
+        injection_families: guard.map(|g| g.injection_hits.clone()).unwrap_or_default(),
         guardrail_action: guard.map(|g| g.action),
         models,
     };
@@ -345,6 +349,14 @@ impl Verdict {
                 "family": h.family,
                 "score": h.score,
                 "action": h.action,
+            })).collect::<Vec<_>>(),
+            "injection_families": self.injection_families.iter().map(|h| json!({
+                "family": h.family.name(),
+                "score": (f64::from(h.score) * 100.0).round() / 100.0,
+                "threshold": h.threshold,
+                "triggered": h.triggered,
+                "action": h.action,
+                "features": h.features,
             })).collect::<Vec<_>>(),
             "guardrail_action": self.guardrail_action,
             "approved_models": self.approved_models(),
