@@ -106,6 +106,16 @@ fn check_name(name: &str, field: &str, taken: &[String]) -> Result<(), GuardConf
 impl GuardConfig {
     /// Validates the configuration and compiles it into an [`Engine`], once.
     pub fn compile(&self) -> Result<Engine, GuardConfigError> {
+        self.compile_with_injection(None)
+    }
+
+    /// As [`GuardConfig::compile`], with the prompt-injection detector in the same pass:
+    /// its needles join the one automaton, and [`Engine::inspect`] feeds their hits to a
+    /// per-text accumulator ([`crate::Inspection::families`]).
+    pub fn compile_with_injection(
+        &self,
+        detector: Option<std::sync::Arc<genai_injection::Detector>>,
+    ) -> Result<Engine, GuardConfigError> {
         let mut enabled: u8 = Builtin::ALL.iter().fold(0, |m, b| m | b.bit());
         for (i, name) in self.disabled_detectors.iter().enumerate() {
             let Some(b) = Builtin::from_name(name) else {
@@ -229,6 +239,11 @@ impl GuardConfig {
                 hidden: rule.hidden_text,
             });
         }
+        if let Some(d) = &detector {
+            for (i, n) in d.needles().iter().enumerate() {
+                needles.add(&n.text, Action::Injection(u32::try_from(i).unwrap_or(u32::MAX)));
+            }
+        }
         if phrases.len() > u32::MAX as usize || names.len() > usize::from(u16::MAX) {
             return Err(GuardConfigError::new("custom_detectors", "too many rules"));
         }
@@ -255,6 +270,7 @@ impl GuardConfig {
             injection,
             families,
             hidden_rules,
+            detector,
         })
     }
 }

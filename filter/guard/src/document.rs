@@ -62,6 +62,9 @@ struct Text {
     /// Normalisation segments, if the text was normalised.
     norm: Option<(u32, u32)>,
     kind: TextKind,
+    /// The prompt-injection detector's tricks of the original (decoded) text, for a text
+    /// with a non-ASCII byte; `None` for ASCII text, which is inspected as it is.
+    injection_tricks: Option<genai_injection::Tricks>,
 }
 
 /// One part's share of a finding: the source bytes to replace.
@@ -134,6 +137,7 @@ impl<'s> Document<'s> {
             parts: (off(self.parts.len()), 0),
             norm: None,
             kind,
+            injection_tricks: None,
         });
     }
 
@@ -205,6 +209,7 @@ impl<'s> Document<'s> {
                 }
             };
             self.tricks |= hidden::tricks(text);
+            t.injection_tricks = Some(genai_injection::tricks(text));
             if needs_normalizing(text) {
                 self.buf.truncate(start);
                 let first = self.segments.len();
@@ -243,6 +248,14 @@ impl<'s> Document<'s> {
         let k = self.texts.partition_point(|t| t.start as usize <= pos).checked_sub(1)?;
         let t = self.texts.get(k)?;
         (pos < t.end as usize || (pos == t.end as usize && t.start == t.end)).then_some(k)
+    }
+
+    /// The texts in order: span in the inspected text, kind, and for a non-ASCII text the
+    /// injection detector's tricks of its original.
+    pub(crate) fn injection_text(&self, k: usize) -> Option<(usize, usize, TextKind, Option<genai_injection::Tricks>)> {
+        self.texts
+            .get(k)
+            .map(|t| (t.start as usize, t.end as usize, t.kind, t.injection_tricks))
     }
 
     /// The texts' spans in the inspected text and their kinds, in order.

@@ -19,6 +19,7 @@ use aho_corasick::Anchored;
 use crate::detect::secret::{at_prefix, Prefix, Runs};
 use crate::detect::{self, Hit};
 use crate::document::Document;
+use crate::injection::InjectionPass;
 use crate::kind::{Builtin, Classification, CustomId, Kind};
 use crate::overlap;
 use crate::rules::hidden;
@@ -37,6 +38,8 @@ pub(crate) enum Action {
     },
     /// The literal of pattern `.0`.
     Pattern(u32),
+    /// Needle `.0` of the prompt-injection detector.
+    Injection(u32),
 }
 
 /// Whose a phrase or pattern is.
@@ -63,6 +66,8 @@ pub struct Engine {
     pub(crate) injection: Vec<InjectionRule>,
     pub(crate) families: Vec<String>,
     pub(crate) hidden_rules: bool,
+    /// The prompt-injection detector whose needles are in the automaton (issue 15).
+    pub(crate) detector: Option<std::sync::Arc<genai_injection::Detector>>,
 }
 
 /// One detected value or marker. Offsets are a byte range of the document's inspected
@@ -92,6 +97,9 @@ pub struct Inspection {
     pub findings: Vec<Finding>,
     /// Matched injection rules, each once, in rule order.
     pub injection: Vec<InjectionHit>,
+    /// The prompt-injection detector's verdict (per-family scores, features that fired),
+    /// merged over the document's content and value texts; `None` without a detector.
+    pub families: Option<genai_injection::Verdict>,
 }
 
 impl Inspection {
@@ -177,6 +185,7 @@ impl Engine {
         let mut secrets: Vec<(usize, Prefix)> = Vec::new();
         let mut occurrences: Vec<Vec<usize>> = vec![Vec::new(); self.patterns.len()];
         let mut tokens = Tokens::default();
+        let mut families = self.detector.as_deref().map(|d| InjectionPass::new(d, doc, text));
 
         // 1-2: the automaton and the phrase candidates.
         if let Some(dfa) = &self.automaton {
@@ -211,12 +220,19 @@ impl Engine {
                                     let hit = (ms, me, phrase, anchor);
                                     self.phrase_hit(text, hit, &mut tokens, &mut out.findings, &mut rule_hit);
                                 }
+                                Action::Injection(n) => {
+                                    if let Some(p) = &mut families {
+                                        p.on_match(n as usize, ms, me);
+                                    }
+                                }
                             }
                         }
                     }
                 }
             }
         }
+
+        out.families = families.map(InjectionPass::finish);
 
         // Secrets, in text order, each token run measured once.
         sort_nearly_sorted(&mut secrets, |c| c.0);

@@ -20,6 +20,9 @@
 //! * `text`: bytes, JSON string escapes, normalisation (NFKC, invisible characters,
 //!   look-alikes); [`normalize()`] is public for tools.
 //! * `redact`: typed placeholders ([`Placeholders`]).
+//! * `injection`: the prompt-injection detector (genai-injection) inside the single pass:
+//!   its needles are in the automaton ([`GuardConfig::compile_with_injection`]), each
+//!   content or value text gets its accumulator, [`Inspection::families`] the verdict.
 //!
 //! ```
 //! use genai_guard::{Builtin, GuardConfig, Kind, Placeholders};
@@ -44,6 +47,7 @@ mod compile;
 mod detect;
 mod document;
 mod engine;
+mod injection;
 mod kind;
 mod overlap;
 mod redact;

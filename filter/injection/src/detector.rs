@@ -614,18 +614,40 @@ impl Accumulator<'_> {
     /// The verdict. `tricks` are the hidden-text tricks of the ORIGINAL text (before
     /// normalisation), from [`crate::tricks()`] or the engine's own record.
     pub fn finish(self, tricks: Tricks) -> Verdict {
-        let det = self.det;
+        let seen = |c: C| self.seen(c);
+        verdict_of(self.det, self.text, self.fired, &seen, self.nested, tricks)
+    }
+}
+
+impl Detector {
+    /// The verdict on a text in which the automaton found none of the needles: its
+    /// payload shapes and tricks only (what [`Accumulator::finish`] would say, without
+    /// the accumulator's per-feature state).
+    pub fn verdict_without_hits(&self, text: &str, tricks: Tricks) -> Verdict {
+        verdict_of(self, text.as_bytes(), [0; WORDS], &|_| false, false, tricks)
+    }
+}
+
+fn verdict_of(
+    det: &Detector,
+    text: &[u8],
+    fired: [u64; WORDS],
+    seen: &dyn Fn(C) -> bool,
+    nested: bool,
+    tricks: Tricks,
+) -> Verdict {
+    {
         let mut v = Verdict {
-            features: self.fired,
+            features: fired,
             ..Verdict::default()
         };
         let mut shapes: u16 = 0;
         let mut set = |s: Shape| shapes |= 1 << (s as u16);
-        if !self.nested {
-            let sh = payload::shapes(self.text);
+        if !nested {
+            let sh = payload::shapes(text);
             if sh.decodable {
                 set(Shape::DecodablePayload);
-                if self.seen(C::Decode) || self.seen(C::EncLabel) {
+                if seen(C::Decode) || seen(C::EncLabel) {
                     set(Shape::PayloadWithRequest);
                 }
             }

@@ -1,10 +1,8 @@
-//! The prompt-injection side of the verdict: each inspected text through the
-//! genai-injection detector (on the guard's normalised text, hidden-text tricks from the
-//! original), merged per request, turned into typed family hits with scores, triggers
-//! (`injection_<family>`) and, when a triggered family blocks, the refusal.
-//!
-//! Until the inspection engine's single pass carries the detector's needles, each text
-//! is normalised here and the detector runs its own automaton over it.
+//! The prompt-injection side of the verdict: the genai-injection detector runs inside the
+//! inspection engine's single pass (its needles in the engine's automaton, one accumulator
+//! per model-visible text, normalised; hidden-text tricks from the original), and its
+//! merged verdict becomes typed family hits with scores, triggers (`injection_<family>`)
+//! and, when a triggered family blocks, the refusal.
 
 use genai_injection::{Action, Family, Verdict as Scores};
 
@@ -32,62 +30,42 @@ impl InjectionHit {
     }
 }
 
-/// Accumulates the texts of one request.
-#[derive(Debug, Default)]
-pub struct Collector {
-    scores: Option<Scores>,
-}
-
-impl Collector {
-    /// Inspects one text the model will read (a decoded JSON string).
-    pub fn add(&mut self, g: &Guardrails, text: &str) {
-        if text.len() < 2 {
-            return;
-        }
-        let norm = genai_guard::normalize(text);
-        let v = g.injection.inspect(norm.as_str(), genai_injection::tricks(text));
-        match &mut self.scores {
-            Some(s) => s.merge(&v),
-            None => self.scores = Some(v),
-        }
-    }
-
-    /// The family hits, in family order.
-    pub fn hits(&self, g: &Guardrails) -> Vec<InjectionHit> {
-        let Some(scores) = &self.scores else {
-            return Vec::new();
-        };
-        g.injection
-            .hits(scores)
-            .into_iter()
-            .map(|h| {
-                let action = if !h.triggered {
-                    "none"
-                } else if g.shadow_all() {
-                    "shadow"
-                } else {
-                    match h.action {
-                        Action::Block => "block",
-                        Action::Log => "log",
-                        Action::Shadow => "shadow",
-                    }
-                };
-                InjectionHit {
-                    family: h.family,
-                    score: h.score,
-                    threshold: h.threshold,
-                    triggered: h.triggered,
-                    action,
-                    features: g
-                        .injection
-                        .fired(scores, h.family)
-                        .into_iter()
-                        .map(str::to_owned)
-                        .collect(),
+/// The family hits of a request's merged verdict (from the engine's single pass), in
+/// family order, with what each does under the configuration.
+pub fn family_hits(g: &Guardrails, scores: Option<&Scores>) -> Vec<InjectionHit> {
+    let Some(scores) = scores else {
+        return Vec::new();
+    };
+    g.injection
+        .hits(scores)
+        .into_iter()
+        .map(|h| {
+            let action = if !h.triggered {
+                "none"
+            } else if g.shadow_all() {
+                "shadow"
+            } else {
+                match h.action {
+                    Action::Block => "block",
+                    Action::Log => "log",
+                    Action::Shadow => "shadow",
                 }
-            })
-            .collect()
-    }
+            };
+            InjectionHit {
+                family: h.family,
+                score: h.score,
+                threshold: h.threshold,
+                triggered: h.triggered,
+                action,
+                features: g
+                    .injection
+                    .fired(scores, h.family)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 /// `instruction_override:1.90:block,jailbreak:1.20:shadow`: the triggered families, for

@@ -51,7 +51,7 @@ pub struct Guardrails {
     /// `guardrails.shadow`: every guardrail in shadow mode.
     shadow_all: bool,
     /// The prompt-injection detector (families, scores, thresholds, actions).
-    pub injection: genai_injection::Detector,
+    pub injection: std::sync::Arc<genai_injection::Detector>,
     /// What the admin's own `detection.injection_rules` do: block (else log), shadow.
     pub injection_block: bool,
     pub injection_shadow: bool,
@@ -90,8 +90,13 @@ impl Guardrails {
         if detection.injection_rules.is_none() {
             detection.injection_rules = Some(Vec::new());
         }
+        // The detector first: its needles go into the engine's one automaton.
+        let injection = std::sync::Arc::new(
+            genai_injection::Detector::compile(&raw.injection)
+                .map_err(|e| ConfigError::new(format!("guardrails.injection.{}", e.field), e.problem))?,
+        );
         let scanner = detection
-            .compile()
+            .compile_with_injection(Some(std::sync::Arc::clone(&injection)))
             .map_err(|e| ConfigError::new(format!("guardrails.detection.{}", e.field), e.problem))?;
         let customs: Vec<&str> = raw.detection.custom_detectors.iter().map(|d| d.name.as_str()).collect();
 
@@ -144,8 +149,6 @@ impl Guardrails {
                 };
             }
         }
-        let injection = genai_injection::Detector::compile(&raw.injection)
-            .map_err(|e| ConfigError::new(format!("guardrails.injection.{}", e.field), e.problem))?;
         let injection_block = raw.injection.action.as_deref() != Some("log");
         let header = raw.classification_header.to_ascii_lowercase();
         let header_ok = !header.is_empty()

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use genai_guard::{resolve_overlaps, Document, Finding, InjectionHit, Inspection, Kind, Placeholders, TextKind};
 
-use super::injection::{Collector, InjectionHit as FamilyHit};
+use super::injection::{family_hits, InjectionHit as FamilyHit};
 use super::{Action, Guardrails};
 use crate::classification::{Classification, ClassificationSet};
 use crate::error::{ErrorCode, GatewayError};
@@ -114,14 +114,6 @@ pub fn judge(
     } else {
         Inspection::default()
     };
-    let mut families = Collector::default();
-    if g.enabled {
-        for (s, e, kind) in doc.text_spans() {
-            if matches!(kind, TextKind::Content | TextKind::Value) {
-                families.add(g, doc.slice(s, e));
-            }
-        }
-    }
     for f in &inspection.findings {
         *v.detected.entry(f.kind).or_insert(0) += 1;
         let p = g.policy(f.kind);
@@ -201,7 +193,7 @@ pub fn judge(
         v.action = "block";
     }
 
-    v.families = families.hits(g);
+    v.families = family_hits(g, inspection.families.as_ref());
     let blocking: Vec<String> = v
         .families
         .iter()
