@@ -11,11 +11,11 @@
 //! each text is finished once (its payload shapes, one pass over it); a text without a hit
 //! skips the accumulator's per-feature state.
 
-use genai_injection::{Accumulator, Detector, Tricks, Verdict};
+use genai_injection::{Accumulator, Detector, Verdict};
 
 use crate::document::{Document, TextKind};
 
-/// Texts shorter than this carry no attack (and no payload).
+/// ASCII texts shorter than this carry no attack (and no payload).
 const MIN_TEXT: usize = 2;
 
 pub(crate) struct InjectionPass<'a> {
@@ -23,37 +23,45 @@ pub(crate) struct InjectionPass<'a> {
     doc: &'a Document<'a>,
     /// The inspected text (all texts, NUL-separated).
     text: &'a str,
-    /// The text being accumulated (index into the document's texts) and its accumulator,
-    /// created on its first hit.
+    /// The text being accumulated (index into the document's texts), its span and whether
+    /// it is judged, and its accumulator, created on its first hit.
     current: usize,
+    bounds: Option<(usize, usize, bool)>,
     acc: Option<Accumulator<'a>>,
     merged: Option<Verdict>,
 }
 
 impl<'a> InjectionPass<'a> {
     pub(crate) fn new(det: &'a Detector, doc: &'a Document<'a>, text: &'a str) -> Self {
-        InjectionPass {
+        let mut p = InjectionPass {
             det,
             doc,
             text,
             current: 0,
+            bounds: None,
             acc: None,
             merged: None,
-        }
+        };
+        p.bounds = p.bounds_of(0);
+        p
     }
 
-    fn inspected(&self, k: usize) -> Option<(usize, usize, Option<Tricks>)> {
+    fn bounds_of(&self, k: usize) -> Option<(usize, usize, bool)> {
         let (s, e, kind, tricks) = self.doc.injection_text(k)?;
-        let wanted = matches!(kind, TextKind::Content | TextKind::Value) && e >= s + MIN_TEXT;
-        Some((s, e, tricks)).filter(|_| wanted)
+        // A text normalised to (almost) nothing may still hide something: judge it by the
+        // tricks of its original.
+        let judged = matches!(kind, TextKind::Content | TextKind::Value) && (e >= s + MIN_TEXT || tricks.is_some());
+        Some((s, e, judged))
     }
 
     /// Finishes the current text and moves to the next.
     fn close_current(&mut self) {
         let k = self.current;
-        self.current += 1;
         let acc = self.acc.take();
-        let Some((s, e, tricks)) = self.inspected(k) else {
+        self.current += 1;
+        let next = self.bounds_of(self.current);
+        let bounds = std::mem::replace(&mut self.bounds, next);
+        let (Some((s, e, true)), Some((_, _, _, tricks))) = (bounds, self.doc.injection_text(k)) else {
             return;
         };
         let slice = self.text.get(s..e).unwrap_or_default();
@@ -73,33 +81,30 @@ impl<'a> InjectionPass<'a> {
 
     /// A hit of detector needle `needle` at `start..end` of the inspected text.
     pub(crate) fn on_match(&mut self, needle: usize, start: usize, end: usize) {
-        loop {
-            let Some((_, e, _, _)) = self.doc.injection_text(self.current) else {
+        let (s, e) = loop {
+            let Some((s, e, judged)) = self.bounds else {
                 return;
             };
             if start < e {
-                break;
+                if !judged || start < s || end > e {
+                    return;
+                }
+                break (s, e);
             }
             self.close_current();
-        }
-        let Some((s, e, _)) = self.inspected(self.current) else {
-            return;
         };
-        if start < s || end > e {
-            return;
-        }
-        if self.acc.is_none() {
-            let slice = self.text.get(s..e).unwrap_or_default();
-            self.acc = Some(self.det.accumulator(slice));
-        }
-        if let Some(acc) = &mut self.acc {
-            acc.on_match(needle, start - s, end - s);
-        }
+        let acc = match &mut self.acc {
+            Some(acc) => acc,
+            None => self
+                .acc
+                .insert(self.det.accumulator(self.text.get(s..e).unwrap_or_default())),
+        };
+        acc.on_match(needle, start - s, end - s);
     }
 
     /// Finishes every remaining text; the merged verdict.
     pub(crate) fn finish(mut self) -> Verdict {
-        while self.doc.injection_text(self.current).is_some() {
+        while self.bounds.is_some() {
             self.close_current();
         }
         self.merged.unwrap_or_default()

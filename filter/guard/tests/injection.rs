@@ -58,6 +58,18 @@ fn the_engine_pass_gives_the_detectors_own_verdict() {
         "{:?}",
         d.hits(&v)
     );
+    // Text that normalises to nothing is judged by its original's tricks.
+    for hidden in [
+        "\u{200B}\u{200B}\u{200B}\u{200B}\u{200B}",
+        "\u{E0069}\u{E0067}\u{E006E}",
+    ] {
+        let v = e.inspect(&Document::plain(hidden)).families.unwrap();
+        assert!(
+            d.triggered(&v).iter().any(|h| h.family == Family::HiddenText),
+            "{hidden:?}: {:?}",
+            d.hits(&v)
+        );
+    }
 }
 
 fn doc_of<'a>(body: &'a str, parts: &[(TextKind, &str)]) -> Document<'a> {

@@ -192,8 +192,19 @@ fn injection_hits_and_model_independent_refusals() {
         v.error.as_ref().map(|e| e.code),
         Some(ErrorCode::PromptInjectionBlocked)
     );
-    assert!(!v.injection.is_empty());
-    assert!(v.injection.iter().all(|h| h.action == "block"));
+    // The detector's families (issue 15); the built-in rules are replaced by it, so no
+    // rule of `detection.injection_rules` matched.
+    assert!(v.injection.is_empty());
+    assert!(
+        v.injection_families.iter().any(|h| h.triggered && h.action == "block"),
+        "{:?}",
+        v.injection_families
+    );
+    assert!(v
+        .injection_families
+        .iter()
+        .filter(|h| h.triggered)
+        .all(|h| h.action == "block"));
     assert!(v.approved_models().is_empty(), "injection is refused for every model");
 
     let v = dry(&c, b"not json");

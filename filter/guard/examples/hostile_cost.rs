@@ -1,0 +1,71 @@
+//! What the prompt-injection detector adds to the engine's pass on hostile 4 MiB texts
+//! (a tuning aid, not a test): `cargo run --release -p genai-guard --example hostile_cost`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+use std::sync::Arc;
+use std::time::Instant;
+
+use genai_guard::{Document, GuardConfig, TextKind};
+use genai_injection::{Detector, InjectionSpec};
+
+fn main() {
+    let d = Arc::new(Detector::compile(&InjectionSpec::default()).unwrap());
+    let d2 = Arc::clone(&d);
+    let with = GuardConfig::default().compile_with_injection(Some(d)).unwrap();
+    let without = GuardConfig::default().compile().unwrap();
+    let units = [
+        "xoxb-",
+        "4111 ",
+        "1.",
+        "-",
+        ":",
+        "a",
+        "４",
+        "\u{200B}",
+        "ignore all previous ",
+        "you ",
+        "a@",
+        "=",
+        "#",
+        "*",
+        "ignore ",
+        "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ",
+    ];
+    for u in units {
+        let text = u.repeat((4 << 20) / u.len());
+        let mut best = [f64::MAX; 2];
+        for _ in 0..3 {
+            for (k, e) in [&without, &with].iter().enumerate() {
+                let t = Instant::now();
+                let doc = Document::plain(&text);
+                let _ = e.inspect(&doc);
+                best[k] = best[k].min(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        let t = Instant::now();
+        let _ = d2.verdict_without_hits(&text, genai_injection::Tricks::default());
+        let shapes = t.elapsed().as_secs_f64() * 1e3;
+        println!(
+            "{u:>24?}: without {:7.2} ms, with {:7.2} ms (shapes alone {shapes:7.2} ms)",
+            best[0], best[1]
+        );
+    }
+    let body = "a|".repeat(2 << 20);
+    let mut best = [f64::MAX; 2];
+    for _ in 0..3 {
+        for (k, e) in [&without, &with].iter().enumerate() {
+            let t = Instant::now();
+            let mut doc = Document::new(body.as_bytes());
+            for i in 0..(2 << 20) {
+                doc.begin(TextKind::Value);
+                doc.verbatim(2 * i, 2 * i + 1);
+            }
+            doc.end_text();
+            let _ = e.inspect(&doc);
+            best[k] = best[k].min(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    println!(
+        "{:>24}: without {:7.2} ms, with {:7.2} ms",
+        "2M 1-char texts", best[0], best[1]
+    );
+}
