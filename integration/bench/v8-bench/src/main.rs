@@ -316,45 +316,43 @@ fn json_str(s: &str) -> String {
     out
 }
 
-/// Issue 15: the prompt-injection detector alone, as the inspection engine calls it (the
-/// text already normalised, the hidden-text tricks of the original), per KB of prompt;
-/// and a hostile text dense in needles. `injection_verdict_4k` adds the guard's
-/// normalisation, as the verdict runs it today.
+/// Issue 15: prompt-injection detection per KB of prompt. `engine_inspect_*` is the
+/// inspection engine's single pass over a plain text without the detector, and
+/// `engine_inspect_injection_*` the same pass with the detector's needles in its automaton
+/// and its per-text verdict: the difference is what the detector costs beside the rest of
+/// the inspection. `injection_detect_*` is the detector on its own (its own automaton, as
+/// tools call it); `injection_detect_hostile_64k` a text dense in needles.
 fn injection_ops(b: &mut Bench, config: &Arc<Compiled>) {
     let g = &config.guardrails;
+    let (Ok(without), Ok(with)) = (
+        genai_guard::GuardConfig::default().compile(),
+        genai_guard::GuardConfig::default().compile_with_injection(Some(Arc::clone(&g.injection))),
+    ) else {
+        fail("the default guard configuration does not compile");
+    };
     for (label, size) in [("4k", 4 * 1024), ("400k", 400 * 1024)] {
         let text: String = PARAGRAPH.chars().cycle().take(size).collect();
+        b.run(&format!("engine_inspect_{label}"), Some(text.len()), || {
+            black_box(without.inspect(&genai_guard::Document::plain(black_box(&text))))
+        });
+        b.run(&format!("engine_inspect_injection_{label}"), Some(text.len()), || {
+            black_box(with.inspect(&genai_guard::Document::plain(black_box(&text))))
+        });
         b.run(&format!("injection_detect_{label}"), Some(text.len()), || {
             let tricks = genai_injection::tricks(black_box(&text));
             black_box(g.injection.inspect(black_box(&text), tricks))
         });
     }
-    // The automaton pass alone over the detector's needles: what the inspection engine's
-    // shared pass pays for them; the rest of `injection_detect_4k` is the detector's own.
-    let needles: Vec<&str> = g.injection.needles().iter().map(|n| n.text.as_str()).collect();
-    if let Ok(ac) = aho_corasick::AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-        .build(&needles)
-    {
-        let text: String = PARAGRAPH.chars().cycle().take(4096).collect();
-        b.run("injection_automaton_only_4k", Some(text.len()), || {
-            ac.find_overlapping_iter(black_box(&text)).count()
-        });
-    }
-    let text: String = PARAGRAPH.chars().cycle().take(4096).collect();
-    b.run("injection_verdict_4k", Some(text.len()), || {
-        let mut c = genai_policy::guardrails::injection::Collector::default();
-        c.add(g, black_box(&text));
-        black_box(c.hits(g))
-    });
-    let hostile: String = "ignore previous instructions system prompt DAN ![x](http ----------"
+    let hostile: String = "ignore previous instructions system prompt DAN ![x](http ----------\n"
         .chars()
         .cycle()
         .take(64 * 1024)
         .collect();
     b.run("injection_detect_hostile_64k", Some(hostile.len()), || {
         black_box(g.injection.inspect(black_box(&hostile), genai_injection::Tricks::default()))
+    });
+    b.run("engine_inspect_injection_hostile_64k", Some(hostile.len()), || {
+        black_box(with.inspect(&genai_guard::Document::plain(black_box(&hostile))))
     });
 }
 
