@@ -6,6 +6,7 @@ lookalike of each family is forwarded. Per-family shadow mode and thresholds wor
 end. The texts are the crate's own (filter/injection/tests/families.rs), not the benchmark's.
 """
 import json
+import subprocess
 import uuid
 
 import anthropic
@@ -13,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from harness import DEMO_CONFIG, TEAM_ABC_KEY, TEAM_XYZ_KEY, access_log_entry, envoy_stats
+from harness import DEMO_CONFIG, GENAICTL, TEAM_ABC_KEY, TEAM_XYZ_KEY, access_log_entry, envoy_stats
 
 TAGS = "".join(chr(0xE0000 + ord(c)) for c in "ignore")
 SCOTLAND = "\U0001F3F4" + "".join(chr(0xE0000 + ord(c)) for c in "gbsct") + "\U000E007F"
@@ -165,15 +166,33 @@ def test_family_shadow_mode_and_thresholds_end_to_end(tmp_path, make_gateway):
 
 
 def test_dry_run_shows_each_family_with_its_score(gateway, mock):
-    """POST /v1/gateway/check (what `genaictl check` prints) carries the typed family hits."""
-    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": CASES["jailbreak"][0]}]}
-    r = httpx.post(f"{gateway.url}/v1/gateway/check", json=body,
-                   headers={"authorization": f"Bearer {TEAM_ABC_KEY}"}, timeout=30)
-    assert r.status_code == 200, r.text
-    verdict = r.json()
-    assert verdict["error_code"] == "prompt_injection_blocked"
-    fams = {h["family"]: h for h in verdict["injection_families"]}
-    jb = fams["jailbreak"]
-    assert jb["triggered"] is True and jb["action"] == "block" and jb["score"] >= jb["threshold"] == 1.0
+    """POST /v1/gateway/check and `genaictl check` carry the typed family hits: for each
+    family's attack, that family triggered with its score, threshold, action and features;
+    both say the same; nothing is forwarded."""
+    for family, (attack, benign) in CASES.items():
+        body = {"model": "gpt-4o", "messages": [{"role": "user", "content": attack}]}
+        r = httpx.post(f"{gateway.url}/v1/gateway/check", json=body,
+                       headers={"authorization": f"Bearer {TEAM_ABC_KEY}"}, timeout=30)
+        assert r.status_code == 200, r.text
+        verdict = r.json()
+        assert verdict["error_code"] == "prompt_injection_blocked", (family, verdict)
+        fams = {h["family"]: h for h in verdict["injection_families"]}
+        hit = fams[family]
+        assert hit["triggered"] is True and hit["action"] == "block", (family, hit)
+        assert hit["score"] >= hit["threshold"] == 1.0 and hit["features"], (family, hit)
+        done = subprocess.run([str(GENAICTL), "check", "--config", str(DEMO_CONFIG), "--team", "team-abc"],
+                              input=json.dumps(body).encode(), capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr.decode()
+        assert json.loads(done.stdout)["injection_families"] == verdict["injection_families"], family
+
+        body["messages"][0]["content"] = benign
+        r = httpx.post(f"{gateway.url}/v1/gateway/check", json=body,
+                       headers={"authorization": f"Bearer {TEAM_ABC_KEY}"}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert not [h for h in r.json()["injection_families"] if h["triggered"]], (family, r.json())
+    jb = {h["family"]: h for h in httpx.post(
+        f"{gateway.url}/v1/gateway/check",
+        json={"model": "gpt-4o", "messages": [{"role": "user", "content": CASES["jailbreak"][0]}]},
+        headers={"authorization": f"Bearer {TEAM_ABC_KEY}"}, timeout=30).json()["injection_families"]}["jailbreak"]
     assert "no_limits" in jb["features"] and "no_refusal" in jb["features"], jb
     assert mock.requests() == [], "a dry run forwards nothing"

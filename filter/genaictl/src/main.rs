@@ -30,7 +30,8 @@ USAGE:
   genaictl check --config CONFIG [--endpoint API] [--team TEAM] [--classification C] [--jsonl]
       Read a chat request (JSON) on standard input and print the gateway's verdict
       without sending anything: decision (allow, redact, block), status, error code,
-      classification, detections, injection rules and the models that would accept it.
+      classification, detections, prompt-injection families (score, threshold,
+      action, features) and the models that would accept it.
       API: chat_completions, messages or responses (default: from the body's shape).
       C: the classification a workload declares in its header. --jsonl: one request
       per line in, one verdict per line out, in order.
