@@ -65,6 +65,10 @@ impl SseEventRef<'_> {
 #[derive(Debug, Default)]
 struct Pending {
     data: String,
+    /// The bytes `data` was decoded from (lossy decoding can make `data` longer): what the
+    /// cap counts, so an event is judged the same whether its lines were read in place
+    /// (borrowed, raw) or copied (found by fuzzing).
+    data_raw: usize,
     /// The event's only data line so far, still in the chunk being fed: its value's range
     /// there. Dispatched from the chunk without a copy; copied into `data` only if the event
     /// continues (another data line, or past the chunk's end).
@@ -84,6 +88,7 @@ struct Pending {
 impl Pending {
     fn reset(&mut self) {
         self.data.clear();
+        self.data_raw = 0;
         self.borrowed = None;
         self.event.clear();
         self.data_lines = 0;
@@ -95,16 +100,15 @@ impl Pending {
 
     fn size(&self) -> usize {
         let borrowed = self.borrowed.map_or(0, |(a, b)| b.saturating_sub(a));
-        self.data
-            .len()
-            .saturating_add(self.event.len())
-            .saturating_add(borrowed)
+        self.data_raw.saturating_add(self.event.len()).saturating_add(borrowed)
     }
 
     /// Copies a borrowed data line out of `chunk` (the chunk it was borrowed from).
     fn own(&mut self, chunk: &[u8]) {
         if let Some((a, b)) = self.borrowed.take() {
-            self.data.push_str(&decode(chunk.get(a..b).unwrap_or_default()));
+            let raw = chunk.get(a..b).unwrap_or_default();
+            self.data_raw = self.data_raw.saturating_add(raw.len());
+            self.data.push_str(&decode(raw));
         }
     }
 }
@@ -238,6 +242,20 @@ impl SseParser {
             if self.line.is_empty() && !self.line_nonempty {
                 // The whole line is in this chunk: read it in place.
                 self.line_start = base.saturating_add(i as u64);
+                let whole_line = chunk.get(i..j).unwrap_or_default();
+                // The same cap as a line carried across chunks meets (`over_cap` on the raw
+                // line, whatever its field): otherwise an event over the cap would be parsed
+                // or cut depending on where the chunks happened to split it (found by fuzzing).
+                if !self.pending.discarding
+                    && self.pending.size().saturating_add(whole_line.len()) > self.max_event_bytes
+                {
+                    // Its data must be owned before it becomes the tail.
+                    self.pending.own(chunk);
+                    self.over_cap(whole_line);
+                    self.process_line(Line::Skipped, chunk, line_end, &mut on_event);
+                    i = next;
+                    continue;
+                }
                 self.process_line(Line::InChunk(i, j), chunk, line_end, &mut on_event);
             } else {
                 // A line carried from earlier chunks ends here (only ever the chunk's first).
@@ -342,6 +360,7 @@ impl SseParser {
             );
         }
         p.data.clear();
+        p.data_raw = 0;
         p.borrowed = None;
         p.data_lines = 0;
         p.discarding = true;
@@ -456,7 +475,9 @@ impl SseParser {
                         p.own(chunk);
                         if p.data_lines > 0 {
                             p.data.push('\n');
+                            p.data_raw = p.data_raw.saturating_add(1);
                         }
+                        p.data_raw = p.data_raw.saturating_add(value.len());
                         p.data.push_str(&decode(value));
                     }
                 }
