@@ -20,6 +20,7 @@ import httpx
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WASM = ROOT / "target/wasm32-wasip1/release/genai_filter.wasm"
 MOCK_BIN = ROOT / "target/release/mock-provider"
+RATELIMIT_BIN = ROOT / "target/release/genai-ratelimit"
 GENAICTL = ROOT / "target/release/genaictl"
 DEMO_CONFIG = ROOT / "envoy/demo/filter-config.json"
 # Real provider recordings, shared by the project (the clone sits beside shared/).
@@ -82,6 +83,102 @@ class Mock:
             self.proc.wait(10)
 
 
+class Redis:
+    """A real Redis (Debian's redis-server) on a free loopback port, persisting its counters
+    the way scripts/run does: append-only file, fsync every second."""
+
+    def __init__(self, workdir: pathlib.Path):
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.log = self.dir / "redis.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Redis":
+        self.proc = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.dir),
+             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--protected-mode", "yes"],
+            stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+        )
+        wait_until(lambda: self.cli("ping") == "PONG", 15, "Redis")
+        return self
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True, timeout=10)
+        return out.stdout.strip()
+
+    def kill(self) -> None:
+        """SIGKILL: what a crash looks like (the append-only file keeps up to the last second)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+class RateLimitService:
+    """services/ratelimit (genai-ratelimit) on free loopback ports, reading `filter_config`."""
+
+    def __init__(self, workdir: pathlib.Path, filter_config: pathlib.Path, redis: Redis,
+                 extra_args: list[str] | None = None):
+        self.workdir = workdir
+        self.filter_config = filter_config
+        self.redis = redis
+        self.grpc_port = free_port()
+        self.http_port = free_port()
+        self.http = f"http://127.0.0.1:{self.http_port}"
+        self.log = workdir / "ratelimit.log"
+        self.extra_args = extra_args or []
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def grpc(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def start(self) -> "RateLimitService":
+        self.proc = subprocess.Popen(
+            [str(RATELIMIT_BIN), "--config", str(self.filter_config), "--grpc", self.grpc,
+             "--http", f"127.0.0.1:{self.http_port}", "--redis", self.redis.url, *self.extra_args],
+            stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+        )
+        wait_until(lambda: httpx.get(f"{self.http}/healthz").status_code == 200, 15, "the rate limit service")
+        return self
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    stop = kill
+
+    def metrics(self) -> dict[str, float]:
+        out = {}
+        for line in httpx.get(f"{self.http}/metrics").text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def without_rate_limits(config: pathlib.Path, workdir: pathlib.Path) -> pathlib.Path:
+    """The configuration minus its `rate_limits` section, for scenarios that run no rate limit
+    service (most of them): nothing is enforced, and no descriptors are sent."""
+    data = json.loads(config.read_text())
+    if "rate_limits" not in data:
+        return config
+    data.pop("rate_limits")
+    out = workdir / f"{config.stem}-no-rate-limits.json"
+    out.write_text(json.dumps(data, indent=1))
+    return out
+
+
 @dataclass
 class Gateway:
     """One Envoy with the filter, in front of one mock provider."""
@@ -92,6 +189,11 @@ class Gateway:
     env_overrides: dict = field(default_factory=dict)
     concurrency: int = 2
     mock_args: list[str] = field(default_factory=list)
+    # The rate limit service this gateway's Envoy asks; None: the configuration's
+    # `rate_limits` section is left out.
+    ratelimit: "RateLimitService | None" = None
+    # An existing mock provider to share (the fleet test's two gateways have one provider).
+    shared_mock: "Mock | None" = None
 
     def __post_init__(self):
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -99,7 +201,7 @@ class Gateway:
         self.admin_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin = f"http://127.0.0.1:{self.admin_port}"
-        self.mock = Mock(free_port(), self.workdir / "mock-provider.log", self.mock_args)
+        self.mock = self.shared_mock or Mock(free_port(), self.workdir / "mock-provider.log", self.mock_args)
         self.envoy_log = self.workdir / "envoy.log"
         self.config_path = self.workdir / "envoy.yaml"
         self.provider_keys = {
@@ -112,11 +214,16 @@ class Gateway:
         self.proc: subprocess.Popen | None = None
 
     def render(self) -> None:
+        if self.ratelimit:
+            config, extra = self.filter_config, ["--ratelimit", self.ratelimit.grpc,
+                                                 "--ratelimit-http", f"127.0.0.1:{self.ratelimit.http_port}"]
+        else:
+            config, extra = without_rate_limits(self.filter_config, self.workdir), []
         subprocess.run(
             [str(ROOT / "scripts/render-envoy"), str(self.config_path),
-             "--filter-config", str(self.filter_config),
+             "--filter-config", str(config),
              "--listen", f"127.0.0.1:{self.port}", "--admin", f"127.0.0.1:{self.admin_port}",
-             "--provider", f"127.0.0.1:{self.mock.port}", *self.render_args],
+             "--provider", f"127.0.0.1:{self.mock.port}", *extra, *self.render_args],
             check=True,
         )
 
@@ -127,7 +234,8 @@ class Gateway:
         return {k: v for k, v in env.items() if v is not None}
 
     def start(self) -> "Gateway":
-        self.mock.start()
+        if not self.shared_mock:
+            self.mock.start()
         self.render()
         self.proc = subprocess.Popen(
             [envoy_binary(), "-c", str(self.config_path), "--concurrency", str(self.concurrency),
@@ -151,7 +259,8 @@ class Gateway:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        self.mock.stop()
+        if not self.shared_mock:
+            self.mock.stop()
 
     def log_tail(self, lines: int = 60) -> str:
         if not self.envoy_log.exists():

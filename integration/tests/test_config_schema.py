@@ -124,6 +124,25 @@ BROKEN = [
     ("anthropic-version-on-openai", lambda c: c["providers"][0].update(anthropic_version="2023-06-01"),
      "`providers[0].anthropic_version`"),
     ("empty-model-tiers", lambda c: c.update(model_tiers=[]), "`model_tiers`"),
+    # Rate limits, budgets, allowed models, workloads.
+    ("unknown-rate-limits", lambda c: c["rate_limits"].update(redis="x"), "`rate_limits.redis`"),
+    ("bad-failure-mode", lambda c: c["rate_limits"].update(failure_mode={"budgets": "maybe"}),
+     "`rate_limits.failure_mode.budgets`"),
+    ("zero-timeout", lambda c: c["rate_limits"].update(timeout_ms=0), "`rate_limits.timeout_ms`"),
+    ("bad-utc-offset", lambda c: c["rate_limits"].update(budget_utc_offset_minutes=900),
+     "`rate_limits.budget_utc_offset_minutes`"),
+    ("zero-rpm", lambda c: c["teams"][0].update(requests_per_minute=0), "`teams[0].requests_per_minute`"),
+    ("zero-budget", lambda c: c["teams"][1].update(monthly_budget_dollars=0), "`teams[1].monthly_budget_dollars`"),
+    ("cents-budget", lambda c: c["teams"][0].update(daily_budget_dollars=2.5), "`teams[0].daily_budget_dollars`"),
+    ("empty-allowed-models", lambda c: c["teams"][1].update(allowed_models=[]), "`teams[1].allowed_models`"),
+    ("unknown-key-field", lambda c: c["teams"][0].update(keys=[{"id": "ci", "sha256": "ab" * 32, "rpm": 1}]),
+     "`teams[0].keys[0].rpm`"),
+    ("bad-key-id", lambda c: c["teams"][0].update(keys=[{"id": "CI Key", "sha256": "ab" * 32}]),
+     "`teams[0].keys[0].id`"),
+    ("bad-spiffe-id", lambda c: c.update(workloads=[{"name": "w", "spiffe_ids": ["https://w"]}]),
+     "`workloads[0].spiffe_ids[0]`"),
+    ("bad-workload-header", lambda c: c.update(workload_header="x-genai-workload"), "`workload_header`"),
+    ("zero-max-output", lambda c: c["models"][0].update(max_output_tokens=0), "`models[0].max_output_tokens`"),
 ]
 
 

@@ -13,7 +13,8 @@ from harness import DEMO_CONFIG, GENAICTL, ROOT, Gateway, envoy_binary
 def render(tmp_path, filter_config: pathlib.Path) -> pathlib.Path:
     out = tmp_path / "envoy.yaml"
     subprocess.run([str(ROOT / "scripts/render-envoy"), str(out), "--filter-config", str(filter_config),
-                    "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"], check=True)
+                    "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--ratelimit", "127.0.0.1:18081"],
+                   check=True)
     return out
 
 
@@ -112,12 +113,19 @@ def test_shipped_envoy_config_lets_long_streams_finish(tmp_path):
     assert playground["match"]["path"] == "/playground" and playground["direct_response"]["status"] == 200
     routes = [r for r in all_routes if "route" in r]
     providers = json.loads(DEMO_CONFIG.read_text())["providers"]
-    assert {r["route"]["cluster"] for r in routes} == {p.get("upstream", p["name"]) for p in providers}
-    assert {c["name"] for c in cfg["static_resources"]["clusters"]} == {p.get("upstream", p["name"]) for p in providers}
+    upstreams = {p.get("upstream", p["name"]) for p in providers}
+    # The usage endpoint's route goes to the rate limit service.
+    usage = [r for r in routes if r["route"]["cluster"] == "genai_ratelimit_http"]
+    assert len(usage) == 1 and "typed_per_filter_config" not in usage[0]
+    routes = [r for r in routes if r not in usage]
+    assert {r["route"]["cluster"] for r in routes} == upstreams
+    assert {c["name"] for c in cfg["static_resources"]["clusters"]} == upstreams | {"genai_ratelimit", "genai_ratelimit_http"}
     for r in routes:
         assert seconds(r["route"]["timeout"]) >= 300, "a 5-minute stream must finish"
         assert seconds(r["route"]["idle_timeout"]) >= 300
-        assert r["request_headers_to_remove"] == ["x-genai-upstream"]
+        # The descriptor headers never leave Envoy.
+        assert r["request_headers_to_remove"][0] == "x-genai-upstream"
+        assert {h for h in r["request_headers_to_remove"]} >= {"x-genai-rl-team", "x-genai-rl-cost-max"}
     wasm = next(f for f in hcm["http_filters"] if f["name"] == "genai")["typed_config"]["config"]
     assert wasm["failure_policy"] == "FAIL_RELOAD", "fails closed, and a crashed VM is replaced (docs/deployment/failure-policy.md)"
     assert wasm["allow_on_headers_stop_iteration"] is True

@@ -69,7 +69,8 @@ def test_shipped_configs_validate(tmp_path, certs, version):
 def test_production_egress_is_tls_to_the_real_providers():
     cfg = yaml.safe_load(PRODUCTION.read_text())
     providers = json.loads((ROOT / "envoy/egress/providers.json").read_text())
-    clusters = {c["name"]: c for c in cfg["static_resources"]["clusters"]}
+    # The rate limit service's clusters are the fleet's own service, not a provider.
+    clusters = {c["name"]: c for c in cfg["static_resources"]["clusters"] if not c["name"].startswith("genai_ratelimit")}
     assert set(clusters) == {p.get("upstream", p["name"]) for p in json.loads(DEMO_CONFIG.read_text())["providers"]}
     hosts = set()
     for name, c in clusters.items():
@@ -95,6 +96,8 @@ def test_production_egress_is_tls_to_the_real_providers():
     assert cfg["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
     hcm = listeners["genai_gateway_mtls"]["filter_chains"][0]["filters"][0]["typed_config"]
     for r in hcm["route_config"]["virtual_hosts"][0]["routes"]:
+        if r["route"]["cluster"] == "genai_ratelimit_http":
+            continue  # GET /v1/gateway/usage, answered by the rate limit service
         assert r["route"]["auto_host_rewrite"] is True
         assert float(r["route"]["timeout"].rstrip("s")) >= 300 and float(r["route"]["idle_timeout"].rstrip("s")) >= 300
 

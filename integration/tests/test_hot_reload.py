@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from deployment import OLDEST_ENVOY, oldest_envoy
-from harness import DEMO_CONFIG, GENAICTL, ROOT, TEAM_ABC_KEY, Gateway, access_log_entry, wait_until
+from harness import (DEMO_CONFIG, GENAICTL, ROOT, TEAM_ABC_KEY, Gateway, access_log_entry, wait_until,
+                     without_rate_limits)
 
 
 class EcdsGateway(Gateway):
@@ -32,7 +33,8 @@ class EcdsGateway(Gateway):
         # --ecds needs PyYAML: the tests' own interpreter (the project's .venv) has it.
         subprocess.run(
             [sys.executable, str(ROOT / "scripts/render-envoy"), str(self.config_path),
-             "--filter-config", str(self.filter_config), "--ecds", str(self.ecds),
+             # No rate limit service here: the configuration's `rate_limits` is left out.
+             "--filter-config", str(without_rate_limits(self.filter_config, self.workdir)), "--ecds", str(self.ecds),
              "--listen", f"127.0.0.1:{self.port}", "--admin", f"127.0.0.1:{self.admin_port}",
              "--provider", f"127.0.0.1:{self.mock.port}"],
             check=True,
@@ -62,6 +64,7 @@ class EcdsGateway(Gateway):
         raise AssertionError(f"no stat {name}")
 
     def publish(self, config: dict, path: pathlib.Path) -> subprocess.CompletedProcess:
+        config.pop("rate_limits", None)  # as rendered: no rate limit service in these scenarios
         path.write_text(json.dumps(config, indent=2))
         return subprocess.run([str(GENAICTL), "publish", str(path), "--ecds", str(self.ecds)],
                               capture_output=True, text=True, env=self.env())

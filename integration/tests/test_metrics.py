@@ -93,7 +93,7 @@ def test_usage_cost_and_requests_match_the_provider(metered):
     assert stats[f"genai_requests_total;{abc};code_class=4xx;origin=provider"] == 1
     assert stats["genai_requests_total;team=none;model=none;provider=none;code_class=4xx;origin=gateway"] == 1
     assert stats["genai_team_daily_budget_dollars;team=team-abc"] == 50
-    assert stats["genai_team_daily_budget_dollars;team=team-xyz"] == 20
+    assert stats["genai_team_daily_budget_dollars;team=team-xyz"] == 2
     assert not [k for k in stats if "estimated=true" in k], "everything here was reported by the provider"
 
     # The same figures, live in Prometheus (scraped every second, labels from stats_tags)

@@ -17,8 +17,11 @@ from test_reference_snippet import SNIPPET
 
 def test_scripts_run_serves_the_demo_and_stops_on_ctrl_c(tmp_path):
     listen, admin, mock, tls = free_port(), free_port(), free_port(), free_port()
+    redis, rl, rl_http = free_port(), free_port(), free_port()
     env = dict(os.environ, GENAI_LISTEN=f"127.0.0.1:{listen}", GENAI_ADMIN=f"127.0.0.1:{admin}",
-               GENAI_MOCK=f"127.0.0.1:{mock}", GENAI_TLS_LISTEN=f"127.0.0.1:{tls}")
+               GENAI_MOCK=f"127.0.0.1:{mock}", GENAI_TLS_LISTEN=f"127.0.0.1:{tls}",
+               GENAI_REDIS_PORT=str(redis), GENAI_RATELIMIT=f"127.0.0.1:{rl}",
+               GENAI_RATELIMIT_HTTP=f"127.0.0.1:{rl_http}")
     config_file = tmp_path / "filter-config.json"
     config_file.write_text(DEMO_CONFIG.read_text())
     env["GENAI_FILTER_CONFIG"] = str(config_file)
@@ -38,6 +41,13 @@ def test_scripts_run_serves_the_demo_and_stops_on_ctrl_c(tmp_path):
         auth = received["headers"]["authorization"][0]
         assert auth.startswith("Bearer demo-openai-"), "a per-run demo provider key"
         assert "team-abc-key-xxxxx" not in str(received)
+
+        # Redis and the rate limit service run: the team's fleet-wide usage counts that request.
+        usage = httpx.get(f"http://127.0.0.1:{listen}/v1/gateway/usage",
+                          headers={"authorization": "Bearer team-abc-key-xxxxx"})
+        assert usage.status_code == 200, usage.text
+        assert usage.json()["requests_per_minute"]["used"] >= 1
+        assert usage.json()["spend"]["day"]["budget_dollars"] == 50.0
 
         # The playground, served by Envoy itself.
         page = httpx.get(f"http://127.0.0.1:{listen}/playground")
@@ -66,7 +76,7 @@ def test_scripts_run_serves_the_demo_and_stops_on_ctrl_c(tmp_path):
     assert code in (0, 130), text[-2000:]
     assert "stopping" in text
     time.sleep(0.5)
-    for port in (listen, mock):
+    for port in (listen, mock, rl_http):
         try:
             httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
             raise AssertionError(f"port {port} still answers after Ctrl-C")

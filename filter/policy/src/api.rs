@@ -11,6 +11,9 @@ pub enum Api {
     Responses,
     /// `GET /v1/models`, answered by the gateway from its catalog.
     ListModels,
+    /// `GET /v1/gateway/usage`: the team's fleet-wide usage, answered by the rate limit
+    /// service once the filter authenticated the team.
+    Usage,
 }
 
 impl Api {
@@ -20,6 +23,7 @@ impl Api {
             Api::Messages => "/v1/messages",
             Api::Responses => "/v1/responses",
             Api::ListModels => "/v1/models",
+            Api::Usage => "/v1/gateway/usage",
         }
     }
 
@@ -29,6 +33,7 @@ impl Api {
             Api::Messages => "messages",
             Api::Responses => "responses",
             Api::ListModels => "models",
+            Api::Usage => "usage",
         }
     }
 }
@@ -59,6 +64,7 @@ pub fn endpoint(method: &[u8], path: &[u8]) -> Endpoint {
         b"/v1/models" => (Api::ListModels, b"GET"),
         b"/v1/gateway/check" if method == b"POST" => return Endpoint::Check,
         b"/v1/gateway/check" => return Endpoint::WrongMethod("POST"),
+        b"/v1/gateway/usage" => (Api::Usage, b"GET"),
         _ => return Endpoint::Unknown,
     };
     if method == wanted {
@@ -92,6 +98,8 @@ mod tests {
         assert_eq!(endpoint(b"GET", b"/v1/chat/completions"), Endpoint::WrongMethod("POST"));
         assert_eq!(endpoint(b"POST", b"/v1/models"), Endpoint::WrongMethod("GET"));
         assert_eq!(endpoint(b"POST", b"/v1/responses"), Endpoint::Api(Api::Responses));
+        assert_eq!(endpoint(b"GET", b"/v1/gateway/usage"), Endpoint::Api(Api::Usage));
+        assert_eq!(endpoint(b"POST", b"/v1/gateway/usage"), Endpoint::WrongMethod("GET"));
         assert_eq!(endpoint(b"POST", b"/v1/embeddings"), Endpoint::Unknown);
         assert_eq!(endpoint(b"POST", b"/admin"), Endpoint::Unknown);
         assert_eq!(endpoint(b"POST", b""), Endpoint::Unknown);

@@ -3,7 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{Compiled, Team};
+use crate::config::{Caller, Compiled, Team};
 use crate::error::{ErrorCode, GatewayError};
 use crate::headers::Headers;
 
@@ -18,6 +18,15 @@ pub fn key_digest_hex(key: &[u8]) -> String {
 
 /// The team the request's key belongs to. Error messages never contain the key.
 pub fn authenticate<'c>(config: &'c Compiled, headers: &Headers<'_>) -> Result<&'c Team, GatewayError> {
+    let caller = authenticate_caller(config, headers)?;
+    config
+        .teams
+        .get(caller.team)
+        .ok_or_else(|| GatewayError::new(ErrorCode::Unauthorized, "the API key is not valid for this gateway"))
+}
+
+/// The team, and the key's id where it has one, of the request's key.
+pub fn authenticate_caller(config: &Compiled, headers: &Headers<'_>) -> Result<Caller, GatewayError> {
     let unauthorized = |msg: &str| GatewayError::new(ErrorCode::Unauthorized, msg);
     if headers.count("authorization") > 1 || headers.count("x-api-key") > 1 {
         return Err(unauthorized("send one API key, in one header"));
@@ -47,7 +56,7 @@ pub fn authenticate<'c>(config: &'c Compiled, headers: &Headers<'_>) -> Result<&
         return Err(unauthorized("the API key is empty"));
     }
     config
-        .team_by_key_digest(&key_digest(key))
+        .caller_by_key_digest(&key_digest(key))
         .ok_or_else(|| unauthorized("the API key is not valid for this gateway"))
 }
 

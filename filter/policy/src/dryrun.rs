@@ -162,7 +162,7 @@ pub(crate) fn check_with_record(config: &Arc<Compiled>, input: &CheckInput<'_>) 
         headers.push((header, declared.as_bytes().to_vec()));
     }
     let outcome = match flow.on_headers(&headers, false) {
-        HeadersOutcome::Respond(_) => None,
+        HeadersOutcome::Respond(_) | HeadersOutcome::Forward { .. } => None,
         HeadersOutcome::HoldForBody { .. } => match flow.on_body_progress(input.body.len(), true) {
             Some(BodyOutcome::Respond(_)) => None,
             _ => Some(flow.on_body(input.body.to_vec())),

@@ -30,10 +30,18 @@ pub enum ErrorCode {
     ClassificationMismatch,
     /// The prompt matches a prompt-injection rule whose action is `block`.
     PromptInjectionBlocked,
+    /// The team's `allowed_models` does not list the model.
+    ModelNotAllowed,
+    /// Over a requests- or tokens-per-minute limit (answered by the rate limit service).
+    RateLimited,
+    /// Over a daily or monthly spend budget (answered by the rate limit service).
+    TeamBudgetExceeded,
+    /// The rate limit service could not answer and the limit fails closed.
+    RateLimitUnavailable,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::Unauthorized,
         ErrorCode::ModelNotFound,
         ErrorCode::InvalidRequest,
@@ -44,6 +52,10 @@ impl ErrorCode {
         ErrorCode::GatewayInternalError,
         ErrorCode::ClassificationMismatch,
         ErrorCode::PromptInjectionBlocked,
+        ErrorCode::ModelNotAllowed,
+        ErrorCode::RateLimited,
+        ErrorCode::TeamBudgetExceeded,
+        ErrorCode::RateLimitUnavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +70,10 @@ impl ErrorCode {
             ErrorCode::GatewayInternalError => "gateway_internal_error",
             ErrorCode::ClassificationMismatch => "classification_mismatch",
             ErrorCode::PromptInjectionBlocked => "prompt_injection_blocked",
+            ErrorCode::ModelNotAllowed => "model_not_allowed",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TeamBudgetExceeded => "team_budget_exceeded",
+            ErrorCode::RateLimitUnavailable => "rate_limit_unavailable",
         }
     }
 
@@ -71,7 +87,9 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::ModelApiMismatch => 400,
             ErrorCode::GatewayInternalError => 500,
-            ErrorCode::ClassificationMismatch | ErrorCode::PromptInjectionBlocked => 403,
+            ErrorCode::ClassificationMismatch | ErrorCode::PromptInjectionBlocked | ErrorCode::ModelNotAllowed => 403,
+            ErrorCode::RateLimited | ErrorCode::TeamBudgetExceeded => 429,
+            ErrorCode::RateLimitUnavailable => 503,
         }
     }
 
@@ -82,10 +100,14 @@ impl ErrorCode {
             ErrorCode::ModelNotFound | ErrorCode::UnsupportedEndpoint => "not_found_error",
             ErrorCode::RequestTooLarge => "request_too_large",
             ErrorCode::GatewayInternalError => "api_error",
-            ErrorCode::ClassificationMismatch | ErrorCode::PromptInjectionBlocked => "permission_error",
+            ErrorCode::ClassificationMismatch | ErrorCode::PromptInjectionBlocked | ErrorCode::ModelNotAllowed => {
+                "permission_error"
+            }
             ErrorCode::InvalidRequest | ErrorCode::MethodNotAllowed | ErrorCode::ModelApiMismatch => {
                 "invalid_request_error"
             }
+            ErrorCode::RateLimited | ErrorCode::TeamBudgetExceeded => "rate_limit_error",
+            ErrorCode::RateLimitUnavailable => "overloaded_error",
         }
     }
 
@@ -93,8 +115,12 @@ impl ErrorCode {
     pub fn error_type(self) -> &'static str {
         match self {
             ErrorCode::Unauthorized => "authentication_error",
-            ErrorCode::GatewayInternalError => "server_error",
-            ErrorCode::ClassificationMismatch | ErrorCode::PromptInjectionBlocked => "permission_error",
+            ErrorCode::GatewayInternalError | ErrorCode::RateLimitUnavailable => "server_error",
+            ErrorCode::ClassificationMismatch | ErrorCode::PromptInjectionBlocked | ErrorCode::ModelNotAllowed => {
+                "permission_error"
+            }
+            // OpenAI's own type for 429s (`requests` for rate limits, `insufficient_quota` codes).
+            ErrorCode::RateLimited | ErrorCode::TeamBudgetExceeded => "rate_limit_error",
             _ => "invalid_request_error",
         }
     }
@@ -259,7 +285,11 @@ mod tests {
                 403 => "permission_error",
                 404 => "not_found_error",
                 413 => "request_too_large",
+                429 => "rate_limit_error",
                 500 => "api_error",
+                // Anthropic's own is 529 `overloaded_error`; the gateway's 503 (the rate limit
+                // service cannot answer) is the same condition for a client.
+                503 => "overloaded_error",
                 other => panic!("no Anthropic type for status {other}"),
             };
             assert_eq!(c.anthropic_type(), expected, "{}", c.as_str());

@@ -91,6 +91,12 @@ pub struct Outcome {
     /// A dry run (`POST /v1/gateway/check`) and the decision it reported: counted apart, as
     /// `genai_dry_runs_total`, never as traffic to a model.
     pub dry_run: Option<&'static str>,
+    /// Refused by Envoy's rate limit filter: which limit (one of [`RATE_LIMIT_LABELS`]).
+    pub rate_limited: Option<&'static str>,
+    /// The calling workload, when the configuration names it: a `workload` label on the
+    /// token and cost series (series of requests without one keep their names). Its index
+    /// is `ids.workload`.
+    pub workload: Option<String>,
 }
 
 pub const NONE: &str = "none";
@@ -112,13 +118,26 @@ const ORIGINS: [Origin; 3] = [Origin::Gateway, Origin::Provider, Origin::Envoy];
 
 const TOKEN_TYPES: [&str; 5] = ["input", "cached_input", "cache_write", "output", "reasoning"];
 
+/// The labels `genai_ratelimit_rejections_total{limit}` takes (from the rate limit service's
+/// `x-genai-ratelimit-limit` header, or `unavailable` for its 503); anything else is
+/// `unknown`, the last.
+pub const RATE_LIMIT_LABELS: [&str; 6] = [
+    "requests_per_minute",
+    "tokens_per_minute",
+    "daily_budget",
+    "monthly_budget",
+    "unavailable",
+    "unknown",
+];
+
 /// Team, model and provider as indices into the compiled configuration (`None`: not known,
-/// the `none` label).
+/// the `none` label); the workload's too (`None`: no `workload` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct SeriesIds {
     pub team: Option<u32>,
     pub model: Option<u32>,
     pub provider: Option<u32>,
+    pub workload: Option<u32>,
 }
 
 /// The metrics every request updates, by name (docs/metrics.md).
@@ -132,6 +151,8 @@ pub enum Metric {
     Cost,
     TimeToFirstToken,
     Duration,
+    /// `genai_ratelimit_rejections_total{team,limit}`.
+    RateLimitRejections,
 }
 
 impl Metric {
@@ -145,12 +166,17 @@ impl Metric {
             Metric::Cost => "genai_request_cost_microdollars",
             Metric::TimeToFirstToken => "genai_time_to_first_token_milliseconds",
             Metric::Duration => "genai_request_duration_milliseconds",
+            Metric::RateLimitRejections => "genai_ratelimit_rejections_total",
         }
     }
 
     pub fn kind(self) -> Kind {
         match self {
-            Metric::Requests | Metric::Tokens | Metric::PromptCacheHits | Metric::CostTotal => Kind::Counter,
+            Metric::Requests
+            | Metric::Tokens
+            | Metric::PromptCacheHits
+            | Metric::CostTotal
+            | Metric::RateLimitRejections => Kind::Counter,
             Metric::PromptTokens | Metric::Cost | Metric::TimeToFirstToken | Metric::Duration => Kind::Histogram,
         }
     }
@@ -162,11 +188,23 @@ impl Metric {
             Metric::Requests | Metric::Tokens | Metric::TimeToFirstToken | Metric::Duration
         )
     }
+
+    /// Whether the series carries a `model` label (all but the rate limit rejections, which
+    /// are counted per team).
+    fn has_model(self) -> bool {
+        self != Metric::RateLimitRejections
+    }
+
+    /// Whether the series carries a `workload` label when the workload is known.
+    fn has_workload(self) -> bool {
+        matches!(self, Metric::Tokens | Metric::CostTotal)
+    }
 }
 
 /// One series, as integers: the filter defines its Envoy stat once per key and keeps the
 /// id. `detail` is the metric's own labels: for requests `code_class * 3 + origin`, for
-/// tokens `type * 2 + estimated` (the indices of the tables above), else 0.
+/// tokens `type * 2 + estimated`, for rate limit rejections the limit (the indices of the
+/// tables above), else 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SeriesKey {
     pub metric: Metric,
@@ -196,6 +234,12 @@ impl Outcome {
             let mut ids = self.ids;
             if !metric.has_provider() {
                 ids.provider = None;
+            }
+            if !metric.has_model() {
+                ids.model = None;
+            }
+            if !metric.has_workload() || self.workload.is_none() {
+                ids.workload = None;
             }
             Update {
                 key: SeriesKey { metric, ids, detail },
@@ -228,13 +272,21 @@ impl Outcome {
         if let Some(ms) = self.duration_ms {
             f(with(Metric::Duration, 0, ms));
         }
+        if let Some(limit) = self.rate_limited {
+            let last = RATE_LIMIT_LABELS.len() - 1;
+            let i = RATE_LIMIT_LABELS.iter().position(|l| *l == limit).unwrap_or(last);
+            f(with(Metric::RateLimitRejections, i as u8, 1));
+        }
     }
 
     /// An update as a named point (the stat name, for the first use of its key).
     pub fn render(&self, u: &Update) -> Point {
         let name_or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| NONE.into());
-        let mut labels = vec![("team", name_or_none(&self.team)), ("model", name_or_none(&self.model))];
+        let mut labels = vec![("team", name_or_none(&self.team))];
         let m = u.key.metric;
+        if m.has_model() {
+            labels.push(("model", name_or_none(&self.model)));
+        }
         if m.has_provider() {
             labels.push(("provider", name_or_none(&self.provider)));
         }
@@ -260,7 +312,17 @@ impl Outcome {
                 let estimated = if u.key.detail % 2 == 1 { "true" } else { "false" };
                 labels.push(("estimated", estimated.into()));
             }
+            Metric::RateLimitRejections => {
+                let limit = RATE_LIMIT_LABELS
+                    .get(usize::from(u.key.detail))
+                    .copied()
+                    .unwrap_or("unknown");
+                labels.push(("limit", limit.into()));
+            }
             _ => {}
+        }
+        if let (true, Some(w)) = (u.key.ids.workload.is_some(), &self.workload) {
+            labels.push(("workload", w.clone()));
         }
         Point {
             kind: m.kind(),
@@ -414,15 +476,17 @@ mod tests {
     /// The integer keys stand for the names: one key per name, the same name for one key.
     #[test]
     fn integer_keys_match_the_names() {
-        let ids = |t, m, p| SeriesIds {
+        let ids = |t, m, p, w| SeriesIds {
             team: t,
             model: m,
             provider: p,
+            workload: w,
         };
-        let outcome = |status, origin, estimated, ids: SeriesIds| Outcome {
+        let outcome = |status, origin, estimated, ids: SeriesIds, rate_limited| Outcome {
             team: ids.team.map(|t| format!("team-{t}")),
             model: ids.model.map(|m| format!("model-{m}")),
             provider: ids.provider.map(|p| format!("provider-{p}")),
+            workload: ids.workload.map(|w| format!("workload-{w}")),
             ids,
             status,
             origin,
@@ -437,27 +501,32 @@ mod tests {
             cost_microdollars: Some(7),
             ttft_ms: Some(5),
             duration_ms: Some(9),
+            rate_limited,
             ..Default::default()
         };
         let mut seen: std::collections::HashMap<SeriesKey, String> = std::collections::HashMap::new();
-        for status in [200, 404, 503, 0] {
+        for status in [200, 404, 429, 503, 0] {
             for origin in [None, Some(Origin::Gateway), Some(Origin::Provider), Some(Origin::Envoy)] {
                 for estimated in [false, true] {
                     for i in [
-                        ids(None, None, None),
-                        ids(Some(0), Some(1), Some(0)),
-                        ids(Some(1), Some(1), Some(2)),
+                        ids(None, None, None, None),
+                        ids(Some(0), Some(1), Some(0), None),
+                        ids(Some(1), Some(1), Some(2), None),
+                        ids(Some(1), Some(1), Some(2), Some(0)),
+                        ids(Some(1), Some(0), Some(2), Some(3)),
                     ] {
-                        let o = outcome(status, origin, estimated, i);
-                        let mut updates = Vec::new();
-                        o.for_each_update(|u| updates.push(u));
-                        let points = o.points();
-                        assert_eq!(updates.len(), points.len());
-                        for (u, p) in updates.iter().zip(&points) {
-                            assert_eq!(o.render(u), *p);
-                            let name = p.stat_name();
-                            if let Some(other) = seen.insert(u.key, name.clone()) {
-                                assert_eq!(other, name, "one key, two names");
+                        for limited in [None, Some("daily_budget"), Some("unavailable"), Some("bogus")] {
+                            let o = outcome(status, origin, estimated, i, limited);
+                            let mut updates = Vec::new();
+                            o.for_each_update(|u| updates.push(u));
+                            let points = o.points();
+                            assert_eq!(updates.len(), points.len());
+                            for (u, p) in updates.iter().zip(&points) {
+                                assert_eq!(o.render(u), *p);
+                                let name = p.stat_name();
+                                if let Some(other) = seen.insert(u.key, name.clone()) {
+                                    assert_eq!(other, name, "one key, two names");
+                                }
                             }
                         }
                     }
@@ -466,6 +535,63 @@ mod tests {
         }
         let names: std::collections::HashSet<&String> = seen.values().collect();
         assert_eq!(names.len(), seen.len(), "one name, two keys");
+        assert!(seen
+            .values()
+            .any(|n| n == "genai_ratelimit_rejections_total;team=team-1;limit=unknown"));
+        assert!(seen
+            .values()
+            .any(|n| n == "genai_request_cost_microdollars_total;team=team-1;model=model-0;workload=workload-3"));
+    }
+
+    /// A rate-limited request: counted as the gateway's, and in the rejections by team and
+    /// limit; the workload label only on the token and cost series.
+    #[test]
+    fn a_rate_limited_request_and_a_workload() {
+        let o = Outcome {
+            team: Some("team-abc".into()),
+            model: Some("gpt-4o".into()),
+            provider: Some("openai".into()),
+            status: 429,
+            origin: Some(Origin::Gateway),
+            duration_ms: Some(2),
+            rate_limited: Some("tokens_per_minute"),
+            workload: Some("checkout".into()),
+            ids: SeriesIds {
+                workload: Some(0),
+                ..SeriesIds::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(
+            names(&o.points()),
+            vec![
+                "genai_requests_total;team=team-abc;model=gpt-4o;provider=openai;code_class=4xx;origin=gateway",
+                "genai_request_duration_milliseconds;team=team-abc;model=gpt-4o;provider=openai",
+                "genai_ratelimit_rejections_total;team=team-abc;limit=tokens_per_minute",
+            ]
+        );
+        let billed = Outcome {
+            status: 200,
+            origin: Some(Origin::Provider),
+            rate_limited: None,
+            tokens: Some(Tokens {
+                input: 3,
+                ..Tokens::default()
+            }),
+            cost_microdollars: Some(9),
+            duration_ms: None,
+            ..o
+        };
+        assert_eq!(
+            names(&billed.points()),
+            vec![
+                "genai_requests_total;team=team-abc;model=gpt-4o;provider=openai;code_class=2xx;origin=provider",
+                "genai_tokens_total;team=team-abc;model=gpt-4o;provider=openai;type=input;estimated=false;workload=checkout",
+                "genai_prompt_tokens;team=team-abc;model=gpt-4o",
+                "genai_request_cost_microdollars_total;team=team-abc;model=gpt-4o;workload=checkout",
+                "genai_request_cost_microdollars;team=team-abc;model=gpt-4o",
+            ]
+        );
     }
 
     #[test]

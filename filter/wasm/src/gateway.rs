@@ -122,6 +122,14 @@ impl Request {
         let Some(flow) = self.flow.as_mut() else {
             return apply(host, None, Effects::unconfigured());
         };
+        if flow.config().wants_peer_identity() {
+            // The client certificate's URI SAN (a SPIFFE id) names the workload.
+            let san = host
+                .property(&["connection", "uri_san_peer_certificate"])
+                .ok()
+                .flatten();
+            flow.set_peer_uri_san(san.map(|v| String::from_utf8_lossy(&v).into_owned()));
+        }
         let fx = match host.header_pairs(MapType::HttpRequestHeaders) {
             Ok(pairs) => flow.request_headers(&pairs, end_of_stream),
             Err(e) => failed(host, flow, "read the request headers", e),
@@ -163,33 +171,42 @@ impl Request {
     }
 
     pub fn on_response_body(&mut self, host: &dyn Host, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(exchange) = self.flow.as_mut().and_then(RequestFlow::exchange) else {
+        let Some(flow) = self.flow.as_mut() else {
             return Action::Continue;
         };
-        if !exchange.wants_body() {
+        let Some(exchange) = flow.exchange() else {
             return Action::Continue;
+        };
+        if exchange.wants_body() {
+            // Not paused, so the buffer holds just this chunk.
+            let mut read = || match host.buffer(BufferType::HttpResponseBody, 0, body_size) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    let msg = format!("genai filter: cannot read a response chunk (host status {})", e.0);
+                    host::log(host, LogLevel::Warn, &msg);
+                    None
+                }
+            };
+            let mut now = || host.now_ms().unwrap_or(0);
+            if let Forward::Replace(bytes) = exchange.on_response_body(body_size, end_of_stream, &mut read, &mut now) {
+                if let Err(e) = host.set_buffer(BufferType::HttpResponseBody, 0, body_size, &bytes) {
+                    let msg = format!("genai filter: cannot rewrite a response chunk (host status {})", e.0);
+                    host::log(host, LogLevel::Error, &msg);
+                }
+            }
         }
-        // Not paused, so the buffer holds just this chunk.
-        let mut read = || match host.buffer(BufferType::HttpResponseBody, 0, body_size) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                let msg = format!("genai filter: cannot read a response chunk (host status {})", e.0);
-                host::log(host, LogLevel::Warn, &msg);
-                None
-            }
-        };
-        let mut now = || host.now_ms().unwrap_or(0);
-        if let Forward::Replace(bytes) = exchange.on_response_body(body_size, end_of_stream, &mut read, &mut now) {
-            if let Err(e) = host.set_buffer(BufferType::HttpResponseBody, 0, body_size, &bytes) {
-                let msg = format!("genai filter: cannot rewrite a response chunk (host status {})", e.0);
-                host::log(host, LogLevel::Error, &msg);
-            }
+        if end_of_stream {
+            // The charge Envoy's rate limit filters read at stream end (with `rate_limits`).
+            finish_effects(host, flow.response_end());
         }
         Action::Continue
     }
 
     pub fn on_log(&mut self, host: &dyn Host) {
         if let Some(flow) = self.flow.as_mut() {
+            // A response cut off before its end: charge what it used (Envoy reads the filter
+            // state when the stream is destroyed, after the access log). Once per request.
+            finish_effects(host, flow.response_end());
             let outcome = flow.finish(host.now_ms().unwrap_or(0));
             self.metrics.emit_outcome(host, &outcome);
         }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use super::limits::{self, Key, Limits, RateLimiting, Workload};
 use super::raw::{RawConfig, RawModel, RawModelTier, RawProvider, RawTeam};
 use super::ConfigError;
 use crate::api::Api;
@@ -62,6 +63,20 @@ impl ProviderKind {
 pub struct Team {
     pub name: String,
     pub daily_budget_dollars: Option<u64>,
+    pub limits: Limits,
+    /// Indices of the catalog models this team may call, sorted; `None`: every model.
+    pub allowed_models: Option<Vec<usize>>,
+    /// The names or aliases `allowed_models` listed, as written (for the usage endpoint).
+    pub allowed_model_names: Option<Vec<String>>,
+    /// Keys that have an id (`keys[]`); plain `key_sha256` keys have none.
+    pub keys: Vec<Key>,
+}
+
+/// Who a key belongs to: its team and, for keys listed in `keys[]`, which one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub team: usize,
+    pub key: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -80,13 +95,14 @@ pub struct Provider {
     pub api_version: Option<String>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Model {
     pub name: String,
     pub provider: usize,
     pub upstream_model: String,
     pub tier: usize,
     pub pricing: Option<Pricing>,
+    pub max_output_tokens: Option<u64>,
 }
 
 /// Provider keys, one per provider, read from the VM's environment.
@@ -111,15 +127,27 @@ pub struct Compiled {
     pub models: Vec<Model>,
     pub tiers: Vec<ModelTier>,
     pub guardrails: Guardrails,
-    keys: HashMap<[u8; 32], usize>,
+    /// `None`: no fleet-wide limits (no descriptors, no usage endpoint).
+    pub rate_limits: Option<RateLimiting>,
+    pub workloads: Vec<Workload>,
+    /// The header a workload may declare its name in (lower-case), if configured.
+    pub workload_header: Option<String>,
+    keys: HashMap<[u8; 32], Caller>,
     model_index: HashMap<String, usize>,
+    workload_by_spiffe: HashMap<String, usize>,
+    workload_by_name: HashMap<String, usize>,
     credentials: Credentials,
 }
 
 impl Compiled {
     /// The team whose key hashes to `digest`.
     pub fn team_by_key_digest(&self, digest: &[u8; 32]) -> Option<&Team> {
-        self.keys.get(digest).and_then(|i| self.teams.get(*i))
+        self.keys.get(digest).and_then(|c| self.teams.get(c.team))
+    }
+
+    /// The team (and key, for keys with an id) a key digest belongs to.
+    pub fn caller_by_key_digest(&self, digest: &[u8; 32]) -> Option<Caller> {
+        self.keys.get(digest).copied()
     }
 
     /// The model a name or alias stands for.
@@ -135,6 +163,39 @@ impl Compiled {
     /// The index of a model of this configuration.
     pub fn model_id(&self, model: &Model) -> Option<usize> {
         index_of(&self.models, model)
+    }
+
+    /// The index of the model a name or alias stands for.
+    pub fn model_index_of(&self, name: &str) -> Option<usize> {
+        self.model_index.get(name).copied()
+    }
+
+    /// Whether `team` may call catalog model `model` (indices). A team without
+    /// `allowed_models` may call every model. Fallbacks use the same check.
+    pub fn model_allowed(&self, team: usize, model: usize) -> bool {
+        match self.teams.get(team) {
+            Some(t) => t
+                .allowed_models
+                .as_ref()
+                .is_none_or(|m| m.binary_search(&model).is_ok()),
+            None => false,
+        }
+    }
+
+    /// Whether workloads are identified by client certificate (the glue then reads the
+    /// peer's URI SAN for each request).
+    pub fn wants_peer_identity(&self) -> bool {
+        !self.workload_by_spiffe.is_empty()
+    }
+
+    /// The workload a client certificate's URI SAN (SPIFFE id) is.
+    pub fn workload_by_spiffe_id(&self, id: &str) -> Option<usize> {
+        self.workload_by_spiffe.get(id).copied()
+    }
+
+    /// The workload a declared name is.
+    pub fn workload_by_name(&self, name: &str) -> Option<usize> {
+        self.workload_by_name.get(name).copied()
     }
 
     pub fn provider(&self, index: usize) -> Option<&Provider> {
@@ -228,11 +289,33 @@ fn build(raw: RawConfig) -> Result<Compiled, ConfigError> {
     let max_request_body_bytes = usize::try_from(raw.max_request_body_bytes)
         .map_err(|_| ConfigError::new("max_request_body_bytes", "too large for this platform"))?;
 
-    let (teams, keys) = build_teams(raw.teams)?;
+    let allowed: Vec<Option<Vec<String>>> = raw.teams.iter().map(|t| t.allowed_models.clone()).collect();
+    let (mut teams, keys) = build_teams(raw.teams)?;
     let providers = build_providers(raw.providers)?;
     let tiers = build_tiers(raw.model_tiers)?;
     let (models, model_index) = build_models(raw.models, &providers, &tiers)?;
+    resolve_allowed_models(&mut teams, allowed, &model_index)?;
     let guardrails = Guardrails::compile(raw.guardrails)?;
+    let rate_limits = limits::build_rate_limiting(raw.rate_limits)?;
+    let (workloads, workload_by_spiffe, workload_by_name) = limits::build_workloads(raw.workloads)?;
+    let workload_header = match raw.workload_header {
+        None => None,
+        Some(h) => {
+            let h = h.to_ascii_lowercase();
+            let ok = !h.is_empty()
+                && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !h.starts_with(crate::headers::GATEWAY_PREFIX)
+                && !h.starts_with(crate::headers::ENVOY_PREFIX)
+                && h != guardrails.classification_header;
+            if !ok {
+                return Err(ConfigError::new(
+                    "workload_header",
+                    "must be a header name (letters, digits, '-'), not starting with x-genai- or x-envoy- (those are stripped), and not the classification header",
+                ));
+            }
+            Some(h)
+        }
+    };
 
     Ok(Compiled {
         runbook_base_url,
@@ -242,14 +325,51 @@ fn build(raw: RawConfig) -> Result<Compiled, ConfigError> {
         models,
         tiers,
         guardrails,
+        rate_limits,
+        workloads,
+        workload_header,
         keys,
         model_index,
+        workload_by_spiffe,
+        workload_by_name,
         credentials: Credentials::default(),
     })
 }
 
-/// Teams, and the index from key digest to team.
-type TeamIndex = (Vec<Team>, HashMap<[u8; 32], usize>);
+/// Each team's `allowed_models` names (or aliases) become sorted catalog indices.
+fn resolve_allowed_models(
+    teams: &mut [Team],
+    allowed: Vec<Option<Vec<String>>>,
+    model_index: &HashMap<String, usize>,
+) -> Result<(), ConfigError> {
+    for (i, (team, names)) in teams.iter_mut().zip(allowed).enumerate() {
+        let Some(names) = names else { continue };
+        if names.is_empty() {
+            return Err(ConfigError::new(
+                format!("teams[{i}].allowed_models"),
+                "list at least one model, or leave it out to allow every model",
+            ));
+        }
+        let mut indices = Vec::with_capacity(names.len());
+        for (j, name) in names.iter().enumerate() {
+            let m = model_index.get(name).ok_or_else(|| {
+                ConfigError::new(
+                    format!("teams[{i}].allowed_models[{j}]"),
+                    format!("no model or alias named `{name}` in the catalog"),
+                )
+            })?;
+            indices.push(*m);
+        }
+        indices.sort_unstable();
+        indices.dedup();
+        team.allowed_models = Some(indices);
+        team.allowed_model_names = Some(names);
+    }
+    Ok(())
+}
+
+/// Teams, and the index from key digest to team and key.
+type TeamIndex = (Vec<Team>, HashMap<[u8; 32], Caller>);
 
 fn build_teams(raw: Vec<RawTeam>) -> Result<TeamIndex, ConfigError> {
     if raw.is_empty() {
@@ -265,27 +385,59 @@ fn build_teams(raw: Vec<RawTeam>) -> Result<TeamIndex, ConfigError> {
                 format!("duplicate team `{}`", t.name),
             ));
         }
-        if t.key_sha256.is_empty() {
+        if t.key_sha256.is_empty() && t.keys.is_empty() {
             return Err(ConfigError::new(
                 format!("teams[{i}].key_sha256"),
-                "at least one key hash is required",
+                "at least one key hash is required (in key_sha256 or keys)",
             ));
         }
-        for (j, h) in t.key_sha256.iter().enumerate() {
-            let field = format!("teams[{i}].key_sha256[{j}]");
+        let plain = t
+            .key_sha256
+            .iter()
+            .enumerate()
+            .map(|(j, h)| (format!("teams[{i}].key_sha256[{j}]"), h, None));
+        let named = t
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(j, k)| (format!("teams[{i}].keys[{j}].sha256"), &k.sha256, Some(j)));
+        for (field, h, key) in plain.chain(named) {
             let digest = parse_sha256_hex(h).ok_or_else(|| {
                 ConfigError::new(
                     field.clone(),
                     "must be 64 hex digits (the SHA-256 of the key; `genaictl mint-key` prints it), never the key itself",
                 )
             })?;
-            if keys.insert(digest, i).is_some() {
+            if keys.insert(digest, Caller { team: i, key }).is_some() {
                 return Err(ConfigError::new(field, "this key hash is already listed"));
             }
+        }
+        let field = format!("teams[{i}]");
+        let limits = limits::build_limits(
+            &field,
+            t.requests_per_minute,
+            t.tokens_per_minute,
+            t.daily_budget_dollars,
+            t.monthly_budget_dollars,
+        )?;
+        let mut team_keys: Vec<Key> = Vec::with_capacity(t.keys.len());
+        for (j, k) in t.keys.iter().enumerate() {
+            let key = limits::build_key(&format!("teams[{i}].keys[{j}]"), k)?;
+            if team_keys.iter().any(|x| x.id == key.id) {
+                return Err(ConfigError::new(
+                    format!("teams[{i}].keys[{j}].id"),
+                    format!("duplicate key id `{}` in this team", key.id),
+                ));
+            }
+            team_keys.push(key);
         }
         teams.push(Team {
             name: t.name,
             daily_budget_dollars: t.daily_budget_dollars,
+            limits,
+            allowed_models: None,
+            allowed_model_names: None,
+            keys: team_keys,
         });
     }
     Ok((teams, keys))
@@ -473,12 +625,19 @@ fn build_models(
             ),
             None => None,
         };
+        if m.max_output_tokens.is_some_and(|n| n == 0 || n > 100_000_000) {
+            return Err(ConfigError::new(
+                format!("models[{i}].max_output_tokens"),
+                "must be between 1 and 100000000",
+            ));
+        }
         models.push(Model {
             name: m.name,
             provider,
             upstream_model,
             tier,
             pricing,
+            max_output_tokens: m.max_output_tokens,
         });
     }
     Ok((models, index))
@@ -491,6 +650,11 @@ fn is_label_char(c: char) -> bool {
 
 fn is_model_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/' | '@')
+}
+
+/// A name that becomes a stat tag, descriptor or header value (`a-z 0-9 - _`, 1-128).
+pub(super) fn check_label(field: &str, value: &str) -> Result<(), ConfigError> {
+    check_name(field, value, is_label_char)
 }
 
 fn check_name(field: &str, value: &str, ok: impl Fn(char) -> bool) -> Result<(), ConfigError> {

@@ -2,9 +2,11 @@
 //! indexed form ([`Compiled`]) that the filter keeps in an `Arc` for its lifetime.
 
 mod compile;
+pub mod limits;
 pub mod raw;
 
-pub use compile::{compile, Compiled, Credentials, Model, Provider, ProviderKind, Team};
+pub use compile::{compile, Caller, Compiled, Credentials, Model, Provider, ProviderKind, Team};
+pub use limits::{FailureMode, Key, Limits, RateLimiting, Workload};
 
 use std::fmt;
 

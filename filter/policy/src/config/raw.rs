@@ -26,6 +26,102 @@ pub struct RawConfig {
     /// Data classification and PII guardrails; on with defaults when left out.
     #[serde(default)]
     pub guardrails: Option<RawGuardrails>,
+    /// Fleet-wide rate limits and budgets through Envoy's global rate limiting
+    /// (docs/deployment/ratelimit.md); off when left out.
+    #[serde(default)]
+    pub rate_limits: Option<RawRateLimits>,
+    /// Calling workloads: an mTLS identity (SPIFFE id) or a declared header value, mapped to
+    /// a name that labels the metrics and may carry its own limits.
+    #[serde(default)]
+    pub workloads: Vec<RawWorkload>,
+    /// The request header in which a workload may declare its name (one of `workloads`).
+    #[serde(default)]
+    pub workload_header: Option<String>,
+}
+
+/// How the filter and Envoy's rate limit filters talk to the rate limit service.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimits {
+    /// `false` keeps the section but sends no descriptors and serves no usage endpoint.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Milliseconds Envoy waits for the rate limit service before applying the failure mode.
+    #[serde(default = "default_rate_limit_timeout_ms")]
+    pub timeout_ms: u64,
+    /// `open` (admit) or `closed` (refuse) when the service or Redis cannot answer.
+    #[serde(default)]
+    pub failure_mode: RawFailureModes,
+    /// Budget days and months start at midnight of this UTC offset (minutes, -720 to 840).
+    #[serde(default)]
+    pub budget_utc_offset_minutes: i32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFailureModes {
+    /// Requests and tokens per minute.
+    #[serde(default = "default_fail_open")]
+    pub rate_limits: String,
+    /// Daily and monthly spend.
+    #[serde(default = "default_fail_closed")]
+    pub budgets: String,
+}
+
+impl Default for RawFailureModes {
+    fn default() -> Self {
+        RawFailureModes {
+            rate_limits: default_fail_open(),
+            budgets: default_fail_closed(),
+        }
+    }
+}
+
+fn default_rate_limit_timeout_ms() -> u64 {
+    50
+}
+
+fn default_fail_open() -> String {
+    "open".to_string()
+}
+
+fn default_fail_closed() -> String {
+    "closed".to_string()
+}
+
+/// One calling workload.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkload {
+    pub name: String,
+    /// Client certificate URI SANs (`spiffe://...`) that are this workload.
+    #[serde(default)]
+    pub spiffe_ids: Vec<String>,
+    #[serde(default)]
+    pub requests_per_minute: Option<u64>,
+    #[serde(default)]
+    pub tokens_per_minute: Option<u64>,
+    #[serde(default)]
+    pub daily_budget_dollars: Option<u64>,
+    #[serde(default)]
+    pub monthly_budget_dollars: Option<u64>,
+}
+
+/// A team key with its own name and, optionally, its own limits.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKey {
+    /// Names the key in descriptors and metrics (never the key itself).
+    pub id: String,
+    pub sha256: String,
+    #[serde(default)]
+    pub requests_per_minute: Option<u64>,
+    #[serde(default)]
+    pub tokens_per_minute: Option<u64>,
+    #[serde(default)]
+    pub daily_budget_dollars: Option<u64>,
+    #[serde(default)]
+    pub monthly_budget_dollars: Option<u64>,
 }
 
 /// docs/guardrails.md explains each field.
@@ -143,10 +239,26 @@ pub struct RawPricing {
 pub struct RawTeam {
     pub name: String,
     /// Hex SHA-256 of each key the team may use (`genaictl mint-key` prints one).
+    #[serde(default)]
     pub key_sha256: Vec<String>,
-    /// Whole US dollars a day; exported as `genai_team_daily_budget_dollars{team}`.
+    /// Whole US dollars a day; exported as `genai_team_daily_budget_dollars{team}`, and
+    /// enforced when `rate_limits` is on.
     #[serde(default)]
     pub daily_budget_dollars: Option<u64>,
+    /// Whole US dollars a calendar month.
+    #[serde(default)]
+    pub monthly_budget_dollars: Option<u64>,
+    #[serde(default)]
+    pub requests_per_minute: Option<u64>,
+    /// Input plus output tokens a minute, as reported (or estimated).
+    #[serde(default)]
+    pub tokens_per_minute: Option<u64>,
+    /// Catalog names or aliases this team may call; every model when left out.
+    #[serde(default)]
+    pub allowed_models: Option<Vec<String>>,
+    /// Keys with an id and, optionally, their own limits (besides `key_sha256`).
+    #[serde(default)]
+    pub keys: Vec<RawKey>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,6 +295,10 @@ pub struct RawModel {
     pub upstream_model: Option<String>,
     /// One of `model_tiers` (default tiers: general, premium, self_hosted).
     pub tier: String,
+    /// The most output tokens the model generates for one request; the worst case a
+    /// budget check assumes when the request sets no `max_tokens`.
+    #[serde(default)]
+    pub max_output_tokens: Option<u64>,
     /// Without prices no cost is recorded for the model (tokens still are).
     #[serde(default)]
     pub pricing: Option<RawPricing>,

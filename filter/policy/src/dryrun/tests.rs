@@ -38,6 +38,7 @@ fn real(config: &Arc<Compiled>, path: &str, body: &[u8], declared: Option<&str>)
     match flow.on_headers(&headers, false) {
         HeadersOutcome::HoldForBody { .. } => {}
         HeadersOutcome::Respond(r) => return Err((r.status, code(&r.body))),
+        HeadersOutcome::Forward { .. } => panic!("forwarded at headers"),
     }
     match flow.on_body(body.to_vec()) {
         BodyOutcome::Forward(_) => Ok(()),
@@ -264,6 +265,7 @@ fn check_endpoint(path: &str, key: Option<&str>, body: &[u8]) -> (RequestFlow, c
     }
     let r = match flow.on_headers(&headers, false) {
         HeadersOutcome::Respond(r) => r,
+        HeadersOutcome::Forward { .. } => panic!("a dry run never forwards"),
         HeadersOutcome::HoldForBody { strip } => {
             assert!(strip.is_empty(), "nothing goes anywhere");
             match flow.on_body(body.to_vec()) {

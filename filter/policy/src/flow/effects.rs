@@ -121,7 +121,30 @@ impl RequestFlow {
                 // Held until the body is read: needs `allow_on_headers_stop_iteration`.
                 fx.next = Next::Pause;
             }
+            HeadersOutcome::Forward { strip, set_headers } => {
+                // No body to wait for (the usage endpoint): on to the router at once.
+                fx.remove_headers = strip.into_iter().map(Cow::Owned).collect();
+                fx.set_headers = set_headers;
+                fx.next = Next::Continue;
+            }
             HeadersOutcome::Respond(r) => fx.reply(r),
+        }
+        fx
+    }
+
+    /// The response ended (its last chunk, or the request's log when it was cut off): with
+    /// `rate_limits`, the request's tokens and cost as filter state, which Envoy's rate limit
+    /// filter reads at stream end (`hits_addend: %FILTER_STATE(wasm.genai_cost:PLAIN)%`) to
+    /// charge the budgets. Once per request; nothing for a request that is not billed.
+    pub fn response_end(&mut self) -> Effects {
+        let mut fx = Effects::default();
+        if self.config.rate_limits.is_none() {
+            return fx;
+        }
+        if let Some(charge) = self.exchange().and_then(super::Exchange::take_charge) {
+            for (name, value) in charge.properties() {
+                fx.property(name, value);
+            }
         }
         fx
     }

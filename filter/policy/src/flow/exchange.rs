@@ -14,8 +14,9 @@ use genai_usage::{
     count_tokens, estimate_heuristic, ApiFormat, Forward, JsonText, StreamTracker, Usage, MAX_COUNTED_BYTES,
 };
 
+use super::limits::Charge;
 use crate::api::Api;
-use crate::metrics::{Origin, Outcome, SeriesIds, Tokens};
+use crate::metrics::{Origin, Outcome, SeriesIds, Tokens, RATE_LIMIT_LABELS};
 use crate::pricing::{Pricing, TokenCounts};
 
 /// What is kept of the request body for a prompt estimate: the estimator reads no more than
@@ -107,6 +108,20 @@ pub struct Exchange {
     body: Body,
     first_token_ms: Option<u64>,
     pub guardrails: Vec<(String, &'static str)>,
+    /// The figures, once computed (at the response's end, for Envoy's charge).
+    figures: Option<Figures>,
+    /// Refused by Envoy's rate limit filter, and which limit (a fixed label).
+    rate_limited: Option<&'static str>,
+    charged: bool,
+    pub workload: Option<String>,
+}
+
+/// Tokens and cost of a finished exchange.
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    tokens: Option<Tokens>,
+    estimated: bool,
+    cost_microdollars: Option<u64>,
 }
 
 pub struct ExchangeStart {
@@ -123,13 +138,14 @@ pub struct ExchangeStart {
     pub request_body: Vec<u8>,
     pub started_ms: u64,
     pub guardrails: Vec<(String, &'static str)>,
+    pub workload: Option<String>,
 }
 
 fn format_of(api: Api) -> ApiFormat {
     match api {
         Api::Messages => ApiFormat::AnthropicMessages,
         Api::Responses => ApiFormat::OpenAiResponses,
-        Api::ChatCompletions | Api::ListModels => ApiFormat::OpenAiChat,
+        Api::ChatCompletions | Api::ListModels | Api::Usage => ApiFormat::OpenAiChat,
     }
 }
 
@@ -159,7 +175,49 @@ impl Exchange {
             body: Body::Ignored,
             first_token_ms: None,
             guardrails: s.guardrails,
+            figures: None,
+            rate_limited: None,
+            charged: false,
+            workload: s.workload,
         }
+    }
+
+    /// Envoy's rate limit filter (after this one) refused the request: a 429 with the rate
+    /// limit service's `x-genai-ratelimit-limit`, or a 503 `rate_limit_unavailable` when the
+    /// service could not answer and the limit fails closed. The gateway answered it.
+    fn check_rate_limited(&mut self, status: u32, head: &mut dyn ResponseHead) {
+        let limit = match status {
+            429 => head.header("x-genai-ratelimit-limit"),
+            503 if head.header("x-genai-error-code").as_deref() == Some(b"rate_limit_unavailable".as_slice()) => {
+                Some(b"unavailable".to_vec())
+            }
+            _ => None,
+        };
+        if let Some(limit) = limit {
+            self.origin = Some(Origin::Gateway);
+            let label = RATE_LIMIT_LABELS
+                .iter()
+                .find(|l| l.as_bytes() == limit.as_slice())
+                .copied()
+                .unwrap_or("unknown");
+            self.rate_limited = Some(label);
+        }
+    }
+
+    /// What the request is charged, computed when the response ends (before Envoy's rate
+    /// limit filter reads it at stream end). `Some` once only; `None` for a request that is
+    /// not billed.
+    pub fn take_charge(&mut self) -> Option<Charge> {
+        if self.charged {
+            return None;
+        }
+        self.charged = true;
+        let f = self.figures();
+        let t = f.tokens?;
+        Some(Charge {
+            tokens: t.input.saturating_add(t.output),
+            cost_microdollars: f.cost_microdollars.unwrap_or(0),
+        })
     }
 
     /// The response's status and headers: reads from `head` only what it needs (each read
@@ -173,6 +231,9 @@ impl Exchange {
         self.status = status;
         self.origin = Some(if from_provider { Origin::Provider } else { Origin::Envoy });
         if !ok {
+            if !from_provider {
+                self.check_rate_limited(status, head);
+            }
             return ResponseHeadersPlan::default();
         }
         let content_type = head.header("content-type");
@@ -272,15 +333,33 @@ impl Exchange {
         forward
     }
 
-    /// The request is over (completed, failed or abandoned): its figures.
-    pub fn finish(self, now_ms: u64) -> Outcome {
+    /// The figures, computed once.
+    fn figures(&mut self) -> Figures {
+        if let Some(f) = self.figures {
+            return f;
+        }
+        let f = self.compute_figures();
+        self.figures = Some(f);
+        f
+    }
+
+    /// Usage and cost, from what was read of the response; takes the body's state.
+    fn compute_figures(&mut self) -> Figures {
+        if self.rate_limited.is_some() {
+            return Figures {
+                tokens: None,
+                estimated: false,
+                cost_microdollars: None,
+            };
+        }
+        let body = std::mem::replace(&mut self.body, Body::Ignored);
         let provider_ok = self.origin == Some(Origin::Provider) && (200..300).contains(&self.status);
         let model = self.upstream_model.as_str();
         let prompt = &self.prompt;
         // Providers bill what they processed: a successful or abandoned request without
         // reported usage is estimated, never counted as zero. Errors answered by the
         // provider or Envoy before generation are not billed.
-        let (usage, estimated): (Option<Usage>, bool) = match self.body {
+        let (usage, estimated): (Option<Usage>, bool) = match body {
             Body::Stream(t) => {
                 // The prompt is only estimated when the usage must be.
                 let report = t.report_with(|m| prompt.tokens(|text| count_tokens(m, text)));
@@ -326,6 +405,20 @@ impl Exchange {
             })),
             _ => None,
         };
+        Figures {
+            tokens,
+            estimated: estimated && tokens.is_some(),
+            cost_microdollars,
+        }
+    }
+
+    /// The request is over (completed, failed or abandoned): its figures.
+    pub fn finish(mut self, now_ms: u64) -> Outcome {
+        let Figures {
+            tokens,
+            estimated,
+            cost_microdollars,
+        } = self.figures();
         Outcome {
             team: Some(self.team),
             model: Some(self.model),
@@ -334,12 +427,14 @@ impl Exchange {
             status: self.status,
             origin: self.origin,
             tokens,
-            estimated: estimated && tokens.is_some(),
+            estimated,
             cost_microdollars,
             ttft_ms: self.first_token_ms.map(|t| t.saturating_sub(self.started_ms)),
             duration_ms: Some(now_ms.saturating_sub(self.started_ms)),
             guardrails: self.guardrails,
             dry_run: None,
+            rate_limited: self.rate_limited,
+            workload: self.workload,
         }
     }
 }

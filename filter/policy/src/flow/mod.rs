@@ -9,6 +9,7 @@
 
 mod effects;
 pub mod exchange;
+pub mod limits;
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,9 +17,9 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::api::{endpoint, Api, Endpoint};
-use crate::auth::authenticate;
+use crate::auth::authenticate_caller;
 use crate::classification::Classification;
-use crate::config::{Compiled, Model, Provider, ProviderKind};
+use crate::config::{Caller, Compiled, Model, Provider, ProviderKind};
 use crate::error::{Dialect, ErrorCode, GatewayError};
 use crate::guardrails::verdict::{judge, Target, Verdict};
 use crate::headers::{Headers, UPSTREAM_HEADER};
@@ -63,6 +64,12 @@ pub enum HeadersOutcome {
     /// Remove these headers now, then hold the request until the body is complete.
     HoldForBody {
         strip: Vec<String>,
+    },
+    /// A request without a body that Envoy routes on at once (the usage endpoint): remove
+    /// `strip`, set `set_headers`, continue.
+    Forward {
+        strip: Vec<String>,
+        set_headers: Vec<(&'static str, HeaderValue)>,
     },
     Respond(LocalResponse),
 }
@@ -167,6 +174,12 @@ pub struct RequestFlow {
     state: State,
     /// The authenticated team, once known (kept for logs and metrics of refusals too).
     team: Option<String>,
+    /// The team and key indices behind `team` (requests with a key).
+    caller: Option<Caller>,
+    /// The calling workload, if it is one the configuration names.
+    workload: Option<usize>,
+    /// The client certificate's URI SAN, when the glue read it (mTLS listener).
+    peer_uri_san: Option<String>,
     /// The catalog model and its provider, once resolved.
     model: Option<(String, String)>,
     started_ms: u64,
@@ -222,6 +235,9 @@ impl RequestFlow {
             config,
             state: State::Start,
             team: None,
+            caller: None,
+            workload: None,
+            peer_uri_san: None,
             model: None,
             started_ms: now_ms,
             guard: None,
@@ -238,9 +254,27 @@ impl RequestFlow {
 
     /// A flow for a dry run (`crate::dryrun`): the team is `team`, no key is looked at.
     pub(crate) fn dry_run(config: Arc<Compiled>, team: Option<String>) -> Self {
+        let caller = team
+            .as_deref()
+            .and_then(|t| config.teams.iter().position(|x| x.name == t))
+            .map(|team| Caller { team, key: None });
         let mut flow = RequestFlow::new(config, 0);
         flow.auth = Auth::DryRun(team);
+        // The team's allowed models apply to its dry runs too.
+        flow.caller = caller;
         flow
+    }
+
+    /// The calling workload's name, once the headers were accepted.
+    pub fn workload(&self) -> Option<&str> {
+        let w = self.workload?;
+        self.config.workloads.get(w).map(|w| w.name.as_str())
+    }
+
+    /// The client certificate's URI SAN (SPIFFE id), for workload identification. The glue
+    /// calls it before `on_headers`, and only when [`Compiled::wants_peer_identity`].
+    pub fn set_peer_uri_san(&mut self, san: Option<String>) {
+        self.peer_uri_san = san;
     }
 
     /// The last refusal this flow answered.
@@ -369,12 +403,18 @@ impl RequestFlow {
         let config = Arc::clone(&self.config);
         self.team = match &self.auth {
             Auth::Key => {
-                let team = authenticate(&config, &headers).map_err(|e| (e, None))?;
-                self.ids.team = config.team_id(team).and_then(|i| u32::try_from(i).ok());
+                let caller = authenticate_caller(&config, &headers).map_err(|e| (e, None))?;
+                let team = config.teams.get(caller.team).ok_or_else(|| (internal(), None))?;
+                self.ids.team = u32::try_from(caller.team).ok();
+                self.caller = Some(caller);
                 Some(team.name.clone())
             }
             Auth::DryRun(team) => team.clone(),
         };
+        if !dry_run {
+            self.workload = self.identify_workload(&headers).map_err(|e| (e, None))?;
+            self.ids.workload = self.workload.and_then(|w| u32::try_from(w).ok());
+        }
         // A dry run judges the declared classification as part of the request it checks.
         let declared = match headers.get(&self.config.guardrails.classification_header) {
             _ if dry_run => None,
@@ -415,6 +455,27 @@ impl RequestFlow {
                 return Err((e, None));
             }
         }
+        if api == Api::Usage {
+            let caller = match (self.config.rate_limits.as_ref(), self.caller) {
+                (Some(_), Some(caller)) => caller,
+                _ => {
+                    let e = GatewayError::new(
+                        ErrorCode::UnsupportedEndpoint,
+                        "this gateway has no fleet-wide limits (rate_limits), so no usage endpoint",
+                    );
+                    return Err((e, None));
+                }
+            };
+            // Envoy routes it to the rate limit service, which answers from the shared counters.
+            self.state = State::Answered {
+                status: 200,
+                guardrails: Vec::new(),
+            };
+            return Ok(HeadersOutcome::Forward {
+                strip: headers.to_strip(&self.consumed_headers()),
+                set_headers: limits::usage_headers(&self.config, caller),
+            });
+        }
         if let Some(len) = headers.get("content-length") {
             let len = std::str::from_utf8(len).ok().and_then(|s| s.trim().parse::<u64>().ok());
             match len {
@@ -453,8 +514,41 @@ impl RequestFlow {
             declared,
         };
         Ok(HeadersOutcome::HoldForBody {
-            // The classification header is the gateway's: the provider has no use for it.
-            strip: headers.to_strip(&[self.config.guardrails.classification_header.as_str()]),
+            // The classification and workload headers are the gateway's: the provider has no
+            // use for them.
+            strip: headers.to_strip(&self.consumed_headers()),
+        })
+    }
+
+    /// Request headers the gateway reads and does not forward.
+    fn consumed_headers(&self) -> Vec<&str> {
+        let mut v = vec![self.config.guardrails.classification_header.as_str()];
+        v.extend(self.config.workload_header.as_deref());
+        v
+    }
+
+    /// The workload: the client certificate's SPIFFE id if the configuration maps it, else
+    /// the declared workload header, whose value must be a configured workload's name.
+    fn identify_workload(&self, headers: &Headers<'_>) -> Result<Option<usize>, GatewayError> {
+        if let Some(w) = self
+            .peer_uri_san
+            .as_deref()
+            .and_then(|san| self.config.workload_by_spiffe_id(san))
+        {
+            return Ok(Some(w));
+        }
+        let Some(name) = self.config.workload_header.as_deref() else {
+            return Ok(None);
+        };
+        let Some(value) = headers.get(name) else {
+            return Ok(None);
+        };
+        let value = std::str::from_utf8(value).unwrap_or_default().trim();
+        self.config.workload_by_name(value).map(Some).ok_or_else(|| {
+            GatewayError::new(
+                ErrorCode::InvalidRequest,
+                format!("header `{name}` names no workload this gateway knows"),
+            )
         })
     }
 
@@ -521,6 +615,7 @@ impl RequestFlow {
                     request_body: body,
                     started_ms: self.started_ms,
                     guardrails: triggers,
+                    workload: self.workload().map(str::to_string),
                 })));
                 BodyOutcome::Forward(plan)
             }
@@ -549,6 +644,11 @@ impl RequestFlow {
         };
         let mut verdict = self.judge_guardrails(&config, &route, &req, declared, body)?;
         let mut set_headers = upstream_headers(&route, api, query, client_sent_anthropic_version);
+        if let (Some(_), Some(caller)) = (config.rate_limits.as_ref(), self.caller) {
+            // Step 4b: who is calling and the worst case, for Envoy's rate limit filters.
+            let worst = limits::worst_case(route.model, body, req.max_output_tokens);
+            set_headers.extend(limits::request_headers(&config, caller, self.workload, api, &worst));
+        }
         let (new_body, forced_usage, unchanged_tail) =
             rewrite_body(api, &req, &route, std::mem::take(&mut verdict.edits), body)?;
         let mut remove_headers = Vec::new();
@@ -592,6 +692,19 @@ impl RequestFlow {
         self.model = Some((model.name.clone(), provider.name.clone()));
         self.ids.model = config.model_id(model).and_then(|i| u32::try_from(i).ok());
         self.ids.provider = u32::try_from(model.provider).ok();
+        if let Some(caller) = self.caller {
+            let index = config.model_index_of(&req.model).ok_or_else(internal)?;
+            if !config.model_allowed(caller.team, index) {
+                return Err(GatewayError::new(
+                    ErrorCode::ModelNotAllowed,
+                    format!(
+                        "your team may not use model `{}`; GET /v1/gateway/usage lists the models it may use",
+                        req.model
+                    ),
+                )
+                .with_param("model"));
+            }
+        }
         if !provider.kind.serves(api) {
             return Err(GatewayError::new(
                 ErrorCode::ModelApiMismatch,

@@ -35,6 +35,7 @@ fn run(path: &str, extra: &[(&str, &[u8])], body: &str) -> (Vec<String>, BodyOut
         HeadersOutcome::Respond(r) => {
             panic!("rejected at headers: {}", String::from_utf8_lossy(&r.body))
         }
+        HeadersOutcome::Forward { .. } => panic!("forwarded at headers"),
     };
     assert!(matches!(
         flow.on_body_progress(body.len() / 2, false),

@@ -25,6 +25,7 @@ fn run_with(config: Arc<Compiled>, path: &str, extra: &[(&str, &str)], body: &st
     match flow.on_headers(&headers, false) {
         HeadersOutcome::HoldForBody { .. } => {}
         HeadersOutcome::Respond(r) => panic!("refused at headers: {}", String::from_utf8_lossy(&r.body)),
+        HeadersOutcome::Forward { .. } => panic!("forwarded at headers"),
     }
     let outcome = flow.on_body(body.as_bytes().to_vec());
     Run { outcome, flow }

@@ -27,6 +27,15 @@ struct Envelope<'a> {
     input: Option<&'a RawValue>,
     #[serde(default)]
     stream: Option<bool>,
+    /// Output caps: chat completions (`max_tokens`, `max_completion_tokens`), Anthropic
+    /// messages (`max_tokens`), Responses (`max_output_tokens`). They bound a request's
+    /// worst-case cost; a repeated one is refused like a repeated `model`.
+    #[serde(default)]
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    max_completion_tokens: Option<u64>,
+    #[serde(default)]
+    max_output_tokens: Option<u64>,
     /// Kept raw, `null` included (a plain `Option` would read `null` as absent, and the
     /// gateway would then add a second `stream_options` key).
     #[serde(borrow, default, deserialize_with = "raw_keeping_null")]
@@ -49,6 +58,8 @@ pub struct ChatRequest {
     stream_options: Option<(usize, usize)>,
     /// The client asked for usage in the stream (`stream_options.include_usage: true`).
     pub client_asked_usage: bool,
+    /// The most output tokens the request allows (the smallest cap it sets), if any.
+    pub max_output_tokens: Option<u64>,
 }
 
 fn invalid(msg: impl Into<String>) -> GatewayError {
@@ -122,12 +133,21 @@ pub fn parse(api: Api, body: &[u8]) -> Result<ChatRequest, GatewayError> {
         }
         None => (None, false),
     };
+    let max_output_tokens = [
+        envelope.max_tokens,
+        envelope.max_completion_tokens,
+        envelope.max_output_tokens,
+    ]
+    .into_iter()
+    .flatten()
+    .min();
     Ok(ChatRequest {
         model,
         model_span,
         stream: envelope.stream.unwrap_or(false),
         stream_options,
         client_asked_usage,
+        max_output_tokens,
     })
 }
 

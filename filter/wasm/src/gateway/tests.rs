@@ -3,6 +3,12 @@
 //! The golden lists below are the host-call budget of a request. A change that adds a call
 //! shows up here first; update the list only for a call that is needed (docs/benchmarks.md
 //! reports the counts).
+//!
+//! The demo configuration has fleet-wide limits (`rate_limits`), so a forwarded request
+//! makes six calls more than without: four descriptor headers for Envoy's rate limit
+//! filters (`x-genai-rl-team`, `-api`, `-tokens`, `-cost-max`; a key id or a workload would
+//! add one each) and, when the response ends, the two filter-state values the stream-end
+//! charge reads (`genai_tokens`, `genai_cost`). Without `rate_limits` those six are absent.
 
 use super::*;
 use crate::host::fake::FakeHost;
@@ -11,8 +17,12 @@ const DEMO_CONFIG: &str = include_str!("../../../../envoy/demo/filter-config.jso
 const ABC_KEY: &str = "team-abc-key-xxxxx";
 
 fn configured() -> (FakeHost, Root) {
+    configured_with(DEMO_CONFIG)
+}
+
+fn configured_with(config: &str) -> (FakeHost, Root) {
     let host = FakeHost::new();
-    *host.plugin_configuration.borrow_mut() = DEMO_CONFIG.as_bytes().to_vec();
+    *host.plugin_configuration.borrow_mut() = config.as_bytes().to_vec();
     for (k, v) in [
         ("OPENAI_API_KEY", "sk-openai-test"),
         ("ANTHROPIC_API_KEY", "sk-ant-test"),
@@ -23,7 +33,7 @@ fn configured() -> (FakeHost, Root) {
         host.env.borrow_mut().insert(k.into(), v.into());
     }
     let mut root = Root::default();
-    assert!(root.configure(&host, DEMO_CONFIG.len()));
+    assert!(root.configure(&host, config.len()));
     host.take_calls();
     (host, root)
 }
@@ -163,6 +173,10 @@ fn a_plain_chat_request() {
         "get_buffer_bytes(request_body, 0, 106)",
         "replace_header_map_value(request_headers, x-genai-upstream, openai)",
         "replace_header_map_value(request_headers, authorization, Bearer sk-openai-test)",
+        "replace_header_map_value(request_headers, x-genai-rl-team, team-abc)",
+        "replace_header_map_value(request_headers, x-genai-rl-api, chat_completions)",
+        "replace_header_map_value(request_headers, x-genai-rl-tokens, 27)",
+        "replace_header_map_value(request_headers, x-genai-rl-cost-max, 163908)",
         "replace_header_map_value(request_headers, content-length, 111)",
         "replace_header_map_value(request_headers, accept-encoding, identity)",
         r#"set_buffer_bytes(request_body, 0, 23, {"model":"gpt-4o-2024-08-06")"#,
@@ -176,6 +190,8 @@ fn a_plain_chat_request() {
         "get_header_map_value(response_headers, content-encoding)",
         "get_buffer_bytes(response_body, 0, 247)",
         "get_current_time_nanoseconds()",
+        "set_property(genai_tokens, 24)",
+        "set_property(genai_cost, 83)",
         "get_current_time_nanoseconds()",
         "increment_metric(genai_requests_total;team=team-abc;model=gpt-4o;provider=openai;code_class=2xx;origin=provider, 1)",
         "increment_metric(genai_tokens_total;team=team-abc;model=gpt-4o;provider=openai;type=input;estimated=false, 21)",
@@ -191,6 +207,38 @@ fn a_plain_chat_request() {
         host.stat("genai_tokens_total;team=team-abc;model=gpt-4o;provider=openai;type=input;estimated=false"),
         Some(42)
     );
+}
+
+/// Without `rate_limits` a request makes none of the six rate limit calls, and the rest
+/// of its calls are those of the golden above.
+#[test]
+fn a_plain_chat_request_without_rate_limits() {
+    let mut config: serde_json::Value = serde_json::from_str(DEMO_CONFIG).unwrap();
+    config.as_object_mut().unwrap().remove("rate_limits");
+    let config = config.to_string();
+    let run = |config: &str| {
+        let (host, root) = configured_with(config);
+        let mut calls = Vec::new();
+        for _ in 0..2 {
+            host.clock_ms.set(1_000);
+            let mut req = root.request(&host);
+            let body = chat_body(false, "Summarize the quarter.");
+            assert_eq!(send(&host, &mut req, &body), (Action::Pause, Action::Continue));
+            respond_json(&host, &mut req, JSON_ANSWER);
+            host.clock_ms.set(1_040);
+            req.on_log(&host);
+            calls = host.take_calls();
+        }
+        calls
+    };
+    let with = run(DEMO_CONFIG);
+    let without = run(&config);
+    let rate_limit_call =
+        |c: &String| c.contains("x-genai-rl-") || c.contains("genai_tokens,") || c.contains("genai_cost,");
+    assert_eq!(with.iter().filter(|c| rate_limit_call(c)).count(), 6, "{with:?}");
+    assert!(!without.iter().any(rate_limit_call), "{without:?}");
+    let rest: Vec<&String> = with.iter().filter(|c| !rate_limit_call(c)).collect();
+    assert_eq!(rest, without.iter().collect::<Vec<_>>());
 }
 
 #[test]
@@ -221,6 +269,10 @@ fn a_streamed_chat_request() {
         "get_buffer_bytes(request_body, 0, 120)",
         "replace_header_map_value(request_headers, x-genai-upstream, openai)",
         "replace_header_map_value(request_headers, authorization, Bearer sk-openai-test)",
+        "replace_header_map_value(request_headers, x-genai-rl-team, team-abc)",
+        "replace_header_map_value(request_headers, x-genai-rl-api, chat_completions)",
+        "replace_header_map_value(request_headers, x-genai-rl-tokens, 30)",
+        "replace_header_map_value(request_headers, x-genai-rl-cost-max, 163915)",
         "replace_header_map_value(request_headers, content-length, 165)",
         "replace_header_map_value(request_headers, accept-encoding, identity)",
         r#"set_buffer_bytes(request_body, 0, 23, {"stream_options":{"include_usage":true},"model":"gpt-4o-2024-08-06")"#,
@@ -239,6 +291,8 @@ fn a_streamed_chat_request() {
         "get_buffer_bytes(response_body, 0, 162)",
         "set_buffer_bytes(response_body, 0, 162, )",
         "get_buffer_bytes(response_body, 0, 14)",
+        "set_property(genai_tokens, 24)",
+        "set_property(genai_cost, 83)",
         "get_current_time_nanoseconds()",
         "increment_metric(genai_requests_total;team=team-abc;model=gpt-4o;provider=openai;code_class=2xx;origin=provider, 1)",
         "increment_metric(genai_tokens_total;team=team-abc;model=gpt-4o;provider=openai;type=input;estimated=false, 21)",

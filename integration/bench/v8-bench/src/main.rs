@@ -157,7 +157,7 @@ fn inspect(config: &Arc<Compiled>, headers: &[(String, Vec<u8>)], body: Vec<u8>)
         HeadersOutcome::HoldForBody { strip } => {
             black_box(strip);
         }
-        HeadersOutcome::Respond(_) => return None,
+        HeadersOutcome::Respond(_) | HeadersOutcome::Forward { .. } => return None,
     }
     black_box(flow.on_body_progress(body.len(), true));
     match flow.on_body(body) {
