@@ -408,4 +408,10 @@ gateway adds is the filter alone, C−A at the same rate; both comparisons are s
   on separate connections; "per worker VM" subtracts the same difference for A (a worker
   thread without a VM).
 """
+    # The fleet-wide limits' section is written by integration/bench/ratelimit.py
+    # (scripts/bench --ratelimit): kept as it is.
+    kept = re.search(r"<!-- ratelimit:begin -->.*?<!-- ratelimit:end -->\n",
+                     path.read_text() if path.exists() else "", re.S)
+    if kept:
+        doc = doc.rstrip("\n") + "\n\n" + kept.group(0)
     path.write_text(doc)

@@ -302,7 +302,8 @@ def access_log_entry(gateway: Gateway, request_id: str, timeout: float = 5.0) ->
 class Prometheus:
     """A real Prometheus (Debian's package) scraping one gateway's Envoy admin every second."""
 
-    def __init__(self, workdir: pathlib.Path, gateway: "Gateway"):
+    def __init__(self, workdir: pathlib.Path, gateway: "Gateway", extra: list[tuple[str, str, str]] = ()):
+        """`extra`: more scrape jobs, each (job name, metrics path, host:port)."""
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -316,6 +317,8 @@ class Prometheus:
             "  - job_name: genai-gateway\n"
             "    metrics_path: /stats/prometheus\n"
             f"    static_configs: [{{targets: ['127.0.0.1:{gateway.admin_port}']}}]\n"
+            + "".join(f"  - job_name: {job}\n    metrics_path: {path}\n"
+                      f"    static_configs: [{{targets: ['{target}']}}]\n" for job, path, target in extra)
         )
         self.proc = subprocess.Popen(
             ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",

@@ -24,8 +24,8 @@ import httpx
 import openai
 import pytest
 
-from harness import (DEMO_CONFIG, ROOT, Gateway, Mock, RateLimitService, Redis, envoy_stats, free_port,
-                     wait_until)
+from harness import (DEMO_CONFIG, ROOT, Gateway, Mock, Prometheus, RateLimitService, Redis, envoy_stats,
+                     free_port, wait_until)
 
 KEYS = {"fleet": "fleet-key-aaaaaaaaaaaa", "tokens": "tokens-key-bbbbbbbbbbbb",
         "free": "free-key-cccccccccccc", "keyed": "keyed-team-key-dddddddd", "batch": "batch-key-eeeeeeeeeeee"}
@@ -324,6 +324,68 @@ def test_usage_endpoint_shape(fleet):
     assert 0 < u["spend"]["month"]["resets_in_seconds"] <= 31 * 86400
     r = httpx.get(f"{fleet.gateways[0].url}/v1/gateway/usage")
     assert r.status_code == 401
+
+
+def test_dashboard_panels_show_the_shared_counters(fleet, tmp_path):
+    """The dashboard's rate limit panels, queried in a real Prometheus that scrapes the service
+    and both gateways the way envoy/prometheus/prometheus.yml does, show per team what the
+    usage endpoint reports from Redis (run after the budget and TPM tests above)."""
+    dash = json.loads((ROOT / "envoy/grafana/genai-usage-dashboard.json").read_text())
+    panels = {p["title"]: [t["expr"] for t in p["targets"]] for p in dash["panels"]}
+    day_used, day_budget = panels["Fleet spend today vs budget (rate limit service)"]
+    month_used, month_budget = panels["Fleet spend this month vs budget"]
+    tpm_used, tpm_limit, rpm_used, rpm_limit = panels["Tokens and requests this minute vs limits"]
+    refusals, errors, backlog = panels["Rate limit refusals by limit"]
+    gw0, gw1 = fleet.gateways
+    prom = Prometheus(tmp_path, gw0, extra=[
+        ("genai-gateway-2", "/stats/prometheus", f"127.0.0.1:{gw1.admin_port}"),
+        ("genai-ratelimit", "/metrics", f"127.0.0.1:{fleet.service.http_port}")])
+
+    def by(expr: str, *labels: str) -> dict:
+        return {tuple(r["metric"].get(label) for label in labels) if len(labels) > 1 else r["metric"].get(labels[0]):
+                float(r["value"][1]) for r in prom.query(expr)}
+
+    try:
+        wait_until(lambda: "fleet" in by(day_used, "team"), 30, "Prometheus to scrape the service")
+        spent_day = fleet.usage(KEYS["fleet"])["spend"]["day"]["used_microdollars"]
+        assert spent_day > 0
+        assert by(day_used, "team")["fleet"] == pytest.approx(spent_day / 1e6)
+        assert by(day_budget, "team")["fleet"] == 1.0
+        assert "free" not in by(day_budget, "team"), "a team without a budget has no budget series"
+        assert by(month_used, "team")["fleet"] >= spent_day / 1e6 - 1e-9
+        assert "fleet" not in by(month_budget, "team")
+        assert by(tpm_limit, "team")["tokens"] == 1000 and by(rpm_limit, "team")["keyed"] == 100
+
+        # This minute's counts follow the shared counters (scraped every second).
+        def minute_matches() -> bool:
+            u = fleet.usage(KEYS["free"])
+            return by(rpm_used, "team").get("free") == u["requests_per_minute"]["used"] and \
+                by(tpm_used, "team").get("free") == u["tokens_per_minute"]["used"]
+        for _ in range(2):
+            r = httpx.post(f"{gw0.url}/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": MSGS},
+                           headers={"authorization": f"Bearer {KEYS['free']}"}, timeout=30)
+            assert r.status_code == 200, r.text
+        wait_until(minute_matches, 20, "the minute panels to show the usage endpoint's counts")
+        assert by(rpm_used, "team")["free"] >= 2
+
+        # Refusals: the spent team is refused on both gateways, a scrape apart, so that the
+        # rate over 5 minutes sees the counters rise.
+        def refuse() -> None:
+            for gw in fleet.gateways:
+                fleet.mock.clear()
+                r = httpx.post(f"{gw.url}/v1/chat/completions", json={"model": "pricey", "messages": MSGS},
+                               headers={"authorization": f"Bearer {KEYS['fleet']}"}, timeout=30)
+                assert r.status_code == 429 and r.json()["error"]["code"] == "team_budget_exceeded", r.text
+                assert fleet.mock.requests() == []
+        refuse()
+        time.sleep(2.5)
+        refuse()
+        wait_until(lambda: by(refusals, "team", "limit").get(("fleet", "daily_budget"), 0) > 0, 30,
+                   "the refusal panel to show team fleet's daily budget refusals")
+        assert by(errors, "decision") == {None: 0.0}, "no check failed in this run"
+        assert prom.value(backlog) == 0
+    finally:
+        prom.stop()
 
 
 # -- failures ------------------------------------------------------------------------------
