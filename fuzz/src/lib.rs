@@ -227,6 +227,16 @@ fn run_flow(path: &str, body: &[u8]) -> Decided {
     ];
     let outcome = match flow.on_headers(&headers, false) {
         HeadersOutcome::Respond(r) => BodyOutcome::Respond(r),
+        // Only GET /v1/gateway/usage is forwarded at the headers (to the rate limit service):
+        // never these POSTs; it carries no body to inspect.
+        HeadersOutcome::Forward { .. } => {
+            return Decided::Forwarded {
+                body: None,
+                model: String::new(),
+                guard: None,
+                action: None,
+            }
+        }
         HeadersOutcome::HoldForBody { .. } => match flow.on_body_progress(body.len(), true) {
             Some(o) => o,
             None => flow.on_body(body.to_vec()),
