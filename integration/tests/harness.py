@@ -76,6 +76,16 @@ class Mock:
     def clear(self) -> None:
         httpx.delete(f"{self.url}/__mock/requests").raise_for_status()
 
+    def fail(self, **controls) -> None:
+        """Instance controls (`PUT /__mock/controls`): every provider request this instance
+        receives behaves as if it carried these `x-mock-*` headers (name without the prefix,
+        `_` for `-`; `times=N` for the next N requests only). `fail()` clears them."""
+        if not controls:
+            httpx.delete(f"{self.url}/__mock/controls").raise_for_status()
+            return
+        body = {("times" if k == "times" else "x-mock-" + k.replace("_", "-")): v for k, v in controls.items()}
+        httpx.put(f"{self.url}/__mock/controls", json=body).raise_for_status()
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -92,6 +102,9 @@ class Gateway:
     env_overrides: dict = field(default_factory=dict)
     concurrency: int = 2
     mock_args: list[str] = field(default_factory=list)
+    # Provider upstreams served by a second mock instance (`self.second_mock`), standing in
+    # for a second provider: fallback tests make one fail while the other answers.
+    second_mock_upstreams: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -100,6 +113,8 @@ class Gateway:
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin = f"http://127.0.0.1:{self.admin_port}"
         self.mock = Mock(free_port(), self.workdir / "mock-provider.log", self.mock_args)
+        self.second_mock = (Mock(free_port(), self.workdir / "mock-provider-2.log")
+                            if self.second_mock_upstreams else None)
         self.envoy_log = self.workdir / "envoy.log"
         self.config_path = self.workdir / "envoy.yaml"
         self.provider_keys = {
@@ -116,7 +131,9 @@ class Gateway:
             [str(ROOT / "scripts/render-envoy"), str(self.config_path),
              "--filter-config", str(self.filter_config),
              "--listen", f"127.0.0.1:{self.port}", "--admin", f"127.0.0.1:{self.admin_port}",
-             "--provider", f"127.0.0.1:{self.mock.port}", *self.render_args],
+             "--provider", f"127.0.0.1:{self.mock.port}",
+             *[f"--upstream={u}=127.0.0.1:{self.second_mock.port}" for u in self.second_mock_upstreams],
+             *self.render_args],
             check=True,
         )
 
@@ -128,6 +145,8 @@ class Gateway:
 
     def start(self) -> "Gateway":
         self.mock.start()
+        if self.second_mock:
+            self.second_mock.start()
         self.render()
         self.proc = subprocess.Popen(
             [envoy_binary(), "-c", str(self.config_path), "--concurrency", str(self.concurrency),
@@ -152,6 +171,8 @@ class Gateway:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.mock.stop()
+        if self.second_mock:
+            self.second_mock.stop()
 
     def log_tail(self, lines: int = 60) -> str:
         if not self.envoy_log.exists():

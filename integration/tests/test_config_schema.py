@@ -124,6 +124,16 @@ BROKEN = [
     ("anthropic-version-on-openai", lambda c: c["providers"][0].update(anthropic_version="2023-06-01"),
      "`providers[0].anthropic_version`"),
     ("empty-model-tiers", lambda c: c.update(model_tiers=[]), "`model_tiers`"),
+    # Fallback chains and timeouts.
+    ("fallbacks-not-a-list", lambda c: c["models"][0].update(fallbacks="azure-gpt-4o"), "`models[0].fallbacks`"),
+    ("fallbacks-too-many", lambda c: c["models"][1].update(fallbacks=["gpt-4o", "azure-gpt-4o", "llama-internal",
+                                                                       "default-chat", "x"]), "`models[1].fallbacks`"),
+    ("fallback-twice", lambda c: c["models"][0].update(fallbacks=["azure-gpt-4o", "azure-gpt-4o"]),
+     "`models[0].fallbacks[1]`"),
+    ("unknown-timeout", lambda c: c["models"][0].update(timeouts={"first_byte": 1000}), "`models[0].timeouts.first_byte`"),
+    ("zero-first-byte", lambda c: c.update(timeouts={"first_byte_ms": 0}), "`timeouts.first_byte_ms`"),
+    ("timeout-as-text", lambda c: c["models"][1].update(timeouts={"stream_idle_ms": "5m"}),
+     "`models[1].timeouts.stream_idle_ms`"),
 ]
 
 

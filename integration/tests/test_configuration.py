@@ -112,8 +112,10 @@ def test_shipped_envoy_config_lets_long_streams_finish(tmp_path):
     assert playground["match"]["path"] == "/playground" and playground["direct_response"]["status"] == 200
     routes = [r for r in all_routes if "route" in r]
     providers = json.loads(DEMO_CONFIG.read_text())["providers"]
-    assert {r["route"]["cluster"] for r in routes} == {p.get("upstream", p["name"]) for p in providers}
-    assert {c["name"] for c in cfg["static_resources"]["clusters"]} == {p.get("upstream", p["name"]) for p in providers}
+    upstreams = {p.get("upstream", p["name"]) for p in providers}
+    # One route per provider, and per fallback chain (test_fallback.py checks those).
+    assert upstreams <= {r["route"]["cluster"] for r in routes}
+    assert upstreams <= {c["name"] for c in cfg["static_resources"]["clusters"]}
     for r in routes:
         assert seconds(r["route"]["timeout"]) >= 300, "a 5-minute stream must finish"
         assert seconds(r["route"]["idle_timeout"]) >= 300

@@ -104,6 +104,7 @@ pub fn usage(args: &UsageArgs) -> Result<(), String> {
         request_body,
         started_ms: 0,
         guardrails: Vec::new(),
+        fallback: None,
     });
     exchange.on_response_headers(&mut Head(content_type));
     if exchange.wants_body() {

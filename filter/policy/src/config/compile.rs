@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use super::chains::{self, Timeouts};
 use super::raw::{RawConfig, RawModel, RawModelTier, RawProvider, RawTeam};
 use super::ConfigError;
 use crate::api::Api;
@@ -87,6 +88,11 @@ pub struct Model {
     pub upstream_model: String,
     pub tier: usize,
     pub pricing: Option<Pricing>,
+    /// Catalog models tried, in order, when this one's provider fails (not their own fallbacks).
+    pub fallbacks: Vec<usize>,
+    pub timeouts: Timeouts,
+    /// Has its own Envoy routes (fallbacks or its own timeouts) rather than its provider's.
+    pub own_route: bool,
 }
 
 /// Provider keys, one per provider, read from the VM's environment.
@@ -111,6 +117,8 @@ pub struct Compiled {
     pub models: Vec<Model>,
     pub tiers: Vec<ModelTier>,
     pub guardrails: Guardrails,
+    /// The timeouts of every model without its own.
+    pub timeouts: Timeouts,
     keys: HashMap<[u8; 32], usize>,
     model_index: HashMap<String, usize>,
     credentials: Credentials,
@@ -135,6 +143,11 @@ impl Compiled {
     /// The index of a model of this configuration.
     pub fn model_id(&self, model: &Model) -> Option<usize> {
         index_of(&self.models, model)
+    }
+
+    /// The index in `models` of the model a name or alias stands for.
+    pub fn model_index(&self, name: &str) -> Option<usize> {
+        self.model_index.get(name).copied()
     }
 
     pub fn provider(&self, index: usize) -> Option<&Provider> {
@@ -231,7 +244,8 @@ fn build(raw: RawConfig) -> Result<Compiled, ConfigError> {
     let (teams, keys) = build_teams(raw.teams)?;
     let providers = build_providers(raw.providers)?;
     let tiers = build_tiers(raw.model_tiers)?;
-    let (models, model_index) = build_models(raw.models, &providers, &tiers)?;
+    let timeouts = Timeouts::compile(raw.timeouts.as_ref(), Timeouts::default(), "timeouts")?;
+    let (models, model_index) = build_models(raw.models, &providers, &tiers, timeouts)?;
     let guardrails = Guardrails::compile(raw.guardrails)?;
 
     Ok(Compiled {
@@ -242,6 +256,7 @@ fn build(raw: RawConfig) -> Result<Compiled, ConfigError> {
         models,
         tiers,
         guardrails,
+        timeouts,
         keys,
         model_index,
         credentials: Credentials::default(),
@@ -419,12 +434,14 @@ fn build_models(
     raw: Vec<RawModel>,
     providers: &[Provider],
     tiers: &[ModelTier],
+    default_timeouts: Timeouts,
 ) -> Result<(Vec<Model>, HashMap<String, usize>), ConfigError> {
     if raw.is_empty() {
         return Err(ConfigError::new("models", "at least one model is required"));
     }
     let mut models = Vec::with_capacity(raw.len());
     let mut index = HashMap::new();
+    let mut fallbacks = Vec::with_capacity(raw.len());
     for (i, m) in raw.into_iter().enumerate() {
         check_name(&format!("models[{i}].name"), &m.name, is_model_char)?;
         let provider = providers.iter().position(|p| p.name == m.provider).ok_or_else(|| {
@@ -473,14 +490,20 @@ fn build_models(
             ),
             None => None,
         };
+        let timeouts = Timeouts::compile(m.timeouts.as_ref(), default_timeouts, &format!("models[{i}].timeouts"))?;
+        fallbacks.push(m.fallbacks);
         models.push(Model {
             name: m.name,
             provider,
             upstream_model,
             tier,
             pricing,
+            fallbacks: Vec::new(),
+            timeouts,
+            own_route: m.timeouts.is_some(),
         });
     }
+    chains::resolve(&fallbacks, &mut models, &index, providers)?;
     Ok((models, index))
 }
 

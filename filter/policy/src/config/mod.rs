@@ -1,9 +1,11 @@
 //! Configuration in two stages: strict serde structs ([`raw`]), then an immutable,
 //! indexed form ([`Compiled`]) that the filter keeps in an `Arc` for its lifetime.
 
+pub mod chains;
 mod compile;
 pub mod raw;
 
+pub use chains::{RouteSpec, Timeouts};
 pub use compile::{compile, Compiled, Credentials, Model, Provider, ProviderKind, Team};
 
 use std::fmt;

@@ -50,6 +50,7 @@ fn exchange(api: Api, forced_usage: bool, body: Vec<u8>) -> Exchange {
         request_body: body,
         started_ms: 1_000,
         guardrails: Vec::new(),
+        fallback: None,
     })
 }
 
