@@ -150,14 +150,23 @@ def test_access_log_and_metrics_name_the_model_that_served(fresh):
     assert "envoy_cluster_wasmcustom" not in prom, "the filter's metrics keep their names"
 
 
-def test_429_retry_after_is_waited_out_then_the_fallback_serves(fresh):
+def answer_of(r, stream: bool) -> str:
+    """The text of an OpenAI SDK raw response, streamed or not."""
+    parsed = r.parse()
+    if stream:
+        return "".join(c.choices[0].delta.content or "" for c in parsed if c.choices)
+    return parsed.choices[0].message.content
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_429_retry_after_is_waited_out_then_the_fallback_serves(fresh, stream):
     g = fresh
     g.mock.fail(status=429, retry_after="1")
     started = time.monotonic()
     r = oai(g).chat.completions.with_raw_response.create(
-        model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+        model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=stream)
+    assert answer_of(r, stream) == "This is a mock reply from the provider. "
     took = time.monotonic() - started
-    assert r.parse().choices[0].message.content
     assert took >= 0.9, f"Envoy's rate-limited back-off honours retry-after: {took:.2f}s"
     assert len(g.second_mock.requests()) == 1
     entry = access_log_entry(g, r.headers["x-request-id"])
@@ -312,11 +321,12 @@ def slow_fresh(slow):
         m.fail()
 
 
-def test_connection_refused_falls_back(slow_fresh):
+@pytest.mark.parametrize("stream", [False, True])
+def test_connection_refused_falls_back(slow_fresh, stream):
     g = slow_fresh
     r = oai(g).chat.completions.with_raw_response.create(
-        model="default-chat", messages=[{"role": "user", "content": "hi"}])
-    assert r.parse().choices[0].message.content
+        model="default-chat", messages=[{"role": "user", "content": "hi"}], stream=stream)
+    assert answer_of(r, stream) == "This is a mock reply from the provider. "
     assert len(g.second_mock.requests()) == 1
     entry = access_log_entry(g, r.headers["x-request-id"])
     assert entry["fallbacks"] == "gpt-4o>azure-gpt-4o:connect_failure"
