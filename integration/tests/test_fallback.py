@@ -437,7 +437,8 @@ def test_envoy_has_exactly_the_routes_the_filter_can_choose(tmp_path):
             assert attempt_filter["disabled"] is True
     # The attempt filter shares the genai filter's VM (the same vm_config), or it could not
     # find the requests' plans.
-    wasm = hcm["http_filters"][0]["typed_config"]["config"]["vm_config"]
+    [genai] = [f for f in hcm["http_filters"] if f["name"] == "genai"]
+    wasm = genai["typed_config"]["config"]["vm_config"]
     router = hcm["http_filters"][-1]["typed_config"]
     [attempt] = [f for f in router["upstream_http_filters"] if f["name"] == "genai_attempt"]
     assert attempt["typed_config"]["config"]["vm_config"] == wasm
