@@ -215,6 +215,10 @@ def variant_config(base: dict, variant: str, port: int, admin_port: int) -> dict
                   if f["name"] in ("genai", "envoy.filters.http.wasm")
                   and "wasm" in f.get("typed_config", {}).get("@type", "").lower())
     if variant in ("A", "B"):
+        # The router's per-attempt filter (fallback chains) is the module too: not in A or B.
+        for f in filters:
+            f.get("typed_config", {}).pop("upstream_http_filters", None)
+    if variant in ("A", "B"):
         vh = hcm["route_config"]["virtual_hosts"][0]
         openai = next(r for r in vh["routes"] if r.get("route", {}).get("cluster") == "openai")
         catch_all = copy.deepcopy(openai)

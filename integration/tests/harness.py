@@ -77,6 +77,16 @@ class Mock:
     def clear(self) -> None:
         httpx.delete(f"{self.url}/__mock/requests").raise_for_status()
 
+    def fail(self, **controls) -> None:
+        """Instance controls (`PUT /__mock/controls`): every provider request this instance
+        receives behaves as if it carried these `x-mock-*` headers (name without the prefix,
+        `_` for `-`; `times=N` for the next N requests only). `fail()` clears them."""
+        if not controls:
+            httpx.delete(f"{self.url}/__mock/controls").raise_for_status()
+            return
+        body = {("times" if k == "times" else "x-mock-" + k.replace("_", "-")): v for k, v in controls.items()}
+        httpx.put(f"{self.url}/__mock/controls", json=body).raise_for_status()
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -194,6 +204,9 @@ class Gateway:
     ratelimit: "RateLimitService | None" = None
     # An existing mock provider to share (the fleet test's two gateways have one provider).
     shared_mock: "Mock | None" = None
+    # Provider upstreams served by a second mock instance (`self.second_mock`), standing in
+    # for a second provider: fallback tests make one fail while the other answers.
+    second_mock_upstreams: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -202,6 +215,8 @@ class Gateway:
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin = f"http://127.0.0.1:{self.admin_port}"
         self.mock = self.shared_mock or Mock(free_port(), self.workdir / "mock-provider.log", self.mock_args)
+        self.second_mock = (Mock(free_port(), self.workdir / "mock-provider-2.log")
+                            if self.second_mock_upstreams else None)
         self.envoy_log = self.workdir / "envoy.log"
         self.config_path = self.workdir / "envoy.yaml"
         self.provider_keys = {
@@ -223,7 +238,9 @@ class Gateway:
             [str(ROOT / "scripts/render-envoy"), str(self.config_path),
              "--filter-config", str(config),
              "--listen", f"127.0.0.1:{self.port}", "--admin", f"127.0.0.1:{self.admin_port}",
-             "--provider", f"127.0.0.1:{self.mock.port}", *extra, *self.render_args],
+             "--provider", f"127.0.0.1:{self.mock.port}",
+             *[f"--upstream={u}=127.0.0.1:{self.second_mock.port}" for u in self.second_mock_upstreams],
+             *extra, *self.render_args],
             check=True,
         )
 
@@ -236,6 +253,8 @@ class Gateway:
     def start(self) -> "Gateway":
         if not self.shared_mock:
             self.mock.start()
+        if self.second_mock:
+            self.second_mock.start()
         self.render()
         self.proc = subprocess.Popen(
             [envoy_binary(), "-c", str(self.config_path), "--concurrency", str(self.concurrency),
@@ -261,6 +280,8 @@ class Gateway:
                 self.proc.kill()
         if not self.shared_mock:
             self.mock.stop()
+        if self.second_mock:
+            self.second_mock.stop()
 
     def log_tail(self, lines: int = 60) -> str:
         if not self.envoy_log.exists():

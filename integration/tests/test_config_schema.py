@@ -143,6 +143,16 @@ BROKEN = [
      "`workloads[0].spiffe_ids[0]`"),
     ("bad-workload-header", lambda c: c.update(workload_header="x-genai-workload"), "`workload_header`"),
     ("zero-max-output", lambda c: c["models"][0].update(max_output_tokens=0), "`models[0].max_output_tokens`"),
+    # Fallback chains and timeouts.
+    ("fallbacks-not-a-list", lambda c: c["models"][0].update(fallbacks="azure-gpt-4o"), "`models[0].fallbacks`"),
+    ("fallbacks-too-many", lambda c: c["models"][1].update(fallbacks=["gpt-4o", "azure-gpt-4o", "llama-internal",
+                                                                       "default-chat", "x"]), "`models[1].fallbacks`"),
+    ("fallback-twice", lambda c: c["models"][0].update(fallbacks=["azure-gpt-4o", "azure-gpt-4o"]),
+     "`models[0].fallbacks[1]`"),
+    ("unknown-timeout", lambda c: c["models"][0].update(timeouts={"first_byte": 1000}), "`models[0].timeouts.first_byte`"),
+    ("zero-first-byte", lambda c: c.update(timeouts={"first_byte_ms": 0}), "`timeouts.first_byte_ms`"),
+    ("timeout-as-text", lambda c: c["models"][1].update(timeouts={"stream_idle_ms": "5m"}),
+     "`models[1].timeouts.stream_idle_ms`"),
 ]
 
 

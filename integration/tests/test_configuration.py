@@ -118,8 +118,20 @@ def test_shipped_envoy_config_lets_long_streams_finish(tmp_path):
     usage = [r for r in routes if r["route"]["cluster"] == "genai_ratelimit_http"]
     assert len(usage) == 1 and "typed_per_filter_config" not in usage[0]
     routes = [r for r in routes if r not in usage]
-    assert {r["route"]["cluster"] for r in routes} == upstreams
-    assert {c["name"] for c in cfg["static_resources"]["clusters"]} == upstreams | {"genai_ratelimit", "genai_ratelimit_http"}
+    # One route per provider, and per fallback chain (test_fallback.py checks those).
+    assert upstreams <= {r["route"]["cluster"] for r in routes}
+    assert upstreams | {"genai_ratelimit", "genai_ratelimit_http"} <= {c["name"] for c in cfg["static_resources"]["clusters"]}
+    chains = [r for r in routes if r["name"].startswith("model:") and "+" in r["name"]]
+    assert chains, "the demo has fallback chains"
+    for r in routes:
+        # Every provider and fallback chain route gives both rate limit filters their
+        # descriptors, with the stream-end charges, and strips the descriptor headers.
+        per_filter = r["typed_per_filter_config"]
+        for name, hits in (("envoy.filters.http.ratelimit.genai_budgets", "%FILTER_STATE(wasm.genai_cost:PLAIN)%"),
+                           ("envoy.filters.http.ratelimit.genai_rates", "%FILTER_STATE(wasm.genai_tokens:PLAIN)%")):
+            limits = per_filter[name]["rate_limits"]
+            assert any(l.get("apply_on_stream_done") and l["hits_addend"]["format"] == hits for l in limits), r["name"]
+        assert "x-genai-rl-team" in r["request_headers_to_remove"], r["name"]
     for r in routes:
         assert seconds(r["route"]["timeout"]) >= 300, "a 5-minute stream must finish"
         assert seconds(r["route"]["idle_timeout"]) >= 300

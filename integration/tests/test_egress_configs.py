@@ -69,9 +69,23 @@ def test_shipped_configs_validate(tmp_path, certs, version):
 def test_production_egress_is_tls_to_the_real_providers():
     cfg = yaml.safe_load(PRODUCTION.read_text())
     providers = json.loads((ROOT / "envoy/egress/providers.json").read_text())
-    # The rate limit service's clusters are the fleet's own service, not a provider.
-    clusters = {c["name"]: c for c in cfg["static_resources"]["clusters"] if not c["name"].startswith("genai_ratelimit")}
-    assert set(clusters) == {p.get("upstream", p["name"]) for p in json.loads(DEMO_CONFIG.read_text())["providers"]}
+    everything = {c["name"]: c for c in cfg["static_resources"]["clusters"]}
+    upstreams = {p.get("upstream", p["name"]) for p in json.loads(DEMO_CONFIG.read_text())["providers"]}
+    clusters = {n: c for n, c in everything.items() if n in upstreams}
+    assert set(clusters) == upstreams
+    # The rest are fallback chains: aggregates of target clusters, each its provider's
+    # cluster (TLS and all) under another name; and the rate limit service's clusters (the
+    # fleet's own service, not a provider).
+    for name, c in everything.items():
+        if name.startswith("target:"):
+            endpoint = c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+            model = endpoint["metadata"]["filter_metadata"]["genai"]["target"]
+            assert name == f"target:{model}"
+            assert c["transport_socket"]["typed_config"]["@type"].endswith("UpstreamTlsContext")
+        elif name in ("genai_ratelimit", "genai_ratelimit_http"):
+            pass
+        elif name not in upstreams:
+            assert c["cluster_type"]["name"] == "envoy.clusters.aggregate", name
     hosts = set()
     for name, c in clusters.items():
         host = providers[name].removeprefix("https://")

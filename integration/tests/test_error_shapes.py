@@ -194,17 +194,18 @@ def without_unrouted_routes(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def envoy_errors_gateway(tmp_path_factory):
-    """A gateway whose routes time out after 1 s, whose private Anthropic provider and
-    self-hosted model are unreachable, and two of whose providers have no route: Envoy itself
-    answers 504, 503 and 502."""
+    """A gateway whose routes time out after 1 s, whose public Anthropic and Azure providers
+    are unreachable, and two of whose providers have no route: Envoy itself answers 504, 503
+    and 502. (Models without fallbacks for the 503: a model with them would be served by its
+    fallback, test_fallback.py.)"""
     from deployment import start_gateway
 
     port = closed_port()
     work = tmp_path_factory.mktemp("envoy-errors")
     gw = start_gateway(work / "gw", filter_config=with_unrouted_providers(work / "filter-config.json"),
                        patch=without_unrouted_routes,
-                       render_args=["--route-timeout", "1s", "--upstream", f"anthropic-private=127.0.0.1:{port}",
-                                    "--upstream", f"self-hosted=127.0.0.1:{port}"])
+                       render_args=["--route-timeout", "1s", "--upstream", f"anthropic=127.0.0.1:{port}",
+                                    "--upstream", f"azure=127.0.0.1:{port}"])
     try:
         yield gw
     finally:
@@ -213,9 +214,9 @@ def envoy_errors_gateway(tmp_path_factory):
 
 ENVOY_CASES = [
     # (case, Anthropic model, OpenAI model, extra headers, status, code, Anthropic type, classes)
-    ("provider too slow", "claude-sonnet", "gpt-4o", {"x-mock-hang-ms": "3000"}, 504, "upstream_timeout",
+    ("provider too slow", "claude-sonnet-private", "gpt-4o", {"x-mock-hang-ms": "3000"}, 504, "upstream_timeout",
      "timeout_error", "GatewayTimeoutError", "InternalServerError"),
-    ("provider unreachable", "claude-sonnet-private", "llama-internal", {}, 503, "upstream_unavailable",
+    ("provider unreachable", "claude-sonnet", "azure-gpt-4o", {}, 503, "upstream_unavailable",
      "api_error", "ServiceUnavailableError", "InternalServerError"),
     ("provider without a route", "claude-unrouted", "gpt-unrouted", {}, 502, "upstream_not_routed",
      "api_error", "InternalServerError", "InternalServerError"),

@@ -20,7 +20,7 @@ import httpx
 import openai
 import pytest
 
-from harness import TEAM_ABC_KEY, Gateway, envoy_stats, wait_until
+from harness import DEMO_CONFIG, TEAM_ABC_KEY, Gateway, envoy_stats, wait_until
 from hostile_provider import PROMPT_TOKENS, HostileProvider
 
 SERIES = "team=team-abc;model=gpt-4o;provider=openai"
@@ -33,6 +33,15 @@ class HostileGateway(Gateway):
     def __post_init__(self):
         super().__post_init__()
         self.mock = HostileProvider(self.mock.port)
+        if self.filter_config == DEMO_CONFIG:
+            # One provider, no fallback: a model with fallbacks retries a close before the
+            # head on its next target by design (test_fallback.py); here every request meets
+            # the hostile provider exactly once.
+            config = json.loads(DEMO_CONFIG.read_text())
+            for m in config["models"]:
+                m.pop("fallbacks", None)
+            self.filter_config = self.workdir / "filter-config-no-fallbacks.json"
+            self.filter_config.write_text(json.dumps(config))
 
     def start(self) -> "HostileGateway":
         # The harness waits 30 s for readiness; on a loaded 2-core machine V8 compiling the

@@ -217,6 +217,16 @@ def test_a_broken_configuration_changes_nothing(ecds_gateway, tmp_path):
     assert done.returncode == 1 and "`mistral` has no Envoy route" in done.stderr, done.stderr
     assert gw.ecds.read_bytes() == before
 
+    # So does a new fallback chain, or new timeouts: their routes are rendered at startup.
+    for change in ({"fallbacks": ["azure-gpt-4o"]}, {"timeouts": {"first_byte_ms": 5000}}):
+        chained = json.loads(json.dumps(config))
+        next(m for m in chained["models"] if m["name"] == "gpt-4o-mini").update(change)
+        done = gw.publish(chained, config_file)
+        assert done.returncode == 1, done.stdout
+        assert "route `model:gpt-4o-mini" in done.stderr and "not in Envoy's routes as rendered" in done.stderr, \
+            done.stderr
+        assert gw.ecds.read_bytes() == before
+
     # 2. Written into the watched file directly, bypassing genaictl: Envoy refuses it with the
     #    filter's own message, and the previous configuration keeps serving.
     fails = gw.ecds_stat("config_fail")

@@ -52,9 +52,13 @@ class Sampler(threading.Thread):
             while not self.stop.is_set():
                 try:
                     text = c.get(f"{self.gw.admin}/stats", params={"filter": "upstream_rq_active$"}).text
-                    for line in text.splitlines():
-                        if line.startswith("cluster.openai.upstream_rq_active"):
-                            self.max_active = max(self.max_active, int(line.rpartition(" ")[2]))
+                    # default-chat is gpt-4o, whose fallback chain sends its first attempt to
+                    # the target cluster of gpt-4o (OpenAI's upstream under the chain's name);
+                    # a model without a chain would use the provider's cluster itself.
+                    active = sum(int(line.rpartition(" ")[2]) for line in text.splitlines()
+                                 if line.startswith(("cluster.openai.upstream_rq_active",
+                                                     "cluster.target_gpt-4o.upstream_rq_active")))
+                    self.max_active = max(self.max_active, active)
                 except httpx.HTTPError:
                     pass
                 self.stop.wait(0.2)

@@ -76,8 +76,9 @@ def test_usage_cost_and_requests_match_the_provider(metered):
 
     # 6. refusals and provider errors are counted apart
     assert httpx.post(f"{gw.url}/v1/chat/completions", json={"model": "gpt-4o"}).status_code == 401
+    # (gpt-4o-mini: it has no fallback, so the provider's 429 is the answer)
     with pytest.raises(openai.RateLimitError):
-        oai.chat.completions.create(model="gpt-4o", messages=msgs, extra_headers={"x-mock-status": "429"})
+        oai.chat.completions.create(model="gpt-4o-mini", messages=msgs, extra_headers={"x-mock-status": "429"})
 
     # Envoy's own counters, read at once (the filter updates them in on_log)
     stats = envoy_stats(gw)
@@ -90,7 +91,7 @@ def test_usage_cost_and_requests_match_the_provider(metered):
     assert stats[f"genai_tokens_total;{xyz};type=output;estimated=false"] == xyz_out
     assert stats["genai_request_cost_microdollars_total;team=team-xyz;model=claude-sonnet"] == xyz_cost
     assert stats[f"genai_requests_total;{abc};code_class=2xx;origin=provider"] == 3
-    assert stats[f"genai_requests_total;{abc};code_class=4xx;origin=provider"] == 1
+    assert stats["genai_requests_total;team=team-abc;model=gpt-4o-mini;provider=openai;code_class=4xx;origin=provider"] == 1
     assert stats["genai_requests_total;team=none;model=none;provider=none;code_class=4xx;origin=gateway"] == 1
     assert stats["genai_team_daily_budget_dollars;team=team-abc"] == 50
     assert stats["genai_team_daily_budget_dollars;team=team-xyz"] == 2

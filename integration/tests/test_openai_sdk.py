@@ -92,9 +92,10 @@ def test_azure_openai_gets_api_key_and_deployment_path(gateway, mock):
 
 
 def test_provider_errors_pass_through(gateway, mock):
+    # gpt-4o-mini has no fallback (test_fallback.py covers the models that have one).
     with pytest.raises(openai.RateLimitError) as e:
         client(gateway).chat.completions.create(
-            model="gpt-4o", messages=[{"role": "user", "content": "hi"}],
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
             extra_headers={"x-mock-status": "429"},
         )
     assert e.value.status_code == 429

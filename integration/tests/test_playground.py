@@ -92,9 +92,28 @@ def test_check_names_the_card_and_lists_only_the_approved_models(session, ):
     assert check["accepting"] == ["claude-sonnet-private", "llama-internal"]
     assert check["approved"] == "Approved models: claude-sonnet-private, llama-internal"
     assert "classification_mismatch" in check["error"]
-    # The check reached the gateway, was counted as a dry run, and reached no provider.
+    # The checks reached the gateway and were counted as dry runs (this one and the
+    # injection's, both blocked), and reached no provider.
     assert after.get("genai_dry_runs_total;team=team-abc;action=block", 0) - \
-        before.get("genai_dry_runs_total;team=team-abc;action=block", 0) == 1
+        before.get("genai_dry_runs_total;team=team-abc;action=block", 0) == 2
+
+
+def test_check_shows_the_injection_families_the_gateway_scored(session):
+    _, r, _, _ = session
+    inj = r["steps"]["injection"]
+    verdict = inj["verdict"]
+    assert verdict["decision"] == "block" and verdict["error_code"] == "prompt_injection_blocked", verdict
+    fams = verdict["injection_families"]
+    assert any(f["family"] == "instruction_override" and f["triggered"] and f["action"] == "block" for f in fams), fams
+    # The page shows every family the gateway scored, as it scored it.
+    assert [row["family"] for row in inj["families"]] == [f["family"] for f in fams]
+    for row, f in zip(inj["families"], fams):
+        name, score, action, features = row["cells"]
+        assert name == f["family"] and score == f"{f['score']:g} of {f['threshold']:g}", (row, f)
+        assert action == (f["action"] if f["triggered"] else "below threshold")
+        assert features == ", ".join(f["features"])
+    for hit in verdict["injection"]:
+        assert hit["rule"] in inj["rules"]
 
 
 def tokens(stats: dict, model: str, provider: str, kind: str) -> float:
@@ -194,6 +213,6 @@ def test_usage_panel_shows_the_agreed_shape(tmp_path):
 
 
 def test_screenshots_are_saved():
-    for name in ("check", "run", "refusal", "narrow", "usage"):
+    for name in ("check", "injection", "run", "refusal", "narrow", "usage"):
         png = SHOTS / f"{name}.png"
         assert png.exists() and png.stat().st_size > 10_000, png

@@ -1,6 +1,7 @@
 """scripts/run, as the README's quick start uses it: up, the reference snippet streams, the
-playground is served, a saved configuration change is published without a restart, Ctrl-C
-stops it."""
+playground is served, the demo's fallback chain serves when the first mock provider is told to
+fail (and the metrics show it), a saved configuration change is published without a restart,
+Ctrl-C stops it."""
 import json
 import os
 import re
@@ -16,10 +17,11 @@ from test_reference_snippet import SNIPPET
 
 
 def test_scripts_run_serves_the_demo_and_stops_on_ctrl_c(tmp_path):
-    listen, admin, mock, tls = free_port(), free_port(), free_port(), free_port()
+    listen, admin, mock, tls, fallback = free_port(), free_port(), free_port(), free_port(), free_port()
     redis, rl, rl_http = free_port(), free_port(), free_port()
     env = dict(os.environ, GENAI_LISTEN=f"127.0.0.1:{listen}", GENAI_ADMIN=f"127.0.0.1:{admin}",
                GENAI_MOCK=f"127.0.0.1:{mock}", GENAI_TLS_LISTEN=f"127.0.0.1:{tls}",
+               GENAI_FALLBACK_MOCK=f"127.0.0.1:{fallback}",
                GENAI_REDIS_PORT=str(redis), GENAI_RATELIMIT=f"127.0.0.1:{rl}",
                GENAI_RATELIMIT_HTTP=f"127.0.0.1:{rl_http}")
     config_file = tmp_path / "filter-config.json"
@@ -49,6 +51,23 @@ def test_scripts_run_serves_the_demo_and_stops_on_ctrl_c(tmp_path):
         assert usage.json()["requests_per_minute"]["used"] >= 1
         assert usage.json()["spend"]["day"]["budget_dollars"] == 50.0
 
+        # The README's fallback walk-through: the first mock fails, the second (Azure) serves.
+        assert httpx.put(f"http://127.0.0.1:{mock}/__mock/controls", json={"x-mock-status": 503}).status_code == 200
+        httpx.delete(f"http://127.0.0.1:{mock}/__mock/requests")
+        r = httpx.post(f"http://127.0.0.1:{listen}/v1/chat/completions",
+                       headers={"authorization": "Bearer team-abc-key-xxxxx"}, timeout=30,
+                       json={"model": "default-chat", "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 200, r.text
+        assert r.json()["choices"][0]["message"]["content"] == "This is a mock reply from the provider. "
+        [served] = httpx.get(f"http://127.0.0.1:{fallback}/__mock/requests").json()
+        assert served["path"].startswith("/openai/deployments/gpt-4o-prod/chat/completions")
+        assert served["headers"]["api-key"][0].startswith("demo-azure-"), "Azure's own per-run demo key"
+        assert "authorization" not in served["headers"]
+        prom = httpx.get(f"http://127.0.0.1:{admin}/stats/prometheus").text
+        assert ('genai_fallbacks_total{team="team-abc",model="gpt-4o",from="gpt-4o",to="azure-gpt-4o",'
+                'reason="server_error"} 1') in prom
+        assert httpx.delete(f"http://127.0.0.1:{mock}/__mock/controls").status_code == 200
+
         # The playground, served by Envoy itself.
         page = httpx.get(f"http://127.0.0.1:{listen}/playground")
         assert page.status_code == 200 and "<title>Playground" in page.text
@@ -76,7 +95,7 @@ def test_scripts_run_serves_the_demo_and_stops_on_ctrl_c(tmp_path):
     assert code in (0, 130), text[-2000:]
     assert "stopping" in text
     time.sleep(0.5)
-    for port in (listen, mock, rl_http):
+    for port in (listen, mock, fallback, rl_http):
         try:
             httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
             raise AssertionError(f"port {port} still answers after Ctrl-C")

@@ -12,6 +12,8 @@ use std::process::ExitCode;
 use genai_policy::auth::key_digest_hex;
 use genai_policy::compile;
 
+mod routes;
+
 const USAGE: &str = "\
 genaictl: admin CLI for the GenAI gateway filter
 
@@ -45,6 +47,9 @@ USAGE:
       Validate CONFIG as the filter would, then write it atomically into the extension
       config file Envoy watches (scripts/render-envoy --ecds FILE): applied without a
       restart. Nothing is written if the filter would refuse it.
+  genaictl routes CONFIG
+      The Envoy routes the filter can choose (one per provider, one per subset of
+      each model's fallbacks), one JSON object per line: what render-envoy renders.
 ";
 
 fn main() -> ExitCode {
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
         ["check", rest @ ..] => parse_check(rest).and_then(|a| check::run(&a)),
         ["usage", rest @ ..] => parse_usage(rest).and_then(|a| usage::usage(&a)),
         ["publish", rest @ ..] => parse_publish(rest),
+        ["routes", path] => routes::routes(path),
         ["-h" | "--help" | "help"] => {
             print!("{USAGE}");
             Ok(())

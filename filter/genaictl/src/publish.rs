@@ -64,6 +64,22 @@ pub fn publish(config_path: &str, ecds_path: &str, require_env: bool) -> Result<
                  and restart Envoy; {ecds_path} was not changed"
             ));
         }
+        // Fallback chains and per-model timeouts are Envoy routes too (one per subset of a
+        // chain): a new chain, or new timeouts, need them rendered.
+        let rendered = old.routes();
+        for r in config.routes() {
+            let same = rendered
+                .iter()
+                .find(|o| o.key == r.key)
+                .is_some_and(|o| o.timeouts == r.timeouts && o.idle_ms == r.idle_ms);
+            if !same {
+                return Err(format!(
+                    "route `{}` (a model's fallbacks or timeouts) is not in Envoy's routes as rendered; \
+                     re-render with scripts/render-envoy and restart Envoy; {ecds_path} was not changed",
+                    r.key
+                ));
+            }
+        }
     }
     if old_text == text {
         println!("{ecds_path}: already publishes {config_path}; nothing to do");

@@ -105,6 +105,7 @@ pub fn usage(args: &UsageArgs) -> Result<(), String> {
         started_ms: 0,
         guardrails: Vec::new(),
         workload: None,
+        fallback: None,
     });
     exchange.on_response_headers(&mut Head(content_type));
     if exchange.wants_body() {

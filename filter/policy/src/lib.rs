@@ -10,6 +10,7 @@ pub mod classification;
 pub mod config;
 pub mod dryrun;
 pub mod error;
+pub mod fallback;
 pub mod flow;
 pub mod guardrails;
 pub mod headers;

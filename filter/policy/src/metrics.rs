@@ -97,6 +97,11 @@ pub struct Outcome {
     /// token and cost series (series of requests without one keep their names). Its index
     /// is `ids.workload`.
     pub workload: Option<String>,
+    /// The catalog model the client asked for (`model` is the one that served, when a
+    /// fallback did).
+    pub requested_model: Option<String>,
+    /// Each fallback: from which model to which, and why (crate::fallback::report).
+    pub fallbacks: Vec<crate::fallback::FallbackPoint>,
 }
 
 pub const NONE: &str = "none";
@@ -332,8 +337,8 @@ impl Outcome {
         }
     }
 
-    /// The points of the metrics only some requests update (guardrail triggers; a dry run,
-    /// which counts only itself), named.
+    /// The points of the metrics only some requests update (guardrail triggers, fallbacks;
+    /// a dry run, which counts only itself), named.
     pub fn extra_points(&self) -> Vec<Point> {
         let team = self.team.clone().unwrap_or_else(|| NONE.into());
         if let Some(decision) = self.dry_run {
@@ -344,19 +349,35 @@ impl Outcome {
                 value: 1,
             }];
         }
-        self.guardrails
-            .iter()
-            .map(|(guardrail, action)| Point {
-                kind: Kind::Counter,
-                name: "genai_guardrail_triggers_total",
-                labels: vec![
-                    ("team", team.clone()),
-                    ("guardrail", guardrail.clone()),
-                    ("action", (*action).into()),
-                ],
-                value: 1,
-            })
-            .collect()
+        let requested = self
+            .requested_model
+            .clone()
+            .or_else(|| self.model.clone())
+            .unwrap_or_else(|| NONE.into());
+        let triggers = self.guardrails.iter().map(|(guardrail, action)| Point {
+            kind: Kind::Counter,
+            name: "genai_guardrail_triggers_total",
+            labels: vec![
+                ("team", team.clone()),
+                ("guardrail", guardrail.clone()),
+                ("action", (*action).into()),
+            ],
+            value: 1,
+        });
+        // Labelled with the model asked for: the served one is on the request's own series.
+        let fallbacks = self.fallbacks.iter().map(|f| Point {
+            kind: Kind::Counter,
+            name: "genai_fallbacks_total",
+            labels: vec![
+                ("team", team.clone()),
+                ("model", requested.clone()),
+                ("from", f.from.clone()),
+                ("to", f.to.clone()),
+                ("reason", f.reason.into()),
+            ],
+            value: 1,
+        });
+        triggers.chain(fallbacks).collect()
     }
 
     /// Every point of the request, named: the updates rendered, then the extra points.
@@ -607,6 +628,44 @@ mod tests {
         assert_eq!(
             names(&o.points()),
             vec!["genai_dry_runs_total;team=team-abc;action=block"]
+        );
+    }
+
+    #[test]
+    fn fallbacks_are_labelled_with_the_requested_model() {
+        use crate::fallback::FallbackPoint;
+        let o = Outcome {
+            team: Some("t".into()),
+            model: Some("azure-gpt-4o".into()),
+            provider: Some("azure".into()),
+            status: 200,
+            origin: Some(Origin::Provider),
+            requested_model: Some("gpt-4o".into()),
+            fallbacks: vec![
+                FallbackPoint {
+                    from: "gpt-4o".into(),
+                    to: "azure-gpt-4o".into(),
+                    reason: "server_error",
+                },
+                FallbackPoint {
+                    from: "gpt-4o".into(),
+                    to: "llama-internal".into(),
+                    reason: "classification",
+                },
+            ],
+            ..Default::default()
+        };
+        let n = names(&o.points());
+        assert_eq!(
+            n[0], "genai_requests_total;team=t;model=azure-gpt-4o;provider=azure;code_class=2xx;origin=provider",
+            "the request is counted for the model that served it"
+        );
+        assert_eq!(
+            &n[n.len() - 2..],
+            [
+                "genai_fallbacks_total;team=t;model=gpt-4o;from=gpt-4o;to=azure-gpt-4o;reason=server_error",
+                "genai_fallbacks_total;team=t;model=gpt-4o;from=gpt-4o;to=llama-internal;reason=classification",
+            ]
         );
     }
 

@@ -16,6 +16,7 @@ use proxy_wasm::types::Action;
 
 use genai_usage::Encoding;
 
+use crate::attempt::{self, Registration};
 use crate::host::{self, BufferType, Host, HostError, LogLevel, MapType};
 use crate::metrics::Metrics;
 
@@ -106,6 +107,7 @@ impl Root {
         Request {
             flow: self.config.clone().map(|c| RequestFlow::new(c, now)),
             metrics: Rc::clone(&self.metrics),
+            attempts: None,
         }
     }
 }
@@ -115,6 +117,8 @@ impl Root {
 pub struct Request {
     flow: Option<RequestFlow>,
     metrics: Rc<Metrics>,
+    /// A request that may fall back: its plan, findable by its attempts until it ends.
+    attempts: Option<Registration>,
 }
 
 impl Request {
@@ -144,10 +148,21 @@ impl Request {
         if let Some(fx) = flow.request_body_progress(body_size, end_of_stream) {
             return apply(host, Some(flow), fx);
         }
-        let fx = match host.buffer(BufferType::HttpRequestBody, 0, body_size) {
+        let mut fx = match host.buffer(BufferType::HttpRequestBody, 0, body_size) {
             Ok(body) => flow.request_body(body),
             Err(e) => failed(host, flow, "read the request body", e),
         };
+        if let Some(shared) = fx.attempts.take() {
+            // The attempts (the module again, on the chain's route) find the plan by this
+            // key; without it a fallback attempt is never sent.
+            match attempt::register(&shared) {
+                Some(reg) => {
+                    fx.properties.push((attempt::PLAN_PROPERTY, reg.key()));
+                    self.attempts = Some(reg);
+                }
+                None => fx = failed(host, flow, "register the fallback plan", HostError(host::MALFORMED)),
+            }
+        }
         apply(host, Some(flow), fx)
     }
 
@@ -166,6 +181,10 @@ impl Request {
         let plan = exchange.on_response_headers(&mut HostResponseHead(host));
         if plan.remove_content_length {
             let _ = host.remove_header(MapType::HttpResponseHeaders, "content-length");
+        }
+        // A fallback served, or was skipped: the access log names the model that served.
+        for (name, value) in &plan.properties {
+            let _ = host.set_property(name, value.as_bytes());
         }
         Action::Continue
     }

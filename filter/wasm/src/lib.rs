@@ -1,6 +1,7 @@
 //! The proxy-wasm filter. It only translates Envoy's callbacks and host calls; every
 //! decision is made by `genai-policy`.
 
+pub mod attempt;
 pub mod context;
 pub mod gateway;
 pub mod host;

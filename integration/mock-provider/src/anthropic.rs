@@ -198,6 +198,14 @@ impl SseSource for MessagesStream {
             event("message_stop", br#"{"type":"message_stop"}"#),
         ]
     }
+
+    /// Anthropic's mid-stream failure: an `error` event (the SDKs raise it), then nothing.
+    fn error(&mut self) -> Bytes {
+        event(
+            "error",
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded (x-mock-error-after)"}}"#,
+        )
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub trait SseSource: Send + 'static {
     fn token(&mut self, i: usize) -> Bytes;
     /// Events after the last token (finish, usage, `[DONE]`).
     fn tail(&mut self) -> Vec<Bytes>;
+    /// The provider's error event, sent instead of the rest of the stream (`x-mock-error-after`).
+    fn error(&mut self) -> Bytes;
 }
 
 /// How a stream is paced and whether it is cut short.
@@ -28,6 +30,8 @@ pub struct Pacing {
     pub tokens: usize,
     pub token_delay: Duration,
     pub abort_after: Option<usize>,
+    /// After this many tokens, the provider's error event ends the stream (cleanly: no reset).
+    pub error_after: Option<usize>,
 }
 
 /// Grace period that lets the connection flush what was sent before it is aborted.
@@ -89,6 +93,11 @@ impl Body for SseBody {
             }
             if this.tail_queued {
                 return Poll::Ready(None);
+            }
+            if this.pacing.error_after.is_some_and(|k| this.next_token >= k) {
+                this.queue.push_back(this.source.error());
+                this.tail_queued = true;
+                continue;
             }
             if this.pacing.abort_after.is_some_and(|k| this.next_token >= k) {
                 if this.abort_armed {
@@ -270,6 +279,9 @@ pub mod tests {
         fn tail(&mut self) -> Vec<Bytes> {
             vec![Bytes::from("t1"), Bytes::from("t2")]
         }
+        fn error(&mut self) -> Bytes {
+            Bytes::from("e")
+        }
     }
 
     fn pacing(tokens: usize, abort_after: Option<usize>) -> Pacing {
@@ -277,6 +289,7 @@ pub mod tests {
             tokens,
             token_delay: Duration::ZERO,
             abort_after,
+            error_after: None,
         }
     }
 
@@ -300,12 +313,28 @@ pub mod tests {
         assert!(aborted);
     }
 
+    #[tokio::test]
+    async fn error_event_after_k_tokens() {
+        let p = Pacing {
+            error_after: Some(2),
+            ..pacing(3, None)
+        };
+        let (ev, aborted) = drain(MockBody::sse(Box::new(Numbers), p)).await;
+        assert_eq!(ev, ["h", "0", "1", "e"]);
+        assert!(!aborted, "the error event ends the stream cleanly");
+        let p = Pacing {
+            error_after: Some(0),
+            ..pacing(3, None)
+        };
+        assert_eq!(drain(MockBody::sse(Box::new(Numbers), p)).await.0, ["h", "e"]);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn delays_between_tokens() {
         let p = Pacing {
             tokens: 4,
             token_delay: Duration::from_millis(100),
-            abort_after: None,
+            ..Pacing::default()
         };
         let start = Instant::now();
         let (ev, _) = drain(MockBody::sse(Box::new(Numbers), p)).await;

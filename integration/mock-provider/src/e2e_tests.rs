@@ -553,3 +553,132 @@ async fn usage_omit() {
         .unwrap()
         .starts_with("x-mock-usage"));
 }
+
+/// Like `send`, but a dropped connection is `Err` instead of a panic.
+async fn try_send(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &str) -> Result<Reply, hyper::Error> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut req = Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("host", addr.to_string())
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = sender
+        .send_request(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
+        .await?;
+    let (parts, body) = resp.into_parts();
+    Ok(read_reply(parts, body).await)
+}
+
+async fn put_controls(addr: SocketAddr, json: &str) -> Reply {
+    send(addr, "PUT", "/__mock/controls", &[], json).await
+}
+
+#[tokio::test]
+async fn reset_drops_the_connection_before_the_head() {
+    let addr = start(true).await;
+    let started = Instant::now();
+    let r = try_send(
+        addr,
+        "/v1/chat/completions",
+        &[("x-mock-reset", "head"), ("x-mock-ttft-ms", "50")],
+        CHAT,
+    )
+    .await;
+    assert!(r.is_err(), "no response at all");
+    assert!(started.elapsed() >= Duration::from_millis(50), "after the initial wait");
+    let recorded: Value = serde_json::from_str(&send(addr, "GET", "/__mock/requests", &[], "").await.body).unwrap();
+    assert_eq!(recorded.as_array().unwrap().len(), 1, "the request is still recorded");
+    // The next connection is served normally.
+    assert_eq!(
+        send(addr, "POST", "/v1/chat/completions", &[], CHAT).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn instance_controls_make_one_instance_fail() {
+    let failing = start(true).await;
+    let healthy = start(true).await;
+    let r = put_controls(
+        failing,
+        r#"{"x-mock-status": "429", "x-mock-retry-after": "3", "times": 2}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.json(),
+        json!({"x-mock-status": "429", "x-mock-retry-after": "3", "times": 2})
+    );
+    for _ in 0..2 {
+        let r = send(failing, "POST", "/v1/messages", &[], MESSAGES_STREAM).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers["retry-after"], "3");
+        assert_eq!(r.json()["error"]["type"], "rate_limit_error");
+    }
+    assert_eq!(
+        send(failing, "POST", "/v1/chat/completions", &[], CHAT).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(failing, "GET", "/__mock/controls", &[], "").await.json(),
+        json!({})
+    );
+    assert_eq!(
+        send(healthy, "POST", "/v1/chat/completions", &[], CHAT).await.status,
+        StatusCode::OK
+    );
+
+    // Until cleared; the request's own headers win; a bad setting is refused.
+    put_controls(failing, r#"{"x-mock-reset": "head"}"#).await;
+    assert!(try_send(failing, "/v1/chat/completions", &[], CHAT).await.is_err());
+    assert!(try_send(failing, "/v1/chat/completions", &[], CHAT).await.is_err());
+    let r = try_send(failing, "/v1/chat/completions", &[("x-mock-status", "503")], CHAT).await;
+    assert!(r.is_err(), "x-mock-reset still comes from the instance");
+    let r = put_controls(failing, r#"{"x-mock-status": "700"}"#).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.starts_with("x-mock-status"), "{}", r.body);
+    assert_eq!(
+        send(failing, "DELETE", "/__mock/controls", &[], "").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(failing, "POST", "/v1/chat/completions", &[], CHAT).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn error_event_mid_stream() {
+    let addr = start(false).await;
+    let headers = [("x-mock-tokens", "5"), ("x-mock-error-after", "2")];
+    let r = send(addr, "POST", "/v1/chat/completions", &headers, CHAT_STREAM_USAGE).await;
+    assert_eq!(r.status, StatusCode::OK, "the stream had started");
+    assert!(!r.aborted, "ends cleanly");
+    let events: Vec<&str> = r.body.split_terminator("\n\n").collect();
+    assert_eq!(events.len(), 1 + 2 + 1, "{}", r.body);
+    let err: Value = serde_json::from_str(events[3].strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(err["error"]["type"], "server_error");
+    assert!(!r.body.contains("[DONE]") && !r.body.contains("finish_reason\":\"stop"));
+
+    let r = send(addr, "POST", "/v1/messages", &headers, MESSAGES_STREAM).await;
+    let last = r.body.split_terminator("\n\n").last().unwrap();
+    assert!(last.starts_with("event: error\ndata: "), "{last}");
+    let err: Value = serde_json::from_str(last.split_once("data: ").unwrap().1).unwrap();
+    assert_eq!(err["error"]["type"], "overloaded_error");
+    assert!(!r.body.contains("message_stop"));
+
+    let body = r#"{"model":"gpt-x","input":"hi","stream":true}"#;
+    let r = send(addr, "POST", "/v1/responses", &headers, body).await;
+    let last = r.body.split_terminator("\n\n").last().unwrap();
+    let err: Value = serde_json::from_str(last.split_once("data: ").unwrap().1).unwrap();
+    assert_eq!(err["type"], "error");
+    assert_eq!(err["sequence_number"], 6, "after the 4 head events and 2 deltas");
+    assert!(!r.body.contains("response.completed"));
+}

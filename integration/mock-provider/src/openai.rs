@@ -222,6 +222,14 @@ impl SseSource for ChatStream {
         out.push(Bytes::from_static(b"data: [DONE]\n\n"));
         out
     }
+
+    /// What OpenAI sends when a stream fails after it started: a `data:` line with an
+    /// `error` object (the SDKs raise it as an `APIError`), and nothing after it.
+    fn error(&mut self) -> Bytes {
+        Bytes::from_static(
+            b"data: {\"error\":{\"message\":\"The server had an error while processing your request (x-mock-error-after).\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n",
+        )
+    }
 }
 
 #[derive(Serialize)]

@@ -287,6 +287,8 @@ pub struct ResponsesStream {
     req: ResponsesRequest,
     ids: Ids,
     completion: Completion,
+    /// Token events sent so far (numbers an error event that cuts the stream short).
+    sent: u64,
 }
 
 /// Sequence number of the first `response.output_text.delta`.
@@ -298,6 +300,7 @@ impl ResponsesStream {
             req: req.clone(),
             ids: Ids::new(),
             completion,
+            sent: 0,
         }
     }
 }
@@ -336,6 +339,7 @@ impl SseSource for ResponsesStream {
         const NAME: &[u8] =
             b"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":";
         let token = self.completion.token(i);
+        self.sent = (i as u64).saturating_add(1);
         let mut b = Vec::with_capacity(NAME.len() + self.ids.msg.len() + token.len() + 96);
         b.extend_from_slice(NAME);
         push_u64(&mut b, FIRST_DELTA_SEQ.saturating_add(i as u64));
@@ -391,6 +395,26 @@ impl SseSource for ResponsesStream {
             ),
         ]
     }
+
+    /// The Responses API's mid-stream failure: an `error` event, then nothing.
+    fn error(&mut self) -> Bytes {
+        event(
+            "error",
+            FIRST_DELTA_SEQ.saturating_add(self.sent),
+            ErrorEvent {
+                code: "server_error",
+                message: "The server had an error while processing your request (x-mock-error-after).",
+                param: None,
+            },
+        )
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorEvent {
+    code: &'static str,
+    message: &'static str,
+    param: Option<()>,
 }
 
 #[cfg(test)]

@@ -1,6 +1,5 @@
 //! Request routing: control endpoints, then the provider APIs.
 
-use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,7 +11,7 @@ use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 
 use crate::anthropic::{self, MessagesStream};
 use crate::body::{MockBody, Pacing, SplitBody, SseSource};
-use crate::controls::Controls;
+use crate::controls::{Controls, InstanceControls};
 use crate::errors::{ApiError, Flavor};
 use crate::openai::{self, ChatStream};
 use crate::record::Recorder;
@@ -27,13 +26,29 @@ pub struct State {
     pub recorder: Recorder,
     /// `--fixtures DIR`, for `x-mock-replay`.
     pub fixtures: Option<PathBuf>,
+    /// `PUT /__mock/controls`: controls for every provider request of this instance.
+    pub controls: InstanceControls,
 }
+
+/// `x-mock-reset`: the request's connection is dropped without a response. hyper closes an
+/// HTTP/1 connection (and resets an HTTP/2 stream) when the service answers with an error.
+#[derive(Debug)]
+pub struct Reset;
+
+impl std::fmt::Display for Reset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("x-mock-reset")
+    }
+}
+
+impl std::error::Error for Reset {}
 
 impl State {
     pub fn new(recorder: Recorder) -> Self {
         Self {
             recorder,
             fixtures: None,
+            controls: InstanceControls::default(),
         }
     }
 
@@ -97,11 +112,17 @@ fn azure_deployment(path: &str) -> Option<&str> {
     (tail == "chat/completions" && !deployment.is_empty()).then_some(deployment)
 }
 
-pub async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<MockBody>, Infallible> {
+pub async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<MockBody>, Reset> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
-    if let Some(resp) = control(&parts.method, path, &state) {
-        return Ok(resp);
+    if path.starts_with("/__mock/") {
+        let bytes = Limited::new(body, 1 << 20).collect().await.map(|c| c.to_bytes());
+        return Ok(control(
+            &parts.method,
+            path,
+            bytes.as_deref().unwrap_or_default(),
+            &state,
+        ));
     }
     let route = route(&parts.method, path);
     let flavor = match &route {
@@ -130,7 +151,10 @@ pub async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Respons
         .record(&parts.method, path_and_query, &parts.headers, &bytes);
 
     Ok(match route {
-        Route::Api(api) => provider(api, &parts.headers, &bytes, state.fixtures.as_deref()).await,
+        Route::Api(api) => {
+            let controls = state.controls.apply(&parts.headers);
+            provider(api, &controls, &bytes, state.fixtures.as_deref()).await?
+        }
         Route::Models => json(StatusCode::OK, openai::models_body()),
         Route::WrongMethod(flavor) => error(&ApiError::new(
             flavor,
@@ -146,43 +170,70 @@ pub async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Respons
 }
 
 /// `/__mock/*` endpoints; never recorded.
-fn control(method: &Method, path: &str, state: &State) -> Option<Response<MockBody>> {
-    let resp = match (method, path) {
+fn control(method: &Method, path: &str, body: &[u8], state: &State) -> Response<MockBody> {
+    match (method, path) {
         (&Method::GET, "/__mock/health") => plain(StatusCode::OK, "ok"),
         (&Method::GET, "/__mock/requests") => json(StatusCode::OK, state.recorder.to_json()),
         (&Method::DELETE, "/__mock/requests") => {
             state.recorder.clear();
             plain(StatusCode::OK, "ok")
         }
-        _ if path.starts_with("/__mock/") => plain(StatusCode::NOT_FOUND, "unknown control endpoint"),
-        _ => return None,
-    };
-    Some(resp)
+        (&Method::GET, "/__mock/controls") => json(StatusCode::OK, state.controls.to_json()),
+        (&Method::PUT, "/__mock/controls") => match state.controls.set(body) {
+            Ok(()) => json(StatusCode::OK, state.controls.to_json()),
+            Err(msg) => with_type(StatusCode::BAD_REQUEST, Bytes::from(msg), "text/plain; charset=utf-8"),
+        },
+        (&Method::DELETE, "/__mock/controls") => {
+            state.controls.clear();
+            plain(StatusCode::OK, "ok")
+        }
+        _ => plain(StatusCode::NOT_FOUND, "unknown control endpoint"),
+    }
 }
 
-async fn provider(api: Api, headers: &HeaderMap, body: &[u8], fixtures: Option<&Path>) -> Response<MockBody> {
+/// A provider endpoint's answer under `headers` (the effective `x-mock-*` controls), or
+/// `Err(Reset)` to drop the connection without one.
+async fn provider(
+    api: Api,
+    headers: &HeaderMap,
+    body: &[u8],
+    fixtures: Option<&Path>,
+) -> Result<Response<MockBody>, Reset> {
     let flavor = api.flavor();
     let controls = match Controls::from_headers(headers) {
         Ok(c) => c,
-        Err(msg) => return error(&ApiError::bad_request(flavor, msg)),
+        Err(msg) => return Ok(error(&ApiError::bad_request(flavor, msg))),
     };
-    if let Some(name) = &controls.replay {
-        return replay(flavor, name, &controls, body, fixtures).await;
+    if controls.reset {
+        let wait = controls.initial_wait();
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        return Err(Reset);
     }
+    if let Some(name) = &controls.replay {
+        return Ok(replay(flavor, name, &controls, body, fixtures).await);
+    }
+    Ok(generate(api, &controls, body).await)
+}
+
+async fn generate(api: Api, controls: &Controls, body: &[u8]) -> Response<MockBody> {
+    let flavor = api.flavor();
     let wait = controls.initial_wait();
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;
     }
     let status = controls.status.unwrap_or(StatusCode::OK);
     if status.as_u16() >= 400 {
-        return error(&ApiError::injected(flavor, status));
+        return injected(flavor, status, controls);
     }
     let pacing = Pacing {
         tokens: controls.tokens,
         token_delay: controls.token_delay,
         abort_after: controls.abort_after,
+        error_after: controls.error_after,
     };
-    let completion = Completion::new(controls.tokens, controls.token_text);
+    let completion = Completion::new(controls.tokens, controls.token_text.clone());
     let bad = |msg: String| error(&ApiError::bad_request(flavor, msg));
     let (stream, body): (Option<Box<dyn SseSource>>, Vec<u8>) = match api {
         Api::Chat { deployment } => match openai::parse(body, deployment.as_deref()) {
@@ -267,7 +318,7 @@ async fn replay(
     }
     let status = controls.status.unwrap_or(StatusCode::OK);
     if status.as_u16() >= 400 {
-        return error(&ApiError::injected(flavor, status));
+        return injected(flavor, status, controls);
     }
     let exact = kind == replay::Kind::Json;
     let len = data.len();
@@ -297,6 +348,19 @@ fn request_id(resp: &mut Response<MockBody>, flavor: Flavor) {
     if let Ok(v) = HeaderValue::from_str(&text::next_id("req_")) {
         resp.headers_mut().insert(name, v);
     }
+}
+
+/// The error `x-mock-status` asks for, with `retry-after` if `x-mock-retry-after` is set.
+fn injected(flavor: Flavor, status: StatusCode, controls: &Controls) -> Response<MockBody> {
+    let mut resp = error(&ApiError::injected(flavor, status));
+    if let Some(v) = controls
+        .retry_after
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        resp.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+    }
+    resp
 }
 
 fn error(e: &ApiError) -> Response<MockBody> {

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use super::chains::{self, Timeouts};
 use super::limits::{self, Key, Limits, RateLimiting, Workload};
 use super::raw::{RawConfig, RawModel, RawModelTier, RawProvider, RawTeam};
 use super::ConfigError;
@@ -103,6 +104,11 @@ pub struct Model {
     pub tier: usize,
     pub pricing: Option<Pricing>,
     pub max_output_tokens: Option<u64>,
+    /// Catalog models tried, in order, when this one's provider fails (not their own fallbacks).
+    pub fallbacks: Vec<usize>,
+    pub timeouts: Timeouts,
+    /// Has its own Envoy routes (fallbacks or its own timeouts) rather than its provider's.
+    pub own_route: bool,
 }
 
 /// Provider keys, one per provider, read from the VM's environment.
@@ -132,6 +138,8 @@ pub struct Compiled {
     pub workloads: Vec<Workload>,
     /// The header a workload may declare its name in (lower-case), if configured.
     pub workload_header: Option<String>,
+    /// The timeouts of every model without its own.
+    pub timeouts: Timeouts,
     keys: HashMap<[u8; 32], Caller>,
     model_index: HashMap<String, usize>,
     workload_by_spiffe: HashMap<String, usize>,
@@ -165,8 +173,8 @@ impl Compiled {
         index_of(&self.models, model)
     }
 
-    /// The index of the model a name or alias stands for.
-    pub fn model_index_of(&self, name: &str) -> Option<usize> {
+    /// The index in `models` of the model a name or alias stands for.
+    pub fn model_index(&self, name: &str) -> Option<usize> {
         self.model_index.get(name).copied()
     }
 
@@ -293,7 +301,8 @@ fn build(raw: RawConfig) -> Result<Compiled, ConfigError> {
     let (mut teams, keys) = build_teams(raw.teams)?;
     let providers = build_providers(raw.providers)?;
     let tiers = build_tiers(raw.model_tiers)?;
-    let (models, model_index) = build_models(raw.models, &providers, &tiers)?;
+    let timeouts = Timeouts::compile(raw.timeouts.as_ref(), Timeouts::default(), "timeouts")?;
+    let (models, model_index) = build_models(raw.models, &providers, &tiers, timeouts)?;
     resolve_allowed_models(&mut teams, allowed, &model_index)?;
     let guardrails = Guardrails::compile(raw.guardrails)?;
     let rate_limits = limits::build_rate_limiting(raw.rate_limits)?;
@@ -328,6 +337,7 @@ fn build(raw: RawConfig) -> Result<Compiled, ConfigError> {
         rate_limits,
         workloads,
         workload_header,
+        timeouts,
         keys,
         model_index,
         workload_by_spiffe,
@@ -571,12 +581,14 @@ fn build_models(
     raw: Vec<RawModel>,
     providers: &[Provider],
     tiers: &[ModelTier],
+    default_timeouts: Timeouts,
 ) -> Result<(Vec<Model>, HashMap<String, usize>), ConfigError> {
     if raw.is_empty() {
         return Err(ConfigError::new("models", "at least one model is required"));
     }
     let mut models = Vec::with_capacity(raw.len());
     let mut index = HashMap::new();
+    let mut fallbacks = Vec::with_capacity(raw.len());
     for (i, m) in raw.into_iter().enumerate() {
         check_name(&format!("models[{i}].name"), &m.name, is_model_char)?;
         let provider = providers.iter().position(|p| p.name == m.provider).ok_or_else(|| {
@@ -631,6 +643,8 @@ fn build_models(
                 "must be between 1 and 100000000",
             ));
         }
+        let timeouts = Timeouts::compile(m.timeouts.as_ref(), default_timeouts, &format!("models[{i}].timeouts"))?;
+        fallbacks.push(m.fallbacks);
         models.push(Model {
             name: m.name,
             provider,
@@ -638,8 +652,12 @@ fn build_models(
             tier,
             pricing,
             max_output_tokens: m.max_output_tokens,
+            fallbacks: Vec::new(),
+            timeouts,
+            own_route: m.timeouts.is_some(),
         });
     }
+    chains::resolve(&fallbacks, &mut models, &index, providers)?;
     Ok((models, index))
 }
 

@@ -363,8 +363,8 @@ mod tests {
     #[test]
     fn allowing_an_alias_allows_its_model() {
         let c = compile(with(ABC, r#""allowed_models": ["default-chat"]}"#).as_bytes()).unwrap();
-        let gpt = c.model_index_of("gpt-4o").unwrap();
-        let claude = c.model_index_of("claude-sonnet").unwrap();
+        let gpt = c.model_index("gpt-4o").unwrap();
+        let claude = c.model_index("claude-sonnet").unwrap();
         assert!(c.model_allowed(0, gpt));
         assert!(!c.model_allowed(0, claude));
         assert!(c.model_allowed(1, claude), "no allowed_models: every model");

@@ -1,10 +1,12 @@
 //! Configuration in two stages: strict serde structs ([`raw`]), then an immutable,
 //! indexed form ([`Compiled`]) that the filter keeps in an `Arc` for its lifetime.
 
+pub mod chains;
 mod compile;
 pub mod limits;
 pub mod raw;
 
+pub use chains::{RouteSpec, Timeouts};
 pub use compile::{compile, Caller, Compiled, Credentials, Model, Provider, ProviderKind, Team};
 pub use limits::{FailureMode, Key, Limits, RateLimiting, Workload};
 

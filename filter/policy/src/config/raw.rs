@@ -37,6 +37,24 @@ pub struct RawConfig {
     /// The request header in which a workload may declare its name (one of `workloads`).
     #[serde(default)]
     pub workload_header: Option<String>,
+    /// How long Envoy waits for providers, for every model without its own `timeouts`.
+    #[serde(default)]
+    pub timeouts: Option<RawTimeouts>,
+}
+
+/// Envoy's timeouts for one model's attempts (docs/configuration.md#timeouts).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeouts {
+    /// How long one attempt may wait for the provider's response head.
+    #[serde(default)]
+    pub first_byte_ms: Option<u64>,
+    /// How long a response may stay silent, on each attempt.
+    #[serde(default)]
+    pub stream_idle_ms: Option<u64>,
+    /// The longest `retry-after` of a 429 that Envoy waits out before the next attempt.
+    #[serde(default)]
+    pub max_retry_after_ms: Option<u64>,
 }
 
 /// How the filter and Envoy's rate limit filters talk to the rate limit service.
@@ -302,6 +320,12 @@ pub struct RawModel {
     /// Without prices no cost is recorded for the model (tokens still are).
     #[serde(default)]
     pub pricing: Option<RawPricing>,
+    /// Catalog models (names or aliases) tried in order when this one's provider fails.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+    /// This model's timeouts; fields left out take the configuration's `timeouts`.
+    #[serde(default)]
+    pub timeouts: Option<RawTimeouts>,
 }
 
 fn default_runbook_base_url() -> String {

@@ -76,6 +76,9 @@ pub struct Effects {
     pub audit: Option<String>,
     pub reply: Option<Reply>,
     pub next: Next,
+    /// A request that may fall back: its plan, which the glue registers where the attempt
+    /// role finds it (and records the key as filter state) before the request goes on.
+    pub attempts: Option<crate::fallback::SharedAttempts>,
 }
 
 impl Effects {
@@ -267,6 +270,7 @@ impl RequestFlow {
         // (`genai_team` was set at the header stage.)
         fx.property("genai_model", plan.model);
         fx.property("genai_provider", plan.provider);
+        fx.attempts = plan.attempts;
         fx.next = Next::Continue;
     }
 }

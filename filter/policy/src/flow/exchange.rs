@@ -14,8 +14,13 @@ use genai_usage::{
     count_tokens, estimate_heuristic, ApiFormat, Forward, JsonText, StreamTracker, Usage, MAX_COUNTED_BYTES,
 };
 
+use std::sync::Arc;
+
 use super::limits::Charge;
 use crate::api::Api;
+use crate::config::Compiled;
+use crate::fallback::report::{self, FallbackPoint, Final};
+use crate::fallback::{Chain, SharedAttempts};
 use crate::metrics::{Origin, Outcome, SeriesIds, Tokens, RATE_LIMIT_LABELS};
 use crate::pricing::{Pricing, TokenCounts};
 
@@ -39,6 +44,10 @@ pub trait ResponseHead {
 pub struct ResponseHeadersPlan {
     /// The body will be changed, so its length is no longer known.
     pub remove_content_length: bool,
+    /// Filter state for the access log: when a fallback answered, the model and provider
+    /// that did (and the model asked for); when the request fell back or skipped a fallback,
+    /// each as `from>to:reason`.
+    pub properties: Vec<(&'static str, String)>,
 }
 
 /// How the response body is followed.
@@ -114,6 +123,11 @@ pub struct Exchange {
     rate_limited: Option<&'static str>,
     charged: bool,
     pub workload: Option<String>,
+    /// The catalog model the client asked for (`model` becomes the one that served).
+    requested_model: String,
+    fallback: Option<Fallback>,
+    /// Set once the response head is judged.
+    fallback_points: Option<Vec<FallbackPoint>>,
 }
 
 /// Tokens and cost of a finished exchange.
@@ -122,6 +136,15 @@ struct Figures {
     tokens: Option<Tokens>,
     estimated: bool,
     cost_microdollars: Option<u64>,
+}
+
+/// A request that may fall back, or whose chain left a fallback out.
+pub struct Fallback {
+    pub config: Arc<Compiled>,
+    /// The targets the request may be served by (the requested model first).
+    pub chain: Chain,
+    /// Its attempts, when it may fall back.
+    pub attempts: Option<SharedAttempts>,
 }
 
 pub struct ExchangeStart {
@@ -139,6 +162,8 @@ pub struct ExchangeStart {
     pub started_ms: u64,
     pub guardrails: Vec<(String, &'static str)>,
     pub workload: Option<String>,
+    /// `None`: one target and nothing skipped, nothing to report.
+    pub fallback: Option<Fallback>,
 }
 
 fn format_of(api: Api) -> ApiFormat {
@@ -161,6 +186,7 @@ impl Exchange {
     pub fn new(s: ExchangeStart) -> Self {
         Exchange {
             team: s.team,
+            requested_model: s.model.clone(),
             model: s.model,
             provider: s.provider,
             ids: s.ids,
@@ -179,6 +205,8 @@ impl Exchange {
             rate_limited: None,
             charged: false,
             workload: s.workload,
+            fallback: s.fallback,
+            fallback_points: None,
         }
     }
 
@@ -220,6 +248,61 @@ impl Exchange {
         })
     }
 
+    /// The target whose response this is: the attempt that answered, or the last one tried
+    /// when Envoy answered in its place.
+    fn serving_target(&self) -> Option<usize> {
+        let a = self.fallback.as_ref()?.attempts.as_ref()?.try_borrow().ok()?;
+        a.served().or_else(|| a.last_target())
+    }
+
+    /// Usage, cost and labels follow the model that served; `true` if it is another one.
+    fn serve(&mut self, target: usize) -> bool {
+        let Some(config) = self.fallback.as_ref().map(|f| Arc::clone(&f.config)) else {
+            return false;
+        };
+        let Some(m) = config.models.get(target) else {
+            return false;
+        };
+        let Some(p) = config.provider(m.provider) else {
+            return false;
+        };
+        if m.name == self.model {
+            return false;
+        }
+        self.model = m.name.clone();
+        self.provider = p.name.clone();
+        self.upstream_model = m.upstream_model.clone();
+        self.pricing = m.pricing;
+        self.ids.model = u32::try_from(target).ok();
+        self.ids.provider = u32::try_from(m.provider).ok();
+        true
+    }
+
+    fn fallback_report(&self, fin: Option<Final>) -> Vec<FallbackPoint> {
+        let Some(f) = &self.fallback else {
+            return Vec::new();
+        };
+        let borrowed = f.attempts.as_ref().and_then(|a| a.try_borrow().ok());
+        let log = borrowed.as_ref().map_or(&[][..], |a| a.log());
+        report::points(&f.config, &f.chain, log, fin)
+    }
+
+    /// The fallbacks as of this response head, and what the access log says about them.
+    fn judge_fallbacks(&mut self, status: u32, from_provider: bool) -> Vec<(&'static str, String)> {
+        let mut properties = Vec::new();
+        if self.serving_target().is_some_and(|t| self.serve(t)) {
+            properties.push(("genai_requested_model", self.requested_model.clone()));
+            properties.push(("genai_model", self.model.clone()));
+            properties.push(("genai_provider", self.provider.clone()));
+        }
+        let points = self.fallback_report(Some(Final { status, from_provider }));
+        if !points.is_empty() {
+            properties.push(("genai_fallbacks", report::summary(&points)));
+        }
+        self.fallback_points = Some(points);
+        properties
+    }
+
     /// The response's status and headers: reads from `head` only what it needs (each read
     /// is a host call). On a 2xx it reads the body's type and encoding; otherwise whether the
     /// provider or Envoy produced the response (Envoy's own replies, timeouts and unreachable
@@ -230,18 +313,27 @@ impl Exchange {
         let from_provider = ok || head.via_upstream();
         self.status = status;
         self.origin = Some(if from_provider { Origin::Provider } else { Origin::Envoy });
+        let properties = if self.fallback.is_some() {
+            self.judge_fallbacks(status, from_provider)
+        } else {
+            Vec::new()
+        };
+        let plan = ResponseHeadersPlan {
+            properties,
+            ..ResponseHeadersPlan::default()
+        };
         if !ok {
             if !from_provider {
                 self.check_rate_limited(status, head);
             }
-            return ResponseHeadersPlan::default();
+            return plan;
         }
         let content_type = head.header("content-type");
         if encoded(head.header("content-encoding").as_deref()) {
             // The gateway asks for an identity encoding and the shipped Envoy config decodes
             // gzip, deflate, brotli and zstd before the filter; anything else is not read.
             self.body = Body::Opaque(0);
-            return ResponseHeadersPlan::default();
+            return plan;
         }
         let event_stream = content_type.as_deref().is_some_and(|c| {
             c.get(..17)
@@ -254,10 +346,11 @@ impl Exchange {
             self.body = Body::Stream(Box::new(tracker));
             return ResponseHeadersPlan {
                 remove_content_length: self.forced_usage,
+                ..plan
             };
         }
         self.body = Body::Json(Box::new(JsonText::response(self.format, MAX_COUNTED_BYTES)));
-        ResponseHeadersPlan::default()
+        plan
     }
 
     /// False when the body needs no look at all (an error from Envoy or the provider, whose
@@ -414,6 +507,11 @@ impl Exchange {
 
     /// The request is over (completed, failed or abandoned): its figures.
     pub fn finish(mut self, now_ms: u64) -> Outcome {
+        let fallbacks = match self.fallback_points.take() {
+            Some(p) => p,
+            // Abandoned before a response head: only Envoy's moves between attempts.
+            None => self.fallback_report(None),
+        };
         let Figures {
             tokens,
             estimated,
@@ -435,6 +533,8 @@ impl Exchange {
             dry_run: None,
             rate_limited: self.rate_limited,
             workload: self.workload,
+            requested_model: Some(self.requested_model),
+            fallbacks,
         }
     }
 }

@@ -54,8 +54,33 @@ pub struct WorstCase {
 }
 
 pub fn worst_case(model: &Model, body: &[u8], requested_max_output: Option<u64>) -> WorstCase {
+    worst_case_for(model, prompt_estimate(body), requested_max_output)
+}
+
+/// The worst case over every target a request may be served by: a fallback may be dearer
+/// than the model asked for, or allow more output. The prompt is estimated once.
+pub fn worst_case_of_chain<'m>(
+    models: impl IntoIterator<Item = &'m Model>,
+    body: &[u8],
+    requested_max_output: Option<u64>,
+) -> Option<WorstCase> {
+    let prompt_tokens = prompt_estimate(body);
+    models
+        .into_iter()
+        .map(|m| worst_case_for(m, prompt_tokens, requested_max_output))
+        .reduce(|a, b| WorstCase {
+            prompt_tokens,
+            output_tokens: a.output_tokens.max(b.output_tokens),
+            cost_microdollars: a.cost_microdollars.max(b.cost_microdollars),
+        })
+}
+
+fn prompt_estimate(body: &[u8]) -> u64 {
     // The body was parsed as JSON, so it is UTF-8; a lossy view costs nothing then.
-    let prompt_tokens = heuristic_tokens(&String::from_utf8_lossy(body));
+    heuristic_tokens(&String::from_utf8_lossy(body))
+}
+
+fn worst_case_for(model: &Model, prompt_tokens: u64, requested_max_output: Option<u64>) -> WorstCase {
     let output_tokens = match (requested_max_output, model.max_output_tokens) {
         (Some(r), Some(m)) => r.min(m),
         (Some(n), None) | (None, Some(n)) => n,

@@ -19,8 +19,9 @@ use serde_json::json;
 use crate::api::{endpoint, Api, Endpoint};
 use crate::auth::authenticate_caller;
 use crate::classification::Classification;
-use crate::config::{Caller, Compiled, Model, Provider, ProviderKind};
+use crate::config::{Caller, Compiled, Model, Provider};
 use crate::error::{Dialect, ErrorCode, GatewayError};
+use crate::fallback::{self, AttemptPlan, Attempts, SharedAttempts};
 use crate::guardrails::verdict::{judge, Target, Verdict};
 use crate::headers::{Headers, UPSTREAM_HEADER};
 use crate::metrics::{Origin, Outcome, SeriesIds};
@@ -112,6 +113,9 @@ pub struct ForwardPlan {
     pub provider: String,
     pub upstream_model: String,
     pub stream: bool,
+    /// When the request may fall back: what its attempts need, shared with them (the
+    /// gateway role registers it where the attempt role finds it).
+    pub attempts: Option<SharedAttempts>,
 }
 
 impl fmt::Debug for ForwardPlan {
@@ -130,8 +134,9 @@ impl fmt::Debug for ForwardPlan {
 /// Guardrail triggers: (guardrail, action).
 type Triggers = Vec<(String, &'static str)>;
 
-/// What `plan` produces: the plan, whether usage was forced, and the guardrail triggers.
-type Planned = (ForwardPlan, bool, Triggers);
+/// What `plan` produces: the plan, whether usage was forced, the guardrail triggers and the
+/// request's fallback chain.
+type Planned = (ForwardPlan, bool, Triggers, fallback::Chain);
 
 enum State {
     Start,
@@ -601,7 +606,7 @@ impl RequestFlow {
             return BodyOutcome::Respond(self.reject(err));
         }
         match self.plan(api, client_sent_anthropic_version, &query, declared, &body) {
-            Ok((plan, forced_usage, triggers)) => {
+            Ok((plan, forced_usage, triggers, chain)) => {
                 let pricing = self.config.model(&plan.model).and_then(|m| m.pricing);
                 self.state = State::Forwarded(Box::new(Exchange::new(ExchangeStart {
                     team: plan.team.clone(),
@@ -616,6 +621,11 @@ impl RequestFlow {
                     started_ms: self.started_ms,
                     guardrails: triggers,
                     workload: self.workload().map(str::to_string),
+                    fallback: (chain.targets.len() > 1 || !chain.skipped.is_empty()).then(|| exchange::Fallback {
+                        config: Arc::clone(&self.config),
+                        chain,
+                        attempts: plan.attempts.clone(),
+                    }),
                 })));
                 BodyOutcome::Forward(plan)
             }
@@ -624,8 +634,9 @@ impl RequestFlow {
     }
 
     /// The decision on a complete body, in named steps: parse the request, resolve the
-    /// model in the catalog, judge the guardrails, then build the upstream headers and the
-    /// body edits. Any step may refuse; nothing is forwarded until all have passed.
+    /// model in the catalog, judge the guardrails, choose the targets it may fall back to,
+    /// then build the upstream headers and the body edits. Any step may refuse; nothing is
+    /// forwarded until all have passed.
     fn plan(
         &mut self,
         api: Api,
@@ -643,14 +654,41 @@ impl RequestFlow {
             (Auth::Key, None) => return Err(internal()),
         };
         let mut verdict = self.judge_guardrails(&config, &route, &req, declared, body)?;
-        let mut set_headers = upstream_headers(&route, api, query, client_sent_anthropic_version);
+        // The targets this request may be served by: the model, then each fallback approved
+        // for the effective classification that the team may use (a fallback outside the
+        // team's allowed models is skipped, and counted, like one above the tier).
+        let classification = verdict.classification.unwrap_or(Classification::Public);
+        let caller = self.caller;
+        let chain = fallback::select(&config, route.index, api, classification, |t| {
+            caller.is_none_or(|c| config.model_allowed(c.team, t))
+        });
+        let route_key = config.route_key(&chain.targets).ok_or_else(internal)?;
+        let mut set_headers = upstream_headers(&config, &route, route_key, api, query, client_sent_anthropic_version)?;
         if let (Some(_), Some(caller)) = (config.rate_limits.as_ref(), self.caller) {
-            // Step 4b: who is calling and the worst case, for Envoy's rate limit filters.
-            let worst = limits::worst_case(route.model, body, req.max_output_tokens);
+            // Who is calling and the worst case over every target it may be served by, for
+            // Envoy's rate limit filters.
+            let targets = chain.targets.iter().filter_map(|t| config.models.get(*t));
+            let worst = limits::worst_case_of_chain(targets, body, req.max_output_tokens)
+                .unwrap_or_else(|| limits::worst_case(route.model, body, req.max_output_tokens));
             set_headers.extend(limits::request_headers(&config, caller, self.workload, api, &worst));
         }
-        let (new_body, forced_usage, unchanged_tail) =
+        let (new_body, forced_usage, unchanged_tail, model_span) =
             rewrite_body(api, &req, &route, std::mem::take(&mut verdict.edits), body)?;
+        let attempts = if chain.targets.len() > 1 {
+            let forwarded = new_body.as_deref().unwrap_or(body);
+            Some(Attempts::shared(AttemptPlan {
+                config: Arc::clone(&config),
+                api,
+                chain: chain.clone(),
+                query: query.to_string(),
+                client_sent_anthropic_version,
+                model_span,
+                forwarded_model: forwarded.get(model_span.0..model_span.1).ok_or_else(internal)?.to_vec(),
+                forwarded_len: forwarded.len(),
+            }))
+        } else {
+            None
+        };
         let mut remove_headers = Vec::new();
         if let Some(b) = &new_body {
             set_headers.push(("content-length", HeaderValue::Plain(b.len().to_string())));
@@ -666,8 +704,9 @@ impl RequestFlow {
             provider: route.provider.name.clone(),
             upstream_model: route.model.upstream_model.clone(),
             stream: req.stream,
+            attempts,
         };
-        Ok((plan, forced_usage, verdict.triggers))
+        Ok((plan, forced_usage, verdict.triggers, chain))
     }
 
     /// Step 2: the catalog model named by the request, its provider (which must serve
@@ -678,6 +717,7 @@ impl RequestFlow {
         api: Api,
         req: &request::ChatRequest,
     ) -> Result<Route<'c>, GatewayError> {
+        let index = config.model_index(&req.model);
         let model = config.model(&req.model).ok_or_else(|| {
             GatewayError::new(
                 ErrorCode::ModelNotFound,
@@ -693,7 +733,7 @@ impl RequestFlow {
         self.ids.model = config.model_id(model).and_then(|i| u32::try_from(i).ok());
         self.ids.provider = u32::try_from(model.provider).ok();
         if let Some(caller) = self.caller {
-            let index = config.model_index_of(&req.model).ok_or_else(internal)?;
+            let index = config.model_index(&req.model).ok_or_else(internal)?;
             if !config.model_allowed(caller.team, index) {
                 return Err(GatewayError::new(
                     ErrorCode::ModelNotAllowed,
@@ -718,12 +758,12 @@ impl RequestFlow {
             )
             .with_param("model"));
         }
-        let secret = config.credential(model.provider).ok_or_else(internal)?.clone();
+        let index = index.ok_or_else(internal)?;
         let tier = config.tier(model.tier).ok_or_else(internal)?;
         Ok(Route {
+            index,
             model,
             provider,
-            secret,
             tier_name: &tier.name,
             approved: tier.approved_for,
         })
@@ -929,68 +969,48 @@ impl RequestFlow {
     }
 }
 
-/// Where a request goes: the catalog model, its provider and credential, the model's tier.
+/// Where a request goes: the catalog model, its provider, the model's tier.
 struct Route<'c> {
+    /// The model's index in the catalog.
+    index: usize,
     model: &'c Model,
     provider: &'c Provider,
-    secret: Secret,
     tier_name: &'c str,
     approved: crate::classification::ClassificationSet,
 }
 
-/// Step 4: the headers the provider gets. The path is the canonical one (no trailing
-/// slash), with the client's query string kept (Anthropic's SDK sends `?beta=true`), or
-/// Azure's deployment path; then the provider's credential.
+/// Step 4: the headers the provider gets: the route Envoy must take (the provider's, or
+/// the request's fallback chain's), then the path (the canonical one with the client's
+/// query string, or Azure's deployment path) and the provider's credential. Each fallback
+/// attempt sets the same for its own target (crate::fallback).
 fn upstream_headers(
+    config: &Compiled,
     route: &Route<'_>,
+    route_key: String,
     api: Api,
     query: &str,
     client_sent_anthropic_version: bool,
-) -> Vec<(&'static str, HeaderValue)> {
-    let provider = route.provider;
-    let mut set_headers = vec![
-        (UPSTREAM_HEADER, HeaderValue::Plain(provider.upstream.clone())),
-        (":path", HeaderValue::Plain(format!("{}{query}", api.path()))),
-    ];
-    match provider.kind {
-        ProviderKind::OpenAi => {
-            let bearer = Secret::new(format!("Bearer {}", route.secret.expose()));
-            set_headers.push(("authorization", HeaderValue::Secret(bearer)));
-        }
-        ProviderKind::Anthropic => {
-            set_headers.push(("x-api-key", HeaderValue::Secret(route.secret.clone())));
-            if !client_sent_anthropic_version {
-                set_headers.push((
-                    "anthropic-version",
-                    HeaderValue::Plain(provider.anthropic_version.clone()),
-                ));
-            }
-        }
-        ProviderKind::AzureOpenAi => {
-            let version = provider.api_version.as_deref().unwrap_or_default();
-            let path = format!(
-                "/openai/deployments/{}/chat/completions?api-version={version}",
-                route.model.upstream_model
-            );
-            set_headers.push(("api-key", HeaderValue::Secret(route.secret.clone())));
-            set_headers.retain(|(n, _)| *n != ":path");
-            set_headers.push((":path", HeaderValue::Plain(path)));
-        }
-    }
-    set_headers
+) -> Result<Vec<(&'static str, HeaderValue)>, GatewayError> {
+    let mut set_headers = vec![(UPSTREAM_HEADER, HeaderValue::Plain(route_key))];
+    set_headers.extend(
+        fallback::target_headers(config, route.index, api, query, client_sent_anthropic_version)
+            .ok_or_else(internal)?,
+    );
+    Ok(set_headers)
 }
 
 /// Step 5: one edit list (the guardrails' redactions, the `model` rewrite, forcing
 /// `stream_options.include_usage` on a chat completions stream), spliced into the body
-/// once. Returns the new body (`None` when nothing changed), whether usage was forced, and
-/// how many bytes at the end of the body no edit touched.
+/// once. Returns the new body (`None` when nothing changed), whether usage was forced, how
+/// many bytes at the end of the body no edit touched, and where the `model` value is in the
+/// body forwarded (the attempts of a fallback rewrite it).
 fn rewrite_body(
     api: Api,
     req: &request::ChatRequest,
     route: &Route<'_>,
     redactions: Vec<request::strings::Edit>,
     body: &[u8],
-) -> Result<(Option<Vec<u8>>, bool, usize), GatewayError> {
+) -> Result<RewrittenBody, GatewayError> {
     let mut edits = redactions;
     edits.extend(req.model_edit(&route.model.upstream_model));
     // Chat completions only: the Responses API always reports usage in `response.completed`.
@@ -1005,12 +1025,36 @@ fn rewrite_body(
     let forced_usage = usage_edit.is_some();
     edits.extend(usage_edit);
     let edited_to = edits.iter().map(|e| e.end).max().unwrap_or(0).min(body.len());
+    let model_span = span_after(req.model_span(), &edits).ok_or_else(internal)?;
     let new_body = if edits.is_empty() {
         None
     } else {
         Some(apply_edits(body, edits).ok_or_else(internal)?)
     };
-    Ok((new_body, forced_usage, body.len().saturating_sub(edited_to)))
+    Ok((new_body, forced_usage, body.len().saturating_sub(edited_to), model_span))
+}
+
+/// The new body (`None` if unchanged), whether usage was forced, the untouched tail's length,
+/// the `model` value's byte range in the forwarded body.
+type RewrittenBody = (Option<Vec<u8>>, bool, usize, (usize, usize));
+
+/// Where the byte range `span` (the `model` value) is once `edits` are applied: moved by the
+/// edits before it, resized if an edit replaces exactly it; `None` if an edit cuts into it.
+fn span_after(span: (usize, usize), edits: &[request::strings::Edit]) -> Option<(usize, usize)> {
+    let mut len = span.1.checked_sub(span.0)?;
+    let (mut added, mut removed) = (0usize, 0usize);
+    for e in edits {
+        if (e.start, e.end) == span {
+            len = e.with.len();
+        } else if e.end <= span.0 {
+            added = added.checked_add(e.with.len())?;
+            removed = removed.checked_add(e.end.checked_sub(e.start)?)?;
+        } else if e.start < span.1 {
+            return None;
+        }
+    }
+    let start = span.0.checked_add(added)?.checked_sub(removed)?;
+    Some((start, start.checked_add(len)?))
 }
 
 /// Whether two edits touch the same bytes (an insertion only if strictly inside the other).

@@ -321,62 +321,35 @@ impl<'a> Walk<'a> {
             return self.value(v, Keys::Api);
         };
         // The media type may come after the data: find it first.
-        let mut media: Option<(usize, usize)> = None;
-        let mut probe = Reader::at(self.r.b, start);
-        if probe.value().is_some() {
-            while let Some(k) = probe.next_key() {
-                let Some(pv) = probe.value() else {
-                    break;
-                };
-                if let (Some("media_type"), Value::String(s, e)) = (plain_str(self.r.b, k), pv) {
-                    media = Some((s, e));
-                }
-                probe.skip(pv);
-            }
-        }
-        let media_type = media.and_then(|m| plain_str(self.r.b, m));
-        if !self.enter() {
-            return self.r.skip(v);
-        }
-        while let Some(k) = self.r.next_key() {
-            let Some(mv) = self.r.value() else {
-                break;
-            };
-            let key = plain_str(self.r.b, k);
-            self.key(k, key, Keys::Api);
-            match key {
-                Some("data") => self.payload(mv, Some(media_type.unwrap_or("text/plain"))),
-                _ => self.member(key, mv, Keys::Api),
-            }
-        }
-        self.depth -= 1;
+        let media_type = self.sibling_str(start, "media_type").unwrap_or("text/plain");
+        self.object_with_data(v, media_type);
     }
 
-    /// OpenAI's `input_audio`: `{data, format}`.
-    fn audio(&mut self, v: Value) {
-        let Value::Object(start) = v else {
-            return self.value(v, Keys::Api);
-        };
-        let mut format: Option<(usize, usize)> = None;
-        let mut probe = Reader::at(self.r.b, start);
+    /// The plain string value of member `name` of the object at `start`, wherever it stands
+    /// among its siblings (a read-ahead that leaves the main reader where it is).
+    fn sibling_str(&self, start: usize, name: &str) -> Option<&'a str> {
+        let b = self.r.b;
+        let mut found: Option<(usize, usize)> = None;
+        let mut probe = Reader::at(b, start);
         if probe.value().is_some() {
             while let Some(k) = probe.next_key() {
                 let Some(pv) = probe.value() else {
                     break;
                 };
-                if let (Some("format"), Value::String(s, e)) = (plain_str(self.r.b, k), pv) {
-                    format = Some((s, e));
+                if let Value::String(s, e) = pv {
+                    if plain_str(b, k) == Some(name) {
+                        found = Some((s, e));
+                    }
                 }
                 probe.skip(pv);
             }
         }
-        let media_type = match format.and_then(|f| plain_str(self.r.b, f)) {
-            Some("wav") => "audio/wav",
-            Some("mp3") => "audio/mpeg",
-            Some("flac") => "audio/flac",
-            Some("ogg" | "opus") => "audio/ogg",
-            _ => "application/octet-stream",
-        };
+        found.and_then(|f| plain_str(b, f))
+    }
+
+    /// An object whose `data` member is a payload of `media_type`; its other members are
+    /// walked as usual.
+    fn object_with_data(&mut self, v: Value, media_type: &str) {
         if !self.enter() {
             return self.r.skip(v);
         }
@@ -392,6 +365,21 @@ impl<'a> Walk<'a> {
             }
         }
         self.depth -= 1;
+    }
+
+    /// OpenAI's `input_audio`: `{data, format}`.
+    fn audio(&mut self, v: Value) {
+        let Value::Object(start) = v else {
+            return self.value(v, Keys::Api);
+        };
+        let media_type = match self.sibling_str(start, "format") {
+            Some("wav") => "audio/wav",
+            Some("mp3") => "audio/mpeg",
+            Some("flac") => "audio/flac",
+            Some("ogg" | "opus") => "audio/ogg",
+            _ => "application/octet-stream",
+        };
+        self.object_with_data(v, media_type);
     }
 }
 

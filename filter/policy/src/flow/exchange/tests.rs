@@ -51,6 +51,7 @@ fn exchange(api: Api, forced_usage: bool, body: Vec<u8>) -> Exchange {
         started_ms: 1_000,
         guardrails: Vec::new(),
         workload: None,
+        fallback: None,
     })
 }
 
