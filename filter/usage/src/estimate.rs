@@ -87,6 +87,14 @@ pub fn count_tokens(model: &str, text: &str) -> u64 {
 /// CJK ideographs and kana 0.75 (Chinese 0.70, Japanese 0.81); Hangul 0.6; other scripts
 /// 0.3 (Cyrillic, Arabic, Devanagari: 0.26 to 0.34); emoji and other astral characters 1.
 pub fn heuristic_tokens(text: &str) -> u64 {
+    if text.is_ascii() {
+        // Most prompts, and the budget check's whole-body estimate: one pass of the standard
+        // library's (optimised) ASCII check instead of a decode per character.
+        return (text.len() as u64)
+            .saturating_mul(250)
+            .div_ceil(1000)
+            .max(u64::from(!text.is_empty()));
+    }
     let milli: u64 = text
         .chars()
         .map(|c| match c as u32 {
@@ -257,6 +265,11 @@ mod tests {
         assert_eq!(count_tokens("gpt-4o", ""), 0);
         assert!(count_tokens("gpt-4o", "a") >= 1);
         assert_eq!(heuristic_tokens("abcdefgh"), 2);
+        assert_eq!(heuristic_tokens("abcdefghi"), 3);
+        assert_eq!(heuristic_tokens("a"), 1);
+        assert_eq!(heuristic_tokens(""), 0);
+        // The ASCII fast path and the per-character sum agree.
+        assert_eq!(heuristic_tokens("abcdefgh你"), 3);
         assert_eq!(heuristic_tokens("你好吗"), 3);
         assert_eq!(heuristic_tokens("😀"), 1);
         assert_eq!(scale(10, 100, 1000), 100);
