@@ -180,17 +180,21 @@ def test_usage_panel_shows_what_the_usage_endpoint_answered(session):
     assert tpm["limit"] == team["tokens_per_minute"] and rpm["limit"] == team["requests_per_minute"]
     # The two-model run finished before this answer: its spend and requests are in it.
     assert day["used_dollars"] > 0 and rpm["used"] >= 1, u
-    # What the page shows is that answer.
+    # What the page shows is that answer (amounts under a cent in micro-dollars).
+    def money(d: float) -> str:
+        return f"${d:.2f}" if d == 0 or d >= 0.01 else f"${d:.6f}"
+
     text = steps["usageText"]
-    assert f"Spend today: ${day['used_dollars']:.2f} of ${day['budget_dollars']:.2f}" in text, text
-    assert f"Spend this month: ${month['used_dollars']:.2f} of ${month['budget_dollars']:.2f}" in text, text
+    assert f"Spend today: {money(day['used_dollars'])} of {money(day['budget_dollars'])}" in text, text
+    assert f"Spend this month: {money(month['used_dollars'])} of {money(month['budget_dollars'])}" in text, text
     assert f"Tokens this minute: {tpm['used']} of {tpm['limit']}" in text, text
     assert f"Requests this minute: {rpm['used']} of {rpm['limit']}" in text, text
     assert "Team team-abc · models: all" in text, text
     meters = {m["label"]: m for m in steps["meters"]}
     assert set(meters) == {"Spend today", "Spend this month", "Tokens this minute", "Requests this minute"}
     assert meters["Spend today"]["now"] == day["used_dollars"] and meters["Spend today"]["max"] == day["budget_dollars"]
-    assert meters["Tokens this minute"]["width"] == f"{min(100.0, tpm['used'] / tpm['limit'] * 100):.1f}%"
+    width = float(meters["Tokens this minute"]["width"].removesuffix("%"))
+    assert width == round(min(100.0, tpm["used"] / tpm["limit"] * 100), 1), meters
 
 
 def test_usage_endpoint_counted_what_the_page_ran(session):
