@@ -31,6 +31,9 @@ await context.route('**/*', (route) => {
 });
 page.on('request', (r) => out.requests.push(`${r.method()} ${new URL(r.url()).pathname}`));
 page.on('response', (r) => out.responses.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`));
+// The usage answers the page got (it renders each 200 in order; data-loads counts them).
+let usageAnswers = 0;
+page.on('response', (r) => { if (new URL(r.url()).pathname === '/v1/gateway/usage' && r.status() === 200) usageAnswers++; });
 // Chromium reports every 4xx answer as a console error; those are checked through the
 // responses instead (a refusal is one). Anything else (a CSP violation, a script error) counts.
 page.on('console', (m) => {
@@ -85,21 +88,6 @@ async function waitColumns(n) {
 }
 
 try {
-  if (opts.only === 'usage') {
-    // Just the usage panel: the page loads it with the key.
-    await page.goto(`${opts.url}/playground`);
-    await page.keyboard.type(opts.key);
-    await page.keyboard.press('Enter');
-    await page.waitForSelector('#usage:not([hidden]) .meter', { timeout: 15000 });
-    out.steps.usageText = await text('#usage');
-    out.steps.meters = await page.locator('#usage [role=meter]').evaluateAll((ms) => ms.map((m) => ({
-      label: m.getAttribute('aria-label'), now: Number(m.getAttribute('aria-valuenow')),
-      max: Number(m.getAttribute('aria-valuemax')), width: m.firstElementChild.style.width })));
-    await page.locator('#usage').scrollIntoViewIfNeeded();
-    await shot('usage');
-    out.ok = true;
-    throw Object.assign(new Error('done'), { done: true });
-  }
   // 1. Open the page; the key field has focus. Paste the key, Enter.
   const resp = await page.goto(`${opts.url}/playground`);
   out.steps.load = { status: resp.status(), headers: resp.headers(), title: await page.title() };
@@ -162,14 +150,31 @@ try {
   await chooseModels(['gpt-4o', 'llama-internal']);
   await typePrompt('Please charge my card 4111 1111 1111 1111 for the renewal.');
   await page.locator('#run').focus();
+  // After a run the page reloads the team's usage (GET /v1/gateway/usage).
+  const usageAnswer = page.waitForResponse((r) => new URL(r.url()).pathname === '/v1/gateway/usage', { timeout: 30000 });
   await page.keyboard.press('Enter');
   await waitColumns(2);
   out.steps.refusal = await readColumns();
   await shot('refusal');
 
-  // 5. The usage panel, shown only when the gateway has GET /v1/gateway/usage.
+  // 5. The usage panel, shown only when the gateway has GET /v1/gateway/usage: what the
+  //    endpoint answered after the last run, and what the page made of it.
+  const usage = await usageAnswer;
+  out.steps.usageStatus = usage.status();
+  out.steps.usageBody = usage.status() === 200 ? await usage.json() : null;
+  if (out.steps.usageBody) {
+    await page.waitForFunction((n) => document.getElementById('usage').dataset.loads === String(n),
+      usageAnswers, { timeout: 10000 });
+  }
   out.steps.usageShown = await page.locator('#usage').isVisible();
   out.steps.usageText = out.steps.usageShown ? await text('#usage') : null;
+  if (out.steps.usageShown) {
+    out.steps.meters = await page.locator('#usage [role=meter]').evaluateAll((ms) => ms.map((m) => ({
+      label: m.getAttribute('aria-label'), now: Number(m.getAttribute('aria-valuenow')),
+      max: Number(m.getAttribute('aria-valuemax')), width: m.firstElementChild.style.width })));
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await shot('usage');
+  }
 
   // 6. A narrow window: one column, nothing wider than the window.
   await page.setViewportSize({ width: 420, height: 900 });
@@ -194,11 +199,9 @@ try {
   out.steps.tabOrder = seen;
   out.ok = true;
 } catch (e) {
-  if (e && e.done) { /* the short run ends here */ } else {
   out.ok = false;
   out.error = String(e && e.stack || e);
   try { await shot('failure'); } catch (_) { /* the page is gone */ }
-  }
 } finally {
   await context.close();
 }

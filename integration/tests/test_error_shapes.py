@@ -46,14 +46,15 @@ def openai_client(url: str, key: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=30)
 
 
-def assert_anthropic_body(body: dict, status_type: str, code: str) -> None:
+def assert_anthropic_body(body: dict, status_type: str, code: str, request_id: bool = True) -> None:
     assert body["type"] == "error", body
     err = body["error"]
     assert err["type"] == status_type
     assert err["code"] == code and err["details"] == {"error_code": code}
     assert err["runbook_url"] == f"{RUNBOOK_BASE}{code}.md"
     assert err["message"].endswith(f"(runbook: {RUNBOOK_BASE}{code}.md)")
-    assert body["request_id"], "Anthropic's shape carries the request id"
+    if request_id:
+        assert body["request_id"], "Anthropic's shape carries the request id"
     assert body["message"] == err["message"], "for the Node SDK's err.message"
 
 
@@ -261,3 +262,90 @@ def test_envoys_own_replies_in_both_shapes(envoy_errors_gateway, case):
     assert got["openai"]["status"] == status and got["openai"]["code"] == code, got
     if code != "upstream_timeout":  # the slow provider did receive its requests
         assert gw.mock.requests() == [], "nothing reached a provider"
+
+
+@pytest.fixture(scope="module")
+def limited_gateway(tmp_path_factory):
+    """A gateway whose teams may make one request a minute, with Redis and the rate limit
+    service: the second request of a minute is Envoy's 429 rate_limited, whose body the rate
+    limit service writes in the shape of the API called."""
+    from harness import Gateway, RateLimitService, Redis
+
+    work = tmp_path_factory.mktemp("limited")
+    config = json.loads(DEMO_CONFIG.read_text())
+    for team in config["teams"]:
+        team["requests_per_minute"] = 1
+    path = work / "filter-config.json"
+    path.write_text(json.dumps(config, indent=1))
+    redis = Redis(work / "redis").start()
+    service = gw = None
+    try:
+        service = RateLimitService(work, path, redis).start()
+        gw = Gateway(workdir=work / "gw", filter_config=path, ratelimit=service).start()
+        yield gw
+    finally:
+        for part in (gw, service, redis):
+            if part:
+                part.stop()
+
+
+def first_refusal(call, error: type) -> Exception:
+    """Calls until one is refused: with one request a minute, the second (or, across a minute's
+    end, the third) is."""
+    for _ in range(3):
+        try:
+            call()
+        except error as e:
+            return e
+    raise AssertionError("never rate limited")
+
+
+def test_rate_limited_in_both_shapes(limited_gateway):
+    gw = limited_gateway
+    code, runbook = "rate_limited", f"{RUNBOOK_BASE}rate_limited.md"
+    msgs = [{"role": "user", "content": "Hi"}]
+
+    a = anthropic_client(gw.url, TEAM_XYZ_KEY)
+    gw.mock.clear()
+    e = first_refusal(lambda: (gw.mock.clear(), a.messages.create(model="claude-sonnet", max_tokens=16, messages=msgs)),
+                      anthropic.APIStatusError)
+    assert type(e).__name__ == "RateLimitError" and e.status_code == 429
+    # The rate limit service writes this body and does not know Envoy's request id.
+    assert_anthropic_body(e.body, "rate_limit_error", code, request_id=False)
+    assert e.type == "rate_limit_error" and e.error_code == code
+    assert e.api_message == e.body["error"]["message"] and e.api_message.endswith(f"(runbook: {runbook})")
+    assert e.response.headers["x-genai-error-code"] == code and int(e.response.headers["retry-after"]) <= 60
+    assert gw.mock.requests() == [], "the refused request reached the provider"
+
+    o = openai_client(gw.url, TEAM_ABC_KEY)
+    e = first_refusal(lambda: (gw.mock.clear(), o.chat.completions.create(model="gpt-4o", messages=msgs)),
+                      openai.APIStatusError)
+    assert type(e).__name__ == "RateLimitError" and e.status_code == 429
+    assert e.code == code and e.body["runbook_url"] == runbook and e.body["type"] == "rate_limit_error"
+    assert e.body["message"].endswith(f"(runbook: {runbook})")
+    assert "type" not in e.response.json(), "no Anthropic envelope on the OpenAI API"
+    assert gw.mock.requests() == []
+
+    # The Node SDKs, within the same minute as the refusals above (or refused on their own).
+    gw.mock.clear()
+    cases = []
+    for i in range(2):
+        cases.append({"name": f"anthropic {i}", "sdk": "anthropic", "baseURL": gw.url, "apiKey": TEAM_XYZ_KEY,
+                      "request": {"model": "claude-sonnet", "max_tokens": 16, "messages": msgs}})
+        cases.append({"name": f"openai {i}", "sdk": "openai", "baseURL": f"{gw.url}/v1", "apiKey": TEAM_ABC_KEY,
+                      "request": {"model": "gpt-4o", "messages": msgs}})
+    got = run_node(cases)
+    for sdk in ("anthropic", "openai"):
+        refused = [got[f"{sdk} {i}"] for i in range(2) if not got[f"{sdk} {i}"]["ok"]]
+        assert refused, got  # at most one of two requests in a minute passes
+        n = refused[0]
+        assert n["status"] == 429 and n["class"] == "RateLimitError" and n["headerCode"] == code, n
+        if sdk == "anthropic":
+            assert n["errorCode"] == code and n["type"] == "rate_limit_error"
+            assert n["apiMessage"].endswith(f"(runbook: {runbook})")
+            assert n["message"] == f"429 {n['apiMessage']}", n["message"]
+            assert_anthropic_body(n["body"], "rate_limit_error", code, request_id=False)
+        else:
+            assert n["code"] == code and n["message"] == f"429 {n['body']['message']}"
+    passed = sum(r["ok"] for r in got.values())
+    assert len(gw.mock.requests()) == passed, "only the admitted requests reached the provider"

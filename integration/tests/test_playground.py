@@ -1,8 +1,9 @@
 """The playground (GET /playground) in a real browser: Debian's Chromium driven by
 playwright-core (integration/node/playground.mjs), against a real Envoy with the filter. It
 checks a prompt with a card number, runs a prompt against two models side by side, shows a
-refusal with its runbook link, fits a narrow window, and works from the keyboard; what it
-shows must be what the gateway decided and counted. Screenshots go to target/playground/
+refusal with its runbook link, shows the team's usage from the real GET /v1/gateway/usage
+(Redis and the rate limit service run beside it), fits a narrow window, and works from the
+keyboard; what it shows must be what the gateway decided and counted. Screenshots go to target/playground/
 (scripts/playground-screenshots copies them to docs/images/)."""
 from __future__ import annotations
 
@@ -11,10 +12,8 @@ import subprocess
 
 import httpx
 import pytest
-import yaml
 
-from deployment import start_gateway
-from harness import ROOT, TEAM_ABC_KEY, envoy_stats
+from harness import DEMO_CONFIG, ROOT, TEAM_ABC_KEY, envoy_stats, wait_until
 
 NODE_DIR = ROOT / "integration/node"
 SHOTS = ROOT / "target/playground"
@@ -34,16 +33,23 @@ def run_page(gw, profile, **extra) -> dict:
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
-    """One browser session over a dedicated gateway, so its stats count only the page's calls."""
-    from harness import Gateway
+    """One browser session over a dedicated gateway, so its stats count only the page's calls;
+    with Redis and the rate limit service, so GET /v1/gateway/usage is the real endpoint."""
+    from harness import Gateway, RateLimitService, Redis
 
-    gw = Gateway(workdir=tmp_path_factory.mktemp("playground")).start()
+    work = tmp_path_factory.mktemp("playground")
+    redis = Redis(work / "redis").start()
+    service = gw = None
     try:
+        service = RateLimitService(work, DEMO_CONFIG, redis).start()
+        gw = Gateway(workdir=work / "gw", ratelimit=service).start()
         before = envoy_stats(gw)
-        result = run_page(gw, tmp_path_factory.mktemp("chromium-profile"))
+        result = run_page(gw, work / "chromium-profile")
         yield gw, result, before, envoy_stats(gw)
     finally:
-        gw.stop()
+        for part in (gw, service, redis):
+            if part:
+                part.stop()
 
 
 def test_page_is_served_by_envoy_and_self_contained(session):
@@ -58,8 +64,8 @@ def test_page_is_served_by_envoy_and_self_contained(session):
     assert paths <= {"/playground", "/v1/models", "/v1/gateway/check", "/v1/gateway/usage",
                      "/v1/chat/completions", "/v1/messages"}, paths
     failed = [x for x in r["responses"] if not x.startswith("200 ")]
-    # Only the refused run (403) and, before issue 11's endpoint exists, the usage probe.
-    assert set(failed) <= {"403 POST /v1/chat/completions", "404 GET /v1/gateway/usage"}, failed
+    # Only the refused run (403).
+    assert set(failed) <= {"403 POST /v1/chat/completions"}, failed
     # The page is a file Envoy serves itself: the filter is off for that route, no provider.
     assert httpx.get(f"{gw.url}/playground").text == (ROOT / "envoy/playground/index.html").read_text()
 
@@ -160,56 +166,51 @@ def test_narrow_window_and_keyboard(session):
     assert order.index("key") < order.index("gpt-4o") < order.index("user") < order.index("check") < order.index("run")
 
 
-def test_usage_panel_follows_the_usage_endpoint(session):
+def test_usage_panel_shows_what_the_usage_endpoint_answered(session):
     gw, r, _, _ = session
-    status = httpx.get(f"{gw.url}/v1/gateway/usage", headers={"authorization": f"Bearer {TEAM_ABC_KEY}"}).status_code
-    assert r["steps"]["usageShown"] == (status == 200), (status, r["steps"]["usageText"])
-    if status == 200:
-        assert "team-abc" in r["steps"]["usageText"]
+    steps = r["steps"]
+    assert steps["usageStatus"] == 200 and steps["usageShown"], steps.get("usageText")
+    u = steps["usageBody"]
+    # The real endpoint, with the demo configuration's limits for team-abc.
+    team = next(t for t in json.loads(DEMO_CONFIG.read_text())["teams"] if t["name"] == "team-abc")
+    day, month = u["spend"]["day"], u["spend"]["month"]
+    tpm, rpm = u["tokens_per_minute"], u["requests_per_minute"]
+    assert u["team"] == "team-abc" and u["allowed_models"] is None
+    assert day["budget_dollars"] == team["daily_budget_dollars"] and month["budget_dollars"] == team["monthly_budget_dollars"]
+    assert tpm["limit"] == team["tokens_per_minute"] and rpm["limit"] == team["requests_per_minute"]
+    # The two-model run finished before this answer: its spend and requests are in it.
+    assert day["used_dollars"] > 0 and rpm["used"] >= 1, u
+    # What the page shows is that answer (amounts under a cent in micro-dollars).
+    def money(d: float) -> str:
+        return f"${d:.2f}" if d == 0 or d >= 0.01 else f"${d:.6f}"
+
+    text = steps["usageText"]
+    assert f"Spend today: {money(day['used_dollars'])} of {money(day['budget_dollars'])}" in text, text
+    assert f"Spend this month: {money(month['used_dollars'])} of {money(month['budget_dollars'])}" in text, text
+    assert f"Tokens this minute: {tpm['used']} of {tpm['limit']}" in text, text
+    assert f"Requests this minute: {rpm['used']} of {rpm['limit']}" in text, text
+    assert "Team team-abc · models: all" in text, text
+    meters = {m["label"]: m for m in steps["meters"]}
+    assert set(meters) == {"Spend today", "Spend this month", "Tokens this minute", "Requests this minute"}
+    assert meters["Spend today"]["now"] == day["used_dollars"] and meters["Spend today"]["max"] == day["budget_dollars"]
+    width = float(meters["Tokens this minute"]["width"].removesuffix("%"))
+    assert width == round(min(100.0, tpm["used"] / tpm["limit"] * 100), 1), meters
 
 
-# The shape agreed for GET /v1/gateway/usage (/work/coord/usage-endpoint.md, issue 11).
-USAGE = {
-    "team": "team-abc", "as_of": "2026-12-01T19:40:22Z",
-    "spend": {"day": {"window": "2026-12-01", "used_dollars": 1.234567, "budget_dollars": 50.0, "resets_in_seconds": 15578},
-              "month": {"window": "2026-12", "used_dollars": 9.87, "budget_dollars": None, "resets_in_seconds": 2606378}},
-    "tokens_per_minute": {"used": 1234, "limit": 100000, "resets_in_seconds": 38},
-    "requests_per_minute": {"used": 12, "limit": 600, "resets_in_seconds": 38},
-    "allowed_models": ["gpt-4o", "default-chat"],
-}
+def test_usage_endpoint_counted_what_the_page_ran(session):
+    """The spend behind the panel is the cost Envoy counted for the page's runs."""
+    gw, _, _, _ = session
 
+    def counted() -> int:
+        return sum(int(v) for k, v in envoy_stats(gw).items()
+                   if k.startswith("genai_request_cost_microdollars_total;team=team-abc;"))
 
-def with_usage_endpoint(text: str) -> str:
-    """The rendered config plus a stand-in GET /v1/gateway/usage answering the agreed shape,
-    for the page's side of the contract (the real endpoint, once it exists, is checked above)."""
-    cfg = yaml.safe_load(text)
-    for listener in cfg["static_resources"]["listeners"]:
-        hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
-        hcm["route_config"]["virtual_hosts"][0]["routes"].insert(0, {
-            "match": {"path": "/v1/gateway/usage"},
-            "direct_response": {"status": 200, "body": {"inline_string": json.dumps(USAGE)}},
-            "response_headers_to_add": [{"header": {"key": "content-type", "value": "application/json"}}],
-            "typed_per_filter_config": {"genai": {
-                "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", "disabled": True}},
-        })
-    return json.dumps(cfg)
+    def used() -> int:
+        r = httpx.get(f"{gw.url}/v1/gateway/usage", headers={"authorization": f"Bearer {TEAM_ABC_KEY}"})
+        assert r.status_code == 200, r.text
+        return r.json()["spend"]["day"]["used_microdollars"]
 
-
-def test_usage_panel_shows_the_agreed_shape(tmp_path):
-    gw = start_gateway(tmp_path / "gw", patch=with_usage_endpoint)
-    try:
-        r = run_page(gw, tmp_path / "profile", only="usage")
-    finally:
-        gw.stop()
-    text = r["steps"]["usageText"]
-    assert "Spend today: $1.23 of $50.00" in text
-    assert "Spend this month: $9.87 (no limit)" in text
-    assert "Tokens this minute: 1234 of 100000" in text and "Requests this minute: 12 of 600" in text
-    assert "Team team-abc · models: gpt-4o, default-chat" in text
-    meters = {m["label"]: m for m in r["steps"]["meters"]}
-    assert meters["Spend today"]["now"] == 1.234567 and meters["Spend today"]["max"] == 50
-    assert meters["Tokens this minute"]["width"] == "1.2%"
-    assert "Spend this month" not in meters, "no meter without a limit"
+    wait_until(lambda: used() == counted() > 0, 15, "the usage endpoint to hold the spend Envoy counted")
 
 
 def test_screenshots_are_saved():

@@ -565,3 +565,73 @@ def test_failure_modes_are_rendered_as_configured(tmp_path):
     assert f["genai_rates"]["timeout"] == "0.025s"
     f = filters(rate_limits="closed", budgets="open")
     assert f["genai_budgets"]["failure_mode_deny"] is False and f["genai_rates"]["failure_mode_deny"] is True
+
+
+def test_a_fallback_is_charged_once_at_the_serving_models_prices(tmp_path):
+    """Rate limits on a fallback chain's route: the first provider fails (503), Envoy retries
+    on the fallback, and the shared counters are charged once, the serving attempt's tokens at
+    the fallback's prices (what Envoy's own cost metric counted); a fallback outside the team's
+    allowed models is never tried."""
+    c = json.loads(fleet_config(tmp_path / "base.json").read_text())
+    dear = {"input_per_million": 2 * IN_PRICE, "output_per_million": 2 * OUT_PRICE}
+    c["models"] = [
+        {"name": "pricey", "provider": "openai", "tier": "general", "max_output_tokens": 200,
+         "pricing": {"input_per_million": IN_PRICE, "output_per_million": OUT_PRICE},
+         "fallbacks": ["pricey-azure", "pricey-mini"]},
+        {"name": "pricey-azure", "provider": "azure", "upstream_model": "pricey-prod", "tier": "general",
+         "max_output_tokens": 200, "pricing": dear},
+        {"name": "pricey-mini", "provider": "self-hosted", "tier": "general", "max_output_tokens": 200,
+         "pricing": dear},
+    ]
+    # team fleet ($1 a day) may not use pricey-mini.
+    c["teams"][0]["allowed_models"] = ["pricey", "pricey-azure"]
+    config = tmp_path / "filter-config.json"
+    config.write_text(json.dumps(c, indent=1))
+    redis = Redis(tmp_path / "redis").start()
+    service = RateLimitService(tmp_path, config, redis).start()
+    gw = Gateway(workdir=tmp_path / "gw", filter_config=config, ratelimit=service,
+                 second_mock_upstreams=["azure", "self-hosted"])
+    try:
+        gw.start()
+        gw.mock.fail(status=503)
+        r = oai(gw, KEYS["fleet"]).chat.completions.create(model="pricey", messages=MSGS, max_tokens=100,
+                                                          extra_headers={"x-mock-tokens": "100"})
+        prompt, completion = r.usage.prompt_tokens, r.usage.completion_tokens
+        [first] = gw.mock.requests()
+        [served] = gw.second_mock.requests()
+        assert served["path"].startswith("/openai/deployments/pricey-prod/"), "Azure served"
+        assert not any(h.startswith("x-genai-rl-") for h in first["headers"])
+        assert not any(h.startswith("x-genai-rl-") for h in served["headers"])
+        charged = 2 * cost(prompt, completion)  # the fallback's prices: twice pricey's
+        assert spent(_One(gw), "fleet") == charged, "Envoy's own cost metric"
+        usage = httpx.get(f"{gw.url}/v1/gateway/usage", headers={"authorization": f"Bearer {KEYS['fleet']}"}).json()
+        assert usage["spend"]["day"]["used_microdollars"] == charged, usage
+        assert usage["requests_per_minute"]["used"] == 1, "one client request, one count"
+        assert usage["tokens_per_minute"]["used"] == prompt + completion, usage
+
+        # Both fail: Envoy gives up after Azure; pricey-mini (not allowed) is never tried, and
+        # the failure is not billed.
+        gw.mock.clear()
+        gw.second_mock.clear()
+        gw.second_mock.fail(status=503)
+        with pytest.raises(openai.APIStatusError) as e:
+            oai(gw, KEYS["fleet"]).chat.completions.create(model="pricey", messages=MSGS, max_tokens=100)
+        assert e.value.status_code == 503
+        assert len(gw.mock.requests()) == 1
+        assert [q["path"].split("?")[0] for q in gw.second_mock.requests()] == [
+            "/openai/deployments/pricey-prod/chat/completions"], "never the self-hosted pricey-mini"
+        prom = httpx.get(f"{gw.admin}/stats/prometheus").text
+        assert 'to="pricey-mini",reason="team"' in prom, prom[-3000:]
+        usage = httpx.get(f"{gw.url}/v1/gateway/usage", headers={"authorization": f"Bearer {KEYS['fleet']}"}).json()
+        assert usage["spend"]["day"]["used_microdollars"] == charged, "a failure is not charged"
+    finally:
+        gw.stop()
+        service.stop()
+        redis.stop()
+
+
+class _One:
+    """spent() over a single gateway."""
+
+    def __init__(self, gw: Gateway):
+        self.gateways = [gw]

@@ -1,7 +1,7 @@
 """scripts/run, as the README's quick start uses it: up, the reference snippet streams, the
-playground is served, the demo's fallback chain serves when the first mock provider is told to
-fail (and the metrics show it), a saved configuration change is published without a restart,
-Ctrl-C stops it."""
+playground is served and a newcomer checks and runs a prompt in it (Chromium) within a minute,
+the demo's fallback chain serves when the first mock provider is told to fail (and the metrics
+show it), a saved configuration change is published without a restart, Ctrl-C stops it."""
 import json
 import os
 import re
@@ -14,6 +14,18 @@ import httpx
 
 from harness import DEMO_CONFIG, GENAICTL, ROOT, free_port, wait_until
 from test_reference_snippet import SNIPPET
+
+
+def newcomer_in_the_browser(url: str, profile) -> dict:
+    """integration/node/playground.mjs (Chromium, keyboard only) against a running gateway."""
+    proc = subprocess.run(
+        ["node", str(ROOT / "integration/node/playground.mjs"),
+         json.dumps({"url": url, "key": "team-abc-key-xxxxx", "shots": str(profile / "shots"), "profile": str(profile)})],
+        capture_output=True, text=True, timeout=120, cwd=ROOT / "integration/node")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["ok"], result.get("error")
+    return result["steps"]
 
 
 def test_scripts_run_serves_the_demo_and_stops_on_ctrl_c(tmp_path):
@@ -72,6 +84,15 @@ def test_scripts_run_serves_the_demo_and_stops_on_ctrl_c(tmp_path):
         page = httpx.get(f"http://127.0.0.1:{listen}/playground")
         assert page.status_code == 200 and "<title>Playground" in page.text
         assert f"http://127.0.0.1:{listen}/playground" in (tmp_path / "run.out").read_text()
+        # A newcomer in the browser, on this very gateway: paste the demo key, check a prompt
+        # with a card number, run a prompt against two models side by side; within a minute.
+        started = time.monotonic()
+        shown = newcomer_in_the_browser(f"http://127.0.0.1:{listen}", tmp_path / "chromium-profile")
+        took = time.monotonic() - started
+        assert "credit_card" in shown["check"]["detections"], shown["check"]
+        assert [c["done"] for c in shown["run"]] == ["ok", "ok"], shown["run"]
+        assert all(int(c["output"]) > 0 and c["costMicro"] for c in shown["run"]), shown["run"]
+        assert took < 60, f"the newcomer's walk took {took:.0f} s"
 
         # Save a change to the configuration: published, the new key works, same Envoy.
         out = subprocess.run([str(GENAICTL), "mint-key", "team-new"], capture_output=True, text=True, check=True).stdout
