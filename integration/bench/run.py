@@ -1115,8 +1115,10 @@ def main() -> None:
     print(f"\nresults: {OUT / 'results.json'} ({r['duration_s']} s)")
     if a.doc or a.pictures:
         log("callgrind profiles")
+        # (chunk_burst_500_exchange: the TTFT probe's first chunk, 500 events read in one go.)
         profiles = {op: callgrind_profile(op, n) for op, n in (("inspect_4k", 200), ("inspect_400k", 3),
-                                                               ("chunk_openai_exchange", 2000))}
+                                                               ("chunk_openai_exchange", 2000),
+                                                               ("chunk_burst_500_exchange", 20))}
         inputs = {"machine": machine(), "micro": micro_res, "profiles": profiles, "rates": rates, "perf": perf}
         (OUT / "report-inputs.json").write_text(json.dumps(inputs, indent=1) + "\n")
         pictures = draw_pictures(r, inputs, DIST)
