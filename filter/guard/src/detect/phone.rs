@@ -157,12 +157,13 @@ fn national(b: &[u8], p: usize) -> Option<usize> {
 /// A bare run of digits at `i` that is a phone number's whole shape and follows a phone
 /// keyword: a trunk-`0` national number of 10–11 digits or a Chinese mobile.
 fn bare(b: &[u8], i: usize) -> Option<usize> {
-    let e = digits_end(b, i);
-    let shape = match (at(b, i), at(b, i + 1)) {
-        (b'0', b'1'..=b'9') => (10..=11).contains(&(e - i)),
-        (b'1', b'3'..=b'9') => e - i == 11,
-        _ => false,
+    let lengths = match (at(b, i), at(b, i + 1)) {
+        (b'0', b'1'..=b'9') => 10..=11,
+        (b'1', b'3'..=b'9') => 11..=11,
+        _ => return None,
     };
+    let e = digits_end(b, i);
+    let shape = lengths.contains(&(e - i));
     let ok = shape && ends_cleanly(b, e) && keyword_before(b, i, KEYWORD_WINDOW, BARE_WORDS);
     ok.then_some(e)
 }
