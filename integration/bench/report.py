@@ -101,14 +101,19 @@ def perf_section(perf: dict) -> str:
         return "(perf was not available: no split)"
     dsos = sorted({d for v in perf.values() for d in v["shares"]}, key=lambda d: -perf.get("C", {}).get(
         "shares", {}).get(d, 0))
-    rows = ["| where (perf, by binary) | A: µs per request | C: µs per request | C−A |", "| --- | --- | --- | --- |"]
-    for d in dsos[:8]:
-        a = perf.get("A", {}).get("cpu_us_per_request", 0) * perf.get("A", {}).get("shares", {}).get(d, 0) / 100
-        c = perf.get("C", {}).get("cpu_us_per_request", 0) * perf.get("C", {}).get("shares", {}).get(d, 0) / 100
-        rows.append(f"| `{d}` | {a:.1f} | {c:.1f} | {c - a:+.1f} |")
-    ta = perf.get("A", {}).get("cpu_us_per_request", 0)
-    tc = perf.get("C", {}).get("cpu_us_per_request", 0)
-    rows.append(f"| all | {ta:.1f} | {tc:.1f} | {tc - ta:+.1f} |")
+    cols = [v for v in ("A", "B", "C") if v in perf]
+
+    def us(v: str, d: str | None = None) -> float:
+        p = perf.get(v, {})
+        total = p.get("cpu_us_per_request", 0)
+        return total if d is None else total * p.get("shares", {}).get(d, 0) / 100
+
+    rows = ["| where (perf, by binary) | " + " | ".join(f"{v}: µs per request" for v in cols) + " | C−A |"
+            + (" C−B |" if "B" in cols else ""), "| --- " * (len(cols) + 2 + ("B" in cols)) + "|"]
+    for d in dsos[:8] + [None]:
+        cells = [f"{us(v, d):.1f}" for v in cols]
+        diff = f" {us('C', d) - us('A', d):+.1f} |" + (f" {us('C', d) - us('B', d):+.1f} |" if "B" in cols else "")
+        rows.append(f"| {'all' if d is None else f'`{d}`'} | " + " | ".join(cells) + " |" + diff)
     return "\n".join(rows)
 
 
@@ -240,8 +245,9 @@ def g(r: dict, name: str, digits: int = 2) -> str:
     return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.{digits}f}"
 
 
-def write(path: pathlib.Path, r: dict, m: dict, table: str, targets: list, micro: dict, profiles: dict,
-          rates_note: dict, perf: dict | None = None) -> None:
+def generated(r: dict, m: dict, table: str, targets: list, micro: dict, profiles: dict, rates_note: dict,
+              perf: dict | None = None, pictures: list[tuple[str, str]] | None = None) -> str:
+    """The run's sections of docs/benchmarks.md (what goes between the markers)."""
     crit = criterion_results()
     crit_rows = "\n".join(f"| {fid} | {ns(med)} | {extra} |" for fid, med, extra in crit) or "| (not run) | | |"
     target_rows = "\n".join(f"| {t} | {meas} | {verdict} |" for t, meas, verdict in targets)
@@ -251,34 +257,7 @@ def write(path: pathlib.Path, r: dict, m: dict, table: str, targets: list, micro
     elif "peer_4k_p50_ms_added_L" not in r:
         peer_note = "\n(This run had no `--peer litellm`.)\n"
     v8mem = r.get("micro_v8_tokenizer_linear_memory_mib")
-    doc = f"""# Benchmarks
-
-What the genai filter costs Envoy, measured side by side on one machine in one run:
-
-- **A**: bare Envoy: the gateway's listener, access log, clusters and timeouts, no wasm filter
-  (one catch-all route to the provider cluster, since nothing sets `x-genai-upstream`);
-- **B**: the same with an empty Rust wasm filter (`integration/bench/empty-filter`: every
-  callback returns `Continue`), which isolates the V8 VM's own cost;
-- **C**: the gateway as shipped: the genai filter with the demo configuration
-  (`envoy/demo/filter-config.json`, guardrails on: PII detectors, custom detector, injection
-  heuristics), rendered by `scripts/render-envoy`.
-
-All three Envoys run at once, each on its own loopback ports, in front of one mock provider
-(`--no-record`), and the workloads run interleaved, A B C A B C …, so that the drift of a shared
-machine hits all three alike. Each figure is the **median over {r.get('rounds')} rounds, with min
-and max**; "C−A" and "C/A" are taken per round, then the median. Run it with:
-
-```sh
-scripts/bench --quick              # about 2 minutes once built: target/bench/results.json + a table
-scripts/bench --peer litellm       # the full run (~15 minutes): also rewrites this page
-```
-
-`target/bench/results.json` is one flat JSON object, figure name → number (with `_min`/`_max`
-for each median, and the ratios). The bench never fails on timing, only on a broken setup: each
-variant must answer a sample of every workload with 200 (and a complete stream) before it is
-measured, and any non-2xx under load stops the run.
-
-## This run
+    doc = f"""## This run
 
 | | |
 | --- | --- |
@@ -407,11 +386,78 @@ gateway adds is the filter alone, C−A at the same rate; both comparisons are s
 - **Memory per worker**: Envoy's RSS with `--concurrency 2` minus with 1, after a few requests
   on separate connections; "per worker VM" subtracts the same difference for A (a worker
   thread without a VM).
+{pictures_section(pictures)}"""
+    return doc
+
+
+# The part of docs/benchmarks.md that a full run (`scripts/bench`, `run.py --doc`) rewrites lies
+# between these two lines; everything outside them (the introduction, the sections other issues
+# write by hand: their own figures, memory under load, inspection) is kept as it is.
+BEGIN = ("<!-- generated by scripts/bench (integration/bench/report.py) from here: a full run "
+         "replaces everything up to the end marker -->")
+END = "<!-- end of the part generated by scripts/bench -->"
+
+HEADER = """# Benchmarks
+
+What the genai filter costs Envoy, measured side by side on one machine in one run:
+
+- **A**: bare Envoy: the gateway's listener, access log, clusters and timeouts, no wasm filter
+  (one catch-all route to the provider cluster, since nothing sets `x-genai-upstream`);
+- **B**: the same with an empty Rust wasm filter (`integration/bench/empty-filter`: every
+  callback returns `Continue`), which isolates the V8 VM's own cost;
+- **C**: the gateway as shipped: the genai filter with the demo configuration
+  (`envoy/demo/filter-config.json`, guardrails on: PII detectors, custom detector, injection
+  heuristics), rendered by `scripts/render-envoy`.
+
+All three Envoys run at once, each on its own loopback ports, in front of one mock provider
+(`--no-record`), and the workloads run interleaved, A B C A B C …, so that the drift of a shared
+machine hits all three alike. Each figure is the **median over the rounds (4 in a full run, 2
+with `--quick`), with min and max**; "C−A" and "C/A" are taken per round, then the median. Run it with:
+
+```sh
+scripts/bench --quick              # about 2 minutes once built: target/bench/results.json + a table
+scripts/bench --peer litellm       # the full run (~15 minutes): also rewrites this page's generated part
+```
+
+`target/bench/results.json` is one flat JSON object, figure name → number (with `_min`/`_max`
+for each median, and the ratios). The bench never fails on timing, only on a broken setup: each
+variant must answer a sample of every workload with 200 (and a complete stream) before it is
+measured, and any non-2xx under load stops the run.
+
 """
-    # The fleet-wide limits' section is written by integration/bench/ratelimit.py
-    # (scripts/bench --ratelimit): kept as it is.
-    kept = re.search(r"<!-- ratelimit:begin -->.*?<!-- ratelimit:end -->\n",
-                     path.read_text() if path.exists() else "", re.S)
-    if kept:
-        doc = doc.rstrip("\n") + "\n\n" + kept.group(0)
-    path.write_text(doc)
+
+
+def splice(existing: str | None, region: str) -> str:
+    """`existing` with the text between BEGIN and END replaced by `region`; a new page (the
+    introduction, then the region) when there is none. A page without exactly one pair of
+    markers, in order, is refused rather than overwritten: its hand-written sections would be
+    lost."""
+    block = f"{BEGIN}\n\n{region.strip()}\n\n{END}"
+    if existing is None:
+        return HEADER + block + "\n"
+    if existing.count(BEGIN) != 1 or existing.count(END) != 1 or existing.index(BEGIN) > existing.index(END):
+        raise ValueError("docs/benchmarks.md has no single generated region (one line "
+                         f"{BEGIN!r} and, after it, one line {END!r}); put them around the run's own "
+                         "sections: refusing to overwrite the hand-written ones")
+    before, rest = existing.split(BEGIN, 1)
+    _, after = rest.split(END, 1)
+    return before + block + after
+
+
+def pictures_section(pictures: list[tuple[str, str]] | None) -> str:
+    """Links to the pictures this run drew (paths relative to docs/), or nothing."""
+    if not pictures:
+        return ""
+    out = ["", "## Pictures", "", "Drawn by the bench from this run's own figures "
+           "(`integration/bench/plots.py`, matplotlib).", ""]
+    for rel, caption in pictures:
+        out += [f"![{caption}]({rel})", "", f"*{caption}*", ""]
+    return "\n".join(out)
+
+
+def write(path: pathlib.Path, r: dict, m: dict, table: str, targets: list, micro: dict, profiles: dict,
+          rates_note: dict, perf: dict | None = None, pictures: list[tuple[str, str]] | None = None) -> None:
+    """Replaces the generated region of `path` (docs/benchmarks.md) with this run's sections."""
+    region = generated(r, m, table, targets, micro, profiles, rates_note, perf, pictures)
+    path.write_text(splice(path.read_text() if path.exists() else None, region))
+

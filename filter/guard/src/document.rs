@@ -180,7 +180,15 @@ impl<'s> Document<'s> {
             raw_end: off(end),
             kind: if number { PartKind::Number } else { PartKind::Verbatim },
         });
-        self.buf.extend_from_slice(bytes);
+        if bytes.len() <= 8 {
+            // A short number (a million of them is a hostile body): byte pushes, not the
+            // `memcpy` call `extend_from_slice` makes.
+            for &c in bytes {
+                self.buf.push(c);
+            }
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
     }
 
     /// Adds `start..end` of the source verbatim.

@@ -153,13 +153,15 @@ fn presidio_cases_and_benign_prompts() {
         println!("  {f}");
     }
 
-    // Floors: the figures when the engine landed (a regression fails; see docs/guardrails.md).
+    // Floors: the figures measured last (a regression fails; see docs/guardrails.md). us_ssn
+    // stays at 4/7: Presidio's three misses are its "very weak" forms (`078-051121`,
+    // `07805-1121`, `078051121`), which we report only after an SSN keyword.
     let floor = |kind: &str| -> f64 {
         match kind {
             "credit_card" | "email" => 1.0,
             "iban" => 0.99,
-            "ip_address" => 0.93,
-            "phone" => 0.86,
+            "ip_address" => 0.98,
+            "phone" => 0.94,
             "us_ssn" => 0.57,
             _ => 0.0,
         }
@@ -180,7 +182,7 @@ fn presidio_cases_and_benign_prompts() {
             );
         }
     }
-    assert!(core >= 0.95, "core recall {core:.3}");
+    assert!(core >= 0.97, "core recall {core:.3}");
     assert!(flagged.is_empty(), "benign prompts with a detection: {flagged:?}");
     assert!(
         injected.is_empty(),

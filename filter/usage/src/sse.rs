@@ -40,8 +40,9 @@ pub struct SseEventRef<'a> {
     /// When that line ends in a CR that is the last byte of a chunk, the event ends there,
     /// before any LF the next chunk starts with: the parser cannot wait to see it.
     pub end: u64,
-    /// The event outgrew the cap: `data` is only its last bytes, raw (field names and line
-    /// breaks included), as kept by [`SseParser::keep_oversized_tail`].
+    /// The event outgrew the cap: `data` is only its last bytes, raw (field names included,
+    /// lines joined with `\n`, the same however the stream was split), as kept by
+    /// [`SseParser::keep_oversized_tail`].
     pub truncated: bool,
     /// The number of `data:` lines joined in `data` (0 for a truncated event).
     pub data_lines: usize,
@@ -83,6 +84,12 @@ struct Pending {
     discarding: bool,
     /// While discarding: the event's last bytes (at most twice the parser's `tail_cap`).
     tail: Vec<u8>,
+    /// While discarding: a line of the tail has ended; a line break goes in before the next
+    /// bytes. Written lazily, so the tail is the same byte sequence however the lines were
+    /// split (a break after the line that went over the cap was written only when that line
+    /// was carried across chunks: usage at the very end of the tail was found whole but not
+    /// split; found by fuzzing) and never ends in a break that would push out a byte of data.
+    tail_break: bool,
 }
 
 impl Pending {
@@ -96,6 +103,7 @@ impl Pending {
         self.start = None;
         self.discarding = false;
         self.tail.clear();
+        self.tail_break = false;
     }
 
     fn size(&self) -> usize {
@@ -252,6 +260,7 @@ impl SseParser {
                     // Its data must be owned before it becomes the tail.
                     self.pending.own(chunk);
                     self.over_cap(whole_line);
+                    self.end_tail_line();
                     self.process_line(Line::Skipped, chunk, line_end, &mut on_event);
                     i = next;
                     continue;
@@ -263,13 +272,14 @@ impl SseParser {
                 let here = rest.get(..rel).unwrap_or_default();
                 if self.pending.discarding {
                     self.push_tail(here);
-                    self.push_tail(b"\n");
                 } else {
                     line.extend_from_slice(here);
                 }
                 if !self.over_cap(&line) {
                     self.process_line(Line::Carried(&line), chunk, line_end, &mut on_event);
                 } else {
+                    // Over the cap before this line or with it: either way the line has ended.
+                    self.end_tail_line();
                     self.process_line(Line::Skipped, chunk, line_end, &mut on_event);
                 }
                 line.clear();
@@ -343,36 +353,39 @@ impl SseParser {
     }
 
     /// The pending event is over the cap: its data so far (owned: no line of it is borrowed
-    /// here) and `extra` become the tail; its type and start are kept for the dispatch.
+    /// here) and `extra` become the tail, a line apart; its type and start are kept for the
+    /// dispatch.
     fn start_discarding(&mut self, extra: &[u8]) {
         self.errors = self.errors.saturating_add(1);
+        let cap = self.tail_cap;
         let p = &mut self.pending;
         let mut tail = std::mem::take(&mut p.tail);
         tail.clear();
-        if self.tail_cap > 0 {
+        if cap > 0 {
             let data = p.data.as_bytes();
-            let keep = self.tail_cap.saturating_sub(extra.len().min(self.tail_cap));
-            tail.extend_from_slice(data.get(data.len().saturating_sub(keep)..).unwrap_or_default());
-            tail.extend_from_slice(
-                extra
-                    .get(extra.len().saturating_sub(self.tail_cap)..)
-                    .unwrap_or_default(),
-            );
+            tail.extend_from_slice(data.get(data.len().saturating_sub(cap)..).unwrap_or_default());
         }
+        // The data lines so far (their field names gone) are the tail's first line.
+        p.tail_break = p.data_lines > 0;
         p.data.clear();
         p.data_raw = 0;
         p.borrowed = None;
         p.data_lines = 0;
         p.discarding = true;
         p.tail = tail;
+        self.push_tail(extra.get(extra.len().saturating_sub(cap)..).unwrap_or_default());
     }
 
-    /// Appends to an oversized event's tail, keeping at most twice `tail_cap` bytes.
+    /// Appends to an oversized event's tail, keeping at most twice `tail_cap` bytes; after
+    /// a line that ended, a line break first.
     fn push_tail(&mut self, bytes: &[u8]) {
-        if self.tail_cap == 0 {
+        if self.tail_cap == 0 || bytes.is_empty() {
             return;
         }
         let tail = &mut self.pending.tail;
+        if std::mem::take(&mut self.pending.tail_break) {
+            tail.push(b'\n');
+        }
         tail.extend_from_slice(bytes);
         if tail.len() > self.tail_cap.saturating_mul(2) {
             let cut = tail.len().saturating_sub(self.tail_cap);
@@ -406,7 +419,7 @@ impl SseParser {
         if self.pending.discarding && !bytes.is_empty() {
             if matches!(line, Line::InChunk(..)) {
                 self.push_tail(bytes);
-                self.push_tail(b"\n");
+                self.end_tail_line();
             }
             return;
         }
@@ -493,6 +506,14 @@ impl SseParser {
         if p.size() > self.max_event_bytes {
             p.own(chunk);
             self.start_discarding(b"");
+            self.end_tail_line();
+        }
+    }
+
+    /// A line of an event being discarded has ended (its bytes, if any, are in the tail).
+    fn end_tail_line(&mut self) {
+        if self.pending.discarding {
+            self.pending.tail_break = true;
         }
     }
 }

@@ -3,6 +3,7 @@
 // Test code: the no-panic rules are for code that runs in Envoy.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+use genai_usage::sse::{SseEvent, SseParser};
 use genai_usage::{ApiFormat, StreamTracker};
 
 fn run(body: &[u8], cuts: &[usize], max_event: usize) -> StreamTracker {
@@ -67,6 +68,78 @@ fn invalid_utf8_counts_the_same_against_the_cap_whole_or_split() {
             let split = run(&body, &[cut], cap);
             assert_eq!(whole.usage(), split.usage(), "cap {cap}, cut at {cut}");
             assert_eq!(whole.bad_events(), split.bad_events(), "cap {cap}, cut at {cut}");
+        }
+    }
+}
+
+fn run_chunked(body: &[u8], chunk: usize, max_event: usize) -> StreamTracker {
+    let cuts: Vec<usize> = (chunk..body.len()).step_by(chunk).collect();
+    run(body, &cuts, max_event)
+}
+
+/// An event over the cap is searched for usage in its last bytes (as many as the cap). The
+/// line break after the line that went over the cap was kept only when that line had been
+/// carried across chunks: with usage starting exactly that many bytes before the event's
+/// end, one-byte chunks lost its first byte and the usage with it, a whole body did not
+/// (fuzz/seeds/sse_stream/small-caps-differential, event cap 143). Every cap around the
+/// event's size, every single cut and one-byte chunks, one line or two.
+#[test]
+fn an_oversized_events_tail_is_the_same_whole_or_split() {
+    let usage = r#""usage": {"prompt_tokens": 11, "completion_tokens": 3}}"#;
+    let pad = "p".repeat(60);
+    let events = [
+        format!(r#"data: {{"id": "c1", "choices": [], "pad": "{pad}", {usage}"#),
+        format!("data: {{\"id\": \"c1\", \"choices\": [], \"pad\": \"{pad}\",\ndata: {usage}"),
+    ];
+    for event in events {
+        let body = format!("{event}\n\ndata: [DONE]\n\n").into_bytes();
+        let from_usage = event.len() - event.find(r#""usage""#).unwrap();
+        for cap in from_usage - 4..event.len() + 4 {
+            let whole = run(&body, &[], cap);
+            // The tail holds the whole usage object exactly when the cap reaches its key.
+            assert_eq!(whole.usage().is_some(), cap >= from_usage, "cap {cap}: {event:?}");
+            for chunk in [1, 2, 3, 7] {
+                let split = run_chunked(&body, chunk, cap);
+                assert_eq!(whole.usage(), split.usage(), "cap {cap}, {chunk}-byte chunks");
+                assert_eq!(whole.bad_events(), split.bad_events(), "cap {cap}, {chunk}-byte chunks");
+            }
+            for cut in 1..body.len() {
+                let split = run(&body, &[cut], cap);
+                assert_eq!(whole.usage(), split.usage(), "cap {cap}, cut at {cut}");
+                assert_eq!(
+                    whole.report_with(|_| 7),
+                    split.report_with(|_| 7),
+                    "cap {cap}, cut at {cut}"
+                );
+            }
+        }
+    }
+}
+
+/// The parser itself: an oversized event's tail is the same bytes however the stream is
+/// chunked, its lines joined by one `\n` and no break after its last line.
+#[test]
+fn an_oversized_events_tail_does_not_depend_on_the_chunking() {
+    let input = b"data: 0123456789\n: note\nid: 7\r\ndata: abcdefghij\rdata: KLMNOP\n\ndata: next\n\n";
+    // From a cap the first line alone outgrows to 33, where the whole event fits.
+    for cap in 8..33 {
+        let feed = |chunk: usize| {
+            let mut p = SseParser::with_max_event_bytes(cap).keep_oversized_tail(cap.min(24));
+            let mut got: Vec<SseEvent> = input.chunks(chunk).flat_map(|c| p.feed(c)).collect();
+            p.finish(|e| got.push(e.to_event()));
+            got
+        };
+        let whole = feed(input.len());
+        assert!(whole[0].truncated, "cap {cap}: {whole:?}");
+        let expected = "abcdefghij\ndata: KLMNOP";
+        let kept = expected.len().min(cap.min(24));
+        assert!(
+            whole[0].data.ends_with(&expected[expected.len() - kept..]),
+            "cap {cap}: {whole:?}"
+        );
+        assert!(!whole[0].data.ends_with('\n'), "cap {cap}: {whole:?}");
+        for chunk in 1..input.len() {
+            assert_eq!(feed(chunk), whole, "cap {cap}, {chunk}-byte chunks");
         }
     }
 }

@@ -182,7 +182,7 @@ fn oversized_event_tail_is_kept_when_asked() {
         assert!(t.truncated, "chunk {chunk}");
         assert_eq!(t.event.as_deref(), Some("big"));
         assert!(
-            t.data.len() <= 16 && t.data.ends_with("END\n"),
+            t.data.len() <= 16 && t.data.ends_with("\ndata: END"),
             "chunk {chunk}: {:?}",
             t.data
         );

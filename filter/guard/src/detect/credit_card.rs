@@ -40,8 +40,9 @@ pub(super) fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
         if n == 0 || n > 6 || total + n > 19 || is_word(at(b, ge)) || count == MAX_GROUPS {
             break;
         }
-        for (k, &d) in b.get(p..ge)?.iter().enumerate() {
-            *digits.get_mut(total + k)? = d;
+        // A byte loop: `copy_from_slice` of a few bytes is a `memcpy` call.
+        for (to, &d) in digits.iter_mut().skip(total).zip(b.get(p..ge)?) {
+            *to = d;
         }
         total += n;
         *ends.get_mut(count)? = ge;
@@ -60,7 +61,7 @@ pub(super) fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
             break;
         }
         let clean = !(at(b, end) == b'.' && is_digit(at(b, end + 1)));
-        if clean && valid(digits.get(..len)?) {
+        if clean && digits_valid(digits.get(..len)?) {
             return Some((i, end));
         }
         let start_of_k = if k == 0 { i } else { *ends.get(k - 1)? + 1 };
@@ -97,39 +98,42 @@ fn in_table_of_numbers(b: &[u8], s: usize, e: usize) -> bool {
 
 /// Luhn checksum, IIN prefix and brand length.
 pub(crate) fn valid(digits: &[u8]) -> bool {
+    digits.iter().all(u8::is_ascii_digit) && digits_valid(digits)
+}
+
+/// [`valid`] for bytes known to be ASCII digits.
+fn digits_valid(digits: &[u8]) -> bool {
     // The brand's prefix and length first: cheaper than Luhn, and most lengths fail it.
-    digits.iter().all(u8::is_ascii_digit) && brand_ok(digits) && luhn(digits)
+    brand_ok(digits) && luhn(digits)
 }
 
 fn luhn(digits: &[u8]) -> bool {
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(k, &c)| {
-            let d = u32::from(c - b'0');
-            if k % 2 == 1 {
-                let x = d * 2;
-                if x > 9 {
-                    x - 9
-                } else {
-                    x
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
+    // From the right: digits at even places as they are, at odd places doubled with their
+    // digits summed (a table). Pairs at a time: a long run of digit groups offers a
+    // candidate at each group, so this runs once per group.
+    const DOUBLED: [u8; 10] = [0, 2, 4, 6, 8, 1, 3, 5, 7, 9];
+    let d = |c: u8| c.wrapping_sub(b'0');
+    let mut sum = 0u32;
+    let mut pairs = digits.rchunks_exact(2);
+    for p in &mut pairs {
+        if let [hi, lo] = *p {
+            sum += u32::from(d(lo)) + u32::from(DOUBLED.get(usize::from(d(hi))).copied().unwrap_or(0));
+        }
+    }
+    if let [first] = *pairs.remainder() {
+        sum += u32::from(d(first));
+    }
     sum % 10 == 0
-}
-
-fn prefix(digits: &[u8], n: usize) -> u32 {
-    digits.iter().take(n).fold(0, |acc, &c| acc * 10 + u32::from(c - b'0'))
 }
 
 fn brand_ok(d: &[u8]) -> bool {
     let len = d.len();
-    let (p1, p2, p3, p4) = (prefix(d, 1), prefix(d, 2), prefix(d, 3), prefix(d, 4));
+    // Cards have at least 13 digits: the 4-digit prefix holds the shorter ones.
+    let p4 = d
+        .iter()
+        .take(4)
+        .fold(0u32, |acc, &c| acc * 10 + u32::from(c.wrapping_sub(b'0')));
+    let (p1, p2, p3) = (p4 / 1000, p4 / 100, p4 / 10);
     let visa = p1 == 4 && matches!(len, 13 | 16 | 19);
     let mastercard = ((51..=55).contains(&p2) || (2221..=2720).contains(&p4)) && len == 16;
     let amex = matches!(p2, 34 | 37) && len == 15;

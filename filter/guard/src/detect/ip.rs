@@ -7,6 +7,11 @@
 //! are code), not a bare `::`, and a short compressed form (`1::2`, a slice in code)
 //! needs a group of three or more hex digits. Times (`12:30:45`) and MACs have too few
 //! groups and are not reported.
+//!
+//! The unspecified address `::` on its own is code far more often (Haskell's `x :: Int`,
+//! C++'s `::f`, Python's `a[::2]`): it is reported only where nothing but an address can
+//! stand: as a prefix (`::/0`, `::/128`), bracketed with a port (`[::]:8080`), as a
+//! value after `=` (`src=:: dst=::1`), or as a text's last word (`Use local ipv6 ::`).
 
 use crate::text::bytes::{at, before, digits_end, is_word, starts_cleanly};
 
@@ -116,7 +121,35 @@ pub(super) fn v6_at_colon(b: &[u8], c: usize) -> Option<(usize, usize)> {
     if glued {
         return None;
     }
+    if s == c && at(b, c + 1) == b':' && !at(b, c + 2).is_ascii_hexdigit() && at(b, c + 2) != b':' {
+        return unspecified(b, c).then_some((c, c + 2));
+    }
     v6(b, s).map(|e| (s, e))
+}
+
+/// Whether the bare `::` at `c` (not glued to a word or a colon on either side) stands
+/// where only an address can.
+fn unspecified(b: &[u8], c: usize) -> bool {
+    let (p, n) = (before(b, c), at(b, c + 2));
+    let end_or_space = |x: u8| x == 0 || x.is_ascii_whitespace();
+    match n {
+        // `::/0`: a prefix length of 0–128.
+        b'/' => {
+            let e = digits_end(b, c + 3);
+            let len = b.get(c + 3..e).unwrap_or_default();
+            let v = len.iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0'));
+            (1..=3).contains(&len.len()) && v <= 128 && !is_word(at(b, e))
+        }
+        // `[::]:8080`
+        b']' => p == b'[' && at(b, c + 3) == b':' && at(b, c + 4).is_ascii_digit(),
+        // `src=::`, `listen=::,`
+        _ if p == b'=' => end_or_space(n) || matches!(n, b',' | b';' | b'&'),
+        // The text's last word (not its only one), perhaps before closing punctuation:
+        // `Unspecified ::.`
+        0 => p.is_ascii_whitespace(),
+        b'.' | b',' | b';' | b')' => p.is_ascii_whitespace() && at(b, c + 3) == 0,
+        _ => false,
+    }
 }
 
 /// Parses an IPv6 address at `s`; the end offset.
@@ -270,8 +303,34 @@ mod tests {
         }
         assert_eq!(v6s("[::1]:8080"), ["::1"]);
         assert_eq!(v6s("ip:fe80::1"), ["fe80::1"]);
+        for (t, want) in [
+            ("Use local ipv6 ::", &["::"][..]),
+            ("src=:: dst=::1", &["::", "::1"]),
+            ("::/0", &["::"]),
+            ("prefix ::/128.", &["::"]),
+            ("listen [::]:8080", &["::"]),
+            ("Unspecified ::.", &["::"]),
+        ] {
+            assert_eq!(v6s(t), want, "{t}");
+        }
         for t in [
             "::",
+            ":::",
+            "f :: Int -> Int",
+            "name ::\n  String",
+            "a[::]",
+            "a[::2]",
+            "x = a[::]",
+            "ip :: Text",
+            "::/129",
+            "::/0x",
+            "::/1234",
+            "[::]",
+            "[::]:x",
+            "x=::y",
+            "Example::",
+            ":: comment",
+            "a ::, b",
             "12:30:45",
             "00:1A:2B:3C:4D:5E",
             "std::vector",

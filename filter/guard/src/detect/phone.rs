@@ -10,8 +10,20 @@
 //! International: `+` then groups separated by single spaces, dashes or dots (an optional
 //! `(0)` trunk group), 8–15 digits in total (E.164), or 10–15 digits without separators.
 //!
-//! Not reported: bare digit runs (order numbers, timestamps), 7-digit local numbers,
-//! dates, ZIP+4, SSNs, card numbers.
+//! National numbers with a trunk `0` (most of the world outside North America):
+//! `09-7625400`, `090-1234-5678`, `020 7946 0958`, `(0114) 4960670`: a first group of 2–5
+//! digits starting `0` then 1–9 (or that group in parentheses), then one to three groups of
+//! at least three digits with one consistent separator, the last of at least four, 10–11
+//! digits in all, or 9 after a 2-digit first group. So dates (`01.02.2024`), SSNs (`078-05-1120`: a 2-digit group), versions
+//! and ISBN-10s (`0-306-40615-2`) stay out.
+//!
+//! Bare digit runs are order numbers and timestamps far more often than phones; two shapes
+//! are reported only after a phone keyword (the list below plus `number`, `手机`, `电话`, `電話`) in
+//! the 32 bytes before them: a trunk-`0` run of 10–11 digits (`05321234567`) and a Chinese
+//! mobile, 11 digits `1[3-9]…` (`13812345678`).
+//!
+//! Not reported: other bare digit runs, 7-digit local numbers, dates, ZIP+4, SSNs, card
+//! numbers.
 
 use crate::text::bytes::{at, before, digits_end, ends_cleanly, is_digit, is_word, keyword_before, starts_cleanly};
 
@@ -29,6 +41,24 @@ const PHONE_WORDS: &[&[u8]] = &[
     b"text me",
     b"ring",
 ];
+/// What may introduce a bare run of digits as a phone number: the phone words and these.
+const BARE_WORDS: &[&[u8]] = &[
+    b"phone",
+    b"tel",
+    b"call",
+    b"mobile",
+    b"cell",
+    b"fax",
+    b"whatsapp",
+    b"contact",
+    b"sms",
+    b"text me",
+    b"ring",
+    b"number",
+    "手机".as_bytes(),
+    "电话".as_bytes(),
+    "電話".as_bytes(),
+];
 
 /// A phone number whose first digit run starts at `i`, as a byte span.
 pub(super) fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
@@ -45,6 +75,9 @@ pub(super) fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
             if i >= 2 && is_word(before(b, i - 1)) {
                 return None;
             }
+            if at(b, i) == b'0' {
+                return national(b, i - 1).map(|e| (i - 1, e));
+            }
             nanp(b, i - 1, false).map(|e| (i - 1, e))
         }
         _ => {
@@ -57,9 +90,82 @@ pub(super) fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
                     return Some((i, e));
                 }
             }
-            nanp(b, i, true).map(|e| (i, e))
+            if at(b, i) == b'0' {
+                return national(b, i).or_else(|| bare(b, i)).map(|e| (i, e));
+            }
+            nanp(b, i, true).or_else(|| bare(b, i)).map(|e| (i, e))
         }
     }
+}
+
+/// A national number with a trunk `0` at `p` (or `(` then the `0`): the end offset.
+fn national(b: &[u8], p: usize) -> Option<usize> {
+    let paren = at(b, p) == b'(';
+    let gs = p + usize::from(paren);
+    let ge = digits_end(b, gs);
+    if at(b, gs) != b'0' || !matches!(at(b, gs + 1), b'1'..=b'9') || !(2..=5).contains(&(ge - gs)) {
+        return None;
+    }
+    let mut q = ge;
+    let sep = if paren {
+        if at(b, q) != b')' {
+            return None;
+        }
+        q += 1;
+        // `(0114) 4960670`, `(020)7946 0958`: the space after the parenthesis is optional,
+        // the groups after it may use one separator of their own.
+        if at(b, q) == b' ' {
+            q += 1;
+        }
+        None
+    } else {
+        let s = at(b, q);
+        if !matches!(s, b' ' | b'-' | b'.') {
+            return None;
+        }
+        q += 1;
+        Some(s)
+    };
+    let mut digits = ge - gs;
+    let mut sep = sep;
+    let mut last;
+    let mut groups = 0;
+    loop {
+        let e = digits_end(b, q);
+        last = e - q;
+        if last < 3 {
+            return None;
+        }
+        digits += last;
+        groups += 1;
+        q = e;
+        let s = at(b, q);
+        let more = matches!(s, b' ' | b'-' | b'.') && sep.is_none_or(|x| x == s) && is_digit(at(b, q + 1));
+        if !more || groups == 3 || digits > 11 {
+            break;
+        }
+        sep = Some(s);
+        q += 1;
+    }
+    // Nine digits only as `0X-XXXXXXX` (Israel, Tel Aviv's `03-6123456`): split 3-6 or 5-4
+    // they are written as SSNs (`078-051121`) and ZIP+4 codes as often.
+    let count_ok = (10..=11).contains(&digits) || (digits == 9 && ge - gs == 2);
+    let ok = count_ok && last >= 4 && ends_cleanly(b, q);
+    ok.then_some(q)
+}
+
+/// A bare run of digits at `i` that is a phone number's whole shape and follows a phone
+/// keyword: a trunk-`0` national number of 10–11 digits or a Chinese mobile.
+fn bare(b: &[u8], i: usize) -> Option<usize> {
+    let lengths = match (at(b, i), at(b, i + 1)) {
+        (b'0', b'1'..=b'9') => 10..=11,
+        (b'1', b'3'..=b'9') => 11..=11,
+        _ => return None,
+    };
+    let e = digits_end(b, i);
+    let shape = lengths.contains(&(e - i));
+    let ok = shape && ends_cleanly(b, e) && keyword_before(b, i, KEYWORD_WINDOW, BARE_WORDS);
+    ok.then_some(e)
 }
 
 /// After `+`: `+1` is NANP, anything else international.
@@ -218,6 +324,64 @@ mod tests {
         assert_eq!(find("+44 (0)20 7946 0958"), ["+44 (0)20 7946 0958"]);
         assert_eq!(find("+91-98765-43210"), ["+91-98765-43210"]);
         assert_eq!(find("+33 1 23 45 67 89"), ["+33 1 23 45 67 89"]);
+    }
+
+    #[test]
+    fn national_forms() {
+        assert_eq!(find("My Israeli number is 09-7625400"), ["09-7625400"]);
+        assert_eq!(find("My Japanese number is 090-1234-5678."), ["090-1234-5678"]);
+        assert_eq!(find("020 7946 0958"), ["020 7946 0958"]);
+        assert_eq!(find("030.1234.5678"), ["030.1234.5678"]);
+        assert_eq!(find("ring (0114) 4960670"), ["(0114) 4960670"]);
+        assert_eq!(find("(020)7946-0958"), ["(020)7946-0958"]);
+        assert_eq!(find("0 30 1234567")[..], [] as [&str; 0]);
+        // Bare runs after a phone keyword only.
+        assert_eq!(find("My CN number is 13812345678"), ["13812345678"]);
+        assert_eq!(find("手机 13812345678"), ["13812345678"]);
+        assert_eq!(find("Cep tel: 05321234567"), ["05321234567"]);
+        assert_eq!(find("phone 0917123456"), ["0917123456"]);
+    }
+
+    #[test]
+    fn national_near_misses() {
+        for t in [
+            // Bare runs without a keyword, or of the wrong shape after one.
+            "13812345678",
+            "05321234567",
+            "order 13812345678",
+            "number 12812345678",
+            "number 138123456789",
+            "number 1381234567",
+            "phone 00321234567",
+            "phone 053212345",
+            "phone 053212345678",
+            "ts 1381234567890",
+            // Separated forms: dates, SSNs, ISBNs, versions, short or long numbers.
+            "01.02.2024",
+            "01-02-2024 10:30",
+            "078-05-1120",
+            "0-306-40615-2",
+            "0.12.3456",
+            "00-7625400",
+            "09-76254",
+            "090-1234-567",
+            "090-1234-5678-9",
+            "090-1234-56789",
+            "090-123-456-789",
+            "012-3456 7890",
+            "012345-678901",
+            "v09-7625400",
+            "09-7625400x",
+            "(0) 7625400",
+            "(09 7625400",
+            "f(0114) 4960670",
+            // Nine digits split 3-6 or 5-4: an SSN's odd forms, ZIP+4 codes.
+            "078-051121",
+            "07805-1121",
+            "07805 1121",
+        ] {
+            assert!(find(t).is_empty(), "{t}: {:?}", find(t));
+        }
     }
 
     #[test]
