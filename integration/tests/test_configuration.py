@@ -116,7 +116,10 @@ def test_shipped_envoy_config_lets_long_streams_finish(tmp_path):
     upstreams = {p.get("upstream", p["name"]) for p in providers}
     # The usage endpoint's route goes to the rate limit service.
     usage = [r for r in routes if r["route"]["cluster"] == "genai_ratelimit_http"]
-    assert len(usage) == 1 and "typed_per_filter_config" not in usage[0]
+    assert len(usage) == 1
+    # Not a provider: no attempt filter, no rate limit descriptors.
+    assert usage[0]["typed_per_filter_config"] == {"genai_attempt": {
+        "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", "disabled": True}}
     routes = [r for r in routes if r not in usage]
     # One route per provider, and per fallback chain (test_fallback.py checks those).
     assert upstreams <= {r["route"]["cluster"] for r in routes}
