@@ -163,7 +163,10 @@ fn every_hostile_body_is_linear_and_within_budget() {
             t1.as_secs_f64() * 1e3,
             t4.as_secs_f64() * 1e3
         ));
-        if t4 > CEILING {
+        // The ceiling is a native figure. scripts/test-wasm runs this test in V8 too, where
+        // (--single-threaded: V8 compiles on this thread) 4 MiB took 86-633 ms at load 8;
+        // there it only reports. The linear ratio below is checked in both.
+        if t4 > CEILING && !cfg!(target_family = "wasm") {
             failures.push(format!("{name}: 4 MiB took {t4:?}, ceiling {CEILING:?}"));
         } else if t4 > BUDGET {
             println!("over the {BUDGET:?} target: {name}: 4 MiB took {t4:?}");
