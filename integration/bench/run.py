@@ -860,43 +860,50 @@ def micro(fig: Figures, quick: bool) -> dict:
     return res
 
 
-def callgrind_profile(op: str, n: int) -> dict:
-    """Functions by self cost (instructions) for one operation of the native build: repeatable
-    whatever else the machine is doing."""
-    if not shutil.which("valgrind") or not V8_NATIVE.exists():
-        return {}
-    out_file = OUT / f"callgrind.{op}.out"
-    # A chunk's cost alone: only what runs inside `chunk_through` (the setup of each flow, an
-    # inspected request, is not counted).
-    toggle = ["--toggle-collect=*chunk_through*"] if op.startswith("chunk_") else []
-    subprocess.run(["valgrind", "--tool=callgrind", *toggle, f"--callgrind-out-file={out_file}", str(V8_NATIVE),
-                    "profile", op, str(n)], capture_output=True, timeout=900)
+def _callgrind_functions(out_file: pathlib.Path) -> tuple[int, dict[str, int]]:
+    """(program total, instructions by function, self cost) of one callgrind output."""
     ann = subprocess.run(["callgrind_annotate", "--inclusive=no", "--auto=no", str(out_file)],
                          capture_output=True, text=True)
-    by_fn: dict[str, float] = {}
+    by_fn: dict[str, int] = {}
     total, in_table = 0, False
     for line in ann.stdout.splitlines():
-        if "file:function" in line:
-            in_table = True
-            continue
         m = re.match(r"\s*([\d,]+) \(\s*([\d.]+)%\)\s+(.*)", line)
         if m and "PROGRAM TOTALS" in line:
             total = int(m.group(1).replace(",", ""))
             continue
+        if "file:function" in line:
+            in_table = True
+            continue
         if not in_table or not m:
             continue
         # "file:function [binary]": the same function appears once per source file inlined into it.
-        name = re.sub(r"^[^:]*:", "", m.group(3).split(" [")[0]).strip()
-        by_fn[name[:120]] = by_fn.get(name[:120], 0.0) + float(m.group(2))
-    rows = sorted(((p, f) for f, p in by_fn.items()), reverse=True)
-    # The setup (configuration, body) once more, alone, to subtract it.
-    base_file = OUT / f"callgrind.{op}.setup.out"
-    subprocess.run(["valgrind", "--tool=callgrind", *toggle, f"--callgrind-out-file={base_file}", str(V8_NATIVE),
-                    "profile", op, "0"], capture_output=True, timeout=900)
-    setup = subprocess.run(["callgrind_annotate", str(base_file)], capture_output=True, text=True).stdout
-    m = re.search(r"([\d,]+) \(\s*100.0%\)\s+PROGRAM TOTALS", setup)
-    setup_ir = int(m.group(1).replace(",", "")) if m else 0
-    return {"all": rows, "per_op": (total - setup_ir) // max(1, n)} if rows else {}
+        name = re.sub(r"^[^:]*:", "", m.group(3).split(" [")[0]).strip()[:120]
+        by_fn[name] = by_fn.get(name, 0) + int(m.group(1).replace(",", ""))
+    return total, by_fn
+
+
+def callgrind_profile(op: str, n: int) -> dict:
+    """Functions by self cost (instructions) for one operation of the native build: repeatable
+    whatever else the machine is doing. The setup (configuration, body; run alone with N = 0) is
+    subtracted function by function, so the shares are those of the operation itself."""
+    if not shutil.which("valgrind") or not V8_NATIVE.exists():
+        return {}
+    # A chunk's cost alone: only what runs inside `chunk_through` (the setup of each flow, an
+    # inspected request, is not counted).
+    toggle = ["--toggle-collect=*chunk_through*"] if op.startswith("chunk_") else []
+    runs = {}
+    for count in (n, 0):
+        out_file = OUT / f"callgrind.{op}{'' if count else '.setup'}.out"
+        subprocess.run(["valgrind", "--tool=callgrind", *toggle, f"--callgrind-out-file={out_file}", str(V8_NATIVE),
+                        "profile", op, str(count)], capture_output=True, timeout=900)
+        runs[count] = _callgrind_functions(out_file)
+    (total, by_fn), (setup_total, setup_fn) = runs[n], runs[0]
+    work = total - setup_total
+    if work <= 0 or not by_fn:
+        return {}
+    diff = {f: c - setup_fn.get(f, 0) for f, c in by_fn.items()}
+    rows = sorted(((round(c / work * 100, 3), f) for f, c in diff.items() if c > 0), reverse=True)
+    return {"all": rows, "per_op": work // max(1, n)}
 
 
 # ---------------------------------------------------------------- report

