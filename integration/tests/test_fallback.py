@@ -413,10 +413,14 @@ def test_envoy_has_exactly_the_routes_the_filter_can_choose(tmp_path):
     listed = [json.loads(line) for line in subprocess.run(
         [str(GENAICTL), "routes", str(DEMO_CONFIG)], capture_output=True, text=True, check=True).stdout.splitlines()]
     rendered = tmp_path / "envoy.yaml"
-    subprocess.run([str(ROOT / "scripts/render-envoy"), str(rendered)], check=True)
+    # As scripts/run renders it: with the fleet-wide limits (the demo has `rate_limits`).
+    subprocess.run([str(ROOT / "scripts/render-envoy"), str(rendered), "--ratelimit", "127.0.0.1:18081"],
+                   check=True)
     cfg = yaml.safe_load(rendered.read_text())
     hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
     routes = upstream_routes(hcm)
+    # Besides the filter's routes, the usage endpoint's, to the rate limit service.
+    assert routes.pop("genai-usage")["route"]["cluster"] == "genai_ratelimit_http"
     clusters = {c["name"]: c for c in cfg["static_resources"]["clusters"]}
     assert set(routes) == {r["key"] for r in listed}
     seconds = lambda ms: f"{ms / 1000:g}s"
