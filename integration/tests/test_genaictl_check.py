@@ -161,7 +161,7 @@ def test_gateway_check_endpoint_answers_the_cli_verdict_for_the_team(gateway, mo
     runs = {k: after[k] - before.get(k, 0) for k in after if k.startswith("genai_dry_runs_total")}
     assert sum(runs.values()) == 2 * len(CASES)
     assert runs["genai_dry_runs_total;team=team-xyz;action=block"] == sum(
-        1 for c in CASES if cli_check(encode(c[2]), "--endpoint", endpoint_arg(c[1]),
+        1 for c in CASES if cli_check(encode(c[2]), "--endpoint", endpoint_arg(c[1]), "--team", "team-xyz",
                                       *(["--classification", c[3]] if c[3] else []))["decision"] == "block")
     # Without the endpoint parameter the body's shape decides, as for genaictl check.
     r = httpx.post(f"{gateway.url}/v1/gateway/check", json=messages("claude-sonnet", CARD),
