@@ -39,6 +39,11 @@ def by_kind(kind: str) -> list[dict]:
     return [d for d in manifests() if d["kind"] == kind]
 
 
+def named(kind: str, name: str) -> dict:
+    [doc] = [d for d in by_kind(kind) if d["metadata"]["name"] == name]
+    return doc
+
+
 def test_manifests_are_current(tmp_path):
     subprocess.run([str(ROOT / "scripts/render-istio"), "--out", str(tmp_path)], check=True, capture_output=True)
     for path in ISTIO.glob("*.yaml"):
@@ -108,8 +113,6 @@ def test_manifests_match_istio_crd_schemas():
 
 def test_plugin_configuration_is_the_demo_configuration():
     demo = json.loads(DEMO_CONFIG.read_text())
-    # Fleet-wide limits are not wired in the Istio manifests yet: the section is there, off.
-    demo["rate_limits"]["enabled"] = False
     env_keys = sorted({p["api_key_env"] for p in demo["providers"]})
     [plugin] = by_kind("WasmPlugin")
     spec = plugin["spec"]
@@ -127,7 +130,11 @@ def test_plugin_configuration_is_the_demo_configuration():
     assert config["failure_policy"] == "FAIL_RELOAD"
     assert sorted(config["vm_config"]["environment_variables"]["host_env_keys"]) == env_keys
 
-    [deployment] = by_kind("Deployment")
+    # The rate limit service reads the same configuration.
+    service_config = named("ConfigMap", "genai-ratelimit-config")["data"]["filter-config.json"]
+    assert json.loads(service_config) == demo
+
+    deployment = named("Deployment", "genai-gateway")
     pod = deployment["spec"]["template"]
     [proxy] = pod["spec"]["containers"]
     assert sorted(e["name"] for e in proxy["env"]) == env_keys
@@ -142,7 +149,7 @@ def test_stats_matcher_and_tags_cover_the_filter_metrics(gateway, mock):
     assert chat(gateway.url, TEAM_ABC_KEY).status_code == 200
     names = httpx.get(f"{gateway.admin}/stats", params={"filter": "^wasmcustom\\."}).text.splitlines()
     assert names and all(n.startswith("wasmcustom.genai_") for n in names)
-    [cm] = by_kind("ConfigMap")
+    cm = named("ConfigMap", "genai-gateway-stats")
     bootstrap = json.loads(cm["data"]["custom_bootstrap.json"])
     rendered = yaml.safe_load(gateway.config_path.read_text())
     assert bootstrap["stats_config"]["stats_tags"] == rendered["stats_config"]["stats_tags"]
@@ -158,7 +165,10 @@ class Ecds:
         [ef] = by_kind("EnvoyFilter")
         patches = ef["spec"]["configPatches"]
         self.resource = [p for p in patches if p["applyTo"] == "EXTENSION_CONFIG"][0]["patch"]["value"]
-        self.filters = [p["patch"]["value"] for p in patches if p["applyTo"] == "HTTP_FILTER"]
+        # The genai filter and the team check; the rate limit filters have their own test
+        # (they need the rate limit service's cluster).
+        self.filters = [p["patch"]["value"] for p in patches if p["applyTo"] == "HTTP_FILTER"
+                        and not p["patch"]["value"]["name"].startswith("envoy.filters.http.ratelimit.")]
         self.path = directory / "genai-ecds.yaml"
         self.version = 0
         self.push(None)
@@ -242,6 +252,95 @@ def test_envoyfilter_in_envoy_install_upgrade_rollback(tmp_path):
         assert all("x-genai-test-trap" not in r["headers"] for r in gw.mock.requests())
     finally:
         gw.stop()
+
+
+def istio_rate_limits(text: str, ratelimit_grpc_cluster: str = "genai_ratelimit") -> str:
+    """A rendered gateway configuration (scripts/render-envoy --ratelimit) with its fleet-wide
+    limits replaced by what the EnvoyFilter patches in: its two rate limit filters (HTTP_FILTER),
+    each route's descriptors (HTTP_ROUTE, MERGE, by the VirtualService route's name), the
+    VirtualService's header removal, and the service's cluster under Istio's name for it."""
+    [ef] = by_kind("EnvoyFilter")
+    patches = ef["spec"]["configPatches"]
+    rl_filters = [p["patch"]["value"] for p in patches if p["applyTo"] == "HTTP_FILTER"
+                  and p["patch"]["value"]["name"].startswith("envoy.filters.http.ratelimit.")]
+    assert [f["name"] for f in rl_filters] == ["envoy.filters.http.ratelimit.genai_budgets",
+                                               "envoy.filters.http.ratelimit.genai_rates"]
+    route_patches = {p["match"]["routeConfiguration"]["vhost"]["route"]["name"]: p["patch"]
+                     for p in patches if p["applyTo"] == "HTTP_ROUTE"}
+    vs = named("VirtualService", "genai-providers")
+    by_key = {r["match"][0]["headers"]["x-genai-upstream"]["exact"]: r for r in vs["spec"]["http"]}
+    istio_cluster = rl_filters[0]["typed_config"]["rate_limit_service"]["grpc_service"]["envoy_grpc"]["cluster_name"]
+    assert istio_cluster == "outbound|18081||genai-ratelimit.genai-gateway.svc.cluster.local"
+
+    cfg = yaml.safe_load(text)
+    hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    names = [f["name"] for f in hcm["http_filters"]]
+    first = names.index("envoy.filters.http.ratelimit.genai_budgets")
+    hcm["http_filters"][first:first + 2] = copy.deepcopy(rl_filters)
+    patched = 0
+    for route in hcm["route_config"]["virtual_hosts"][0]["routes"]:
+        headers = route.get("match", {}).get("headers", [])
+        key = headers[0]["string_match"]["exact"] if headers else None
+        if key is None or key == "genai-usage":
+            continue
+        vs_route = by_key[key]
+        patch = route_patches[vs_route["name"]]
+        assert patch["operation"] == "MERGE"
+        per_filter = route.setdefault("typed_per_filter_config", {})
+        for name in ("envoy.filters.http.ratelimit.genai_budgets", "envoy.filters.http.ratelimit.genai_rates"):
+            per_filter.pop(name)
+        per_filter.update(copy.deepcopy(patch["value"]["typed_per_filter_config"]))
+        route["request_headers_to_remove"] = vs_route["headers"]["request"]["remove"]
+        patched += 1
+    assert patched == len(route_patches), "one HTTP_ROUTE patch per provider and fallback-chain route"
+    for c in cfg["static_resources"]["clusters"]:
+        if c["name"] == ratelimit_grpc_cluster:
+            c["name"] = c["load_assignment"]["cluster_name"] = istio_cluster
+    return json.dumps(cfg)
+
+
+def test_envoyfilter_rate_limits_in_a_real_envoy(tmp_path):
+    """The EnvoyFilter's rate limit filters and per-route descriptors, in a real Envoy in front
+    of the real rate limit service and Redis, the service reading ratelimit.yaml's ConfigMap
+    (here with team-abc at 2 requests a minute): two requests pass and are charged at stream
+    end, the third is refused 429 rate_limited and never reaches the provider; no descriptor
+    header reaches it either."""
+    from harness import RateLimitService, Redis
+    service_config = json.loads(named("ConfigMap", "genai-ratelimit-config")["data"]["filter-config.json"])
+    [abc] = [t for t in service_config["teams"] if t["name"] == "team-abc"]
+    abc["requests_per_minute"] = 2
+    config_path = tmp_path / "service-config.json"
+    config_path.write_text(json.dumps(service_config))
+    redis = Redis(tmp_path / "redis").start()
+    service = None
+    gw = None
+    try:
+        service = RateLimitService(tmp_path, config_path, redis).start()
+        gw = start_gateway(tmp_path / "gw", ratelimit=service, patch=istio_rate_limits)
+        cfg = json.loads(gw.config_path.read_text())
+        assert any(c["name"].startswith("outbound|18081||") for c in cfg["static_resources"]["clusters"])
+        for _ in range(2):
+            r = chat(gw.url, TEAM_ABC_KEY, model="default-chat")  # a fallback chain's route
+            assert r.status_code == 200, r.text
+        r = chat(gw.url, TEAM_ABC_KEY)
+        assert r.status_code == 429, r.text
+        assert r.json()["error"]["code"] == "rate_limited"
+        assert len(gw.mock.requests()) == 2, "the refused request never reached the provider"
+        assert all(not any(h.startswith("x-genai-rl-") for h in req["headers"]) for req in gw.mock.requests())
+        usage = httpx.get(f"{gw.url}/v1/gateway/usage", headers={"authorization": f"Bearer {TEAM_ABC_KEY}"})
+        assert usage.status_code == 200, usage.text
+        u = usage.json()
+        assert u["requests_per_minute"]["limit"] == 2
+        # Charged at stream end through the EnvoyFilter's per-route hits_addend.
+        wait_until(lambda: httpx.get(f"{gw.url}/v1/gateway/usage",
+                                     headers={"authorization": f"Bearer {TEAM_ABC_KEY}"}).json()
+                   ["spend"]["day"]["used_microdollars"] > 0, 10, "the stream-end charge")
+    finally:
+        if gw:
+            gw.stop()
+        if service:
+            service.stop()
+        redis.stop()
 
 
 # --- the OCI image -----------------------------------------------------------------------
