@@ -279,8 +279,9 @@ def istio_rate_limits(text: str, ratelimit_grpc_cluster: str = "genai_ratelimit"
     hcm["http_filters"][first:first + 2] = copy.deepcopy(rl_filters)
     patched = 0
     for route in hcm["route_config"]["virtual_hosts"][0]["routes"]:
-        headers = route.get("match", {}).get("headers", [])
-        key = headers[0]["string_match"]["exact"] if headers else None
+        keys = [h["string_match"]["exact"] for h in route.get("match", {}).get("headers", [])
+                if h["name"] == "x-genai-upstream"]
+        key = keys[0] if keys else None
         if key is None or key == "genai-usage":
             continue
         vs_route = by_key[key]
