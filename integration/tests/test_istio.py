@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from deployment import chat, start_gateway, trap_module
-from harness import DEMO_CONFIG, ROOT, TEAM_ABC_KEY, WASM, envoy_stats, free_port, wait_until
+from harness import DEMO_CONFIG, ROOT, TEAM_ABC_KEY, TEAM_XYZ_KEY, WASM, envoy_stats, free_port, wait_until
 
 ISTIO = ROOT / "envoy/istio"
 SCHEMAS = json.loads((pathlib.Path(__file__).parent / "data/istio-crd-schemas.json").read_text())["schemas"]
@@ -254,88 +254,245 @@ def test_envoyfilter_in_envoy_install_upgrade_rollback(tmp_path):
         gw.stop()
 
 
-def istio_rate_limits(text: str, ratelimit_grpc_cluster: str = "genai_ratelimit") -> str:
-    """A rendered gateway configuration (scripts/render-envoy --ratelimit) with its fleet-wide
-    limits replaced by what the EnvoyFilter patches in: its two rate limit filters (HTTP_FILTER),
-    each route's descriptors (HTTP_ROUTE, MERGE, by the VirtualService route's name), the
-    VirtualService's header removal, and the service's cluster under Istio's name for it."""
-    [ef] = by_kind("EnvoyFilter")
-    patches = ef["spec"]["configPatches"]
-    rl_filters = [p["patch"]["value"] for p in patches if p["applyTo"] == "HTTP_FILTER"
-                  and p["patch"]["value"]["name"].startswith("envoy.filters.http.ratelimit.")]
-    assert [f["name"] for f in rl_filters] == ["envoy.filters.http.ratelimit.genai_budgets",
-                                               "envoy.filters.http.ratelimit.genai_rates"]
-    route_patches = {p["match"]["routeConfiguration"]["vhost"]["route"]["name"]: p["patch"]
-                     for p in patches if p["applyTo"] == "HTTP_ROUTE"}
-    vs = named("VirtualService", "genai-providers")
-    by_key = {r["match"][0]["headers"]["x-genai-upstream"]["exact"]: r for r in vs["spec"]["http"]}
-    istio_cluster = rl_filters[0]["typed_config"]["rate_limit_service"]["grpc_service"]["envoy_grpc"]["cluster_name"]
-    assert istio_cluster == "outbound|18081||genai-ratelimit.genai-gateway.svc.cluster.local"
+# --- fleet-wide budgets and rate limits, as the Istio gateway runs them ---------------------
 
-    cfg = yaml.safe_load(text)
-    hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-    names = [f["name"] for f in hcm["http_filters"]]
-    first = names.index("envoy.filters.http.ratelimit.genai_budgets")
-    hcm["http_filters"][first:first + 2] = copy.deepcopy(rl_filters)
-    patched = 0
-    for route in hcm["route_config"]["virtual_hosts"][0]["routes"]:
-        keys = [h["string_match"]["exact"] for h in route.get("match", {}).get("headers", [])
-                if h["name"] == "x-genai-upstream"]
-        key = keys[0] if keys else None
-        if key is None or key == "genai-usage":
-            continue
-        vs_route = by_key[key]
-        patch = route_patches[vs_route["name"]]
-        assert patch["operation"] == "MERGE"
-        per_filter = route.setdefault("typed_per_filter_config", {})
-        for name in ("envoy.filters.http.ratelimit.genai_budgets", "envoy.filters.http.ratelimit.genai_rates"):
-            per_filter.pop(name)
-        per_filter.update(copy.deepcopy(patch["value"]["typed_per_filter_config"]))
-        route["request_headers_to_remove"] = vs_route["headers"]["request"]["remove"]
-        patched += 1
-    assert patched == len(route_patches), "one HTTP_ROUTE patch per provider and fallback-chain route"
-    for c in cfg["static_resources"]["clusters"]:
-        if c["name"] == ratelimit_grpc_cluster:
-            c["name"] = c["load_assignment"]["cluster_name"] = istio_cluster
-    return json.dumps(cfg)
+RL_HOST = "genai-ratelimit.genai-gateway.svc.cluster.local"
+HTTP2 = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+    "explicit_http_config": {"http2_protocol_options": {}}}}
+PRICE_IN, PRICE_OUT = 100.0, 1000.0  # per million tokens: a few requests spend a dollar
 
 
-def test_envoyfilter_rate_limits_in_a_real_envoy(tmp_path):
-    """The EnvoyFilter's rate limit filters and per-route descriptors, in a real Envoy in front
-    of the real rate limit service and Redis, the service reading ratelimit.yaml's ConfigMap
-    (here with team-abc at 2 requests a minute): two requests pass and are charged at stream
-    end, the third is refused 429 rate_limited and never reaches the provider; no descriptor
-    header reaches it either."""
+def istio_limits_config(path: pathlib.Path) -> pathlib.Path:
+    """The demo configuration as a mesh admin would tighten it: team-abc at 3 requests a minute,
+    team-xyz at $1 a day, gpt-4o-mini priced so that three requests overrun that dollar."""
+    c = json.loads(DEMO_CONFIG.read_text())
+    c["rate_limits"]["timeout_ms"] = 200  # a shared 2-core machine; the shipped 50 ms is for a cluster
+    teams = {t["name"]: t for t in c["teams"]}
+    teams["team-abc"]["requests_per_minute"] = 3
+    teams["team-xyz"]["daily_budget_dollars"] = 1
+    [mini] = [m for m in c["models"] if m["name"] == "gpt-4o-mini"]
+    mini["pricing"] = {"input_per_million": PRICE_IN, "output_per_million": PRICE_OUT}
+    path.write_text(json.dumps(c, indent=1))
+    return path
+
+
+def microdollars(prompt: int, completion: int) -> int:
+    """As the filter prices a response (filter/policy/src/pricing.rs)."""
+    return (prompt * int(PRICE_IN * 1e6) + completion * int(PRICE_OUT * 1e6) + 500_000) // 1_000_000
+
+
+class IstioGateway:
+    """What istiod makes of the rendered manifests for the genai-gateway pod, as a static Envoy
+    configuration: the listener's HTTP filters are the EnvoyFilter's HTTP_FILTER patches in
+    order before the router (the genai filter by ECDS from a file, as istio-agent hands it
+    over; the team check; both rate limit filters); the routes are the VirtualService's (by
+    name, header match, authority rewrite, retries, timeout, header removal), each then given
+    its HTTP_ROUTE MERGE patch by route name; the clusters carry Istio's outbound names, the
+    service's gRPC one speaking HTTP/2 as Istio does for a port named `grpc`, with no cluster
+    of the local configuration left. Kept from the local rendering: the listen and admin
+    addresses, the stats configuration (stats-bootstrap.yaml's) and the access log. Not
+    reproduced: the mTLS Gateway, TLS origination to providers (every provider host is the
+    mock), Istio's own filters (metadata exchange, stats)."""
+
+    def __init__(self, manifests_dir: pathlib.Path, workdir: pathlib.Path, service):
+        docs = [d for path in sorted(manifests_dir.glob("*.yaml")) for d in yaml.safe_load_all(path.read_text()) if d]
+        [ef] = [d for d in docs if d["kind"] == "EnvoyFilter"]
+        [self.vs] = [d for d in docs if d["kind"] == "VirtualService"]
+        self.patches = ef["spec"]["configPatches"]
+        self.service = service
+        self.ecds_path = workdir / "genai-ecds.json"
+        [ext] = [p for p in self.patches if p["applyTo"] == "EXTENSION_CONFIG"]
+        res = copy.deepcopy(ext["patch"]["value"])
+        res["typed_config"]["config"]["vm_config"]["code"] = {"local": {"filename": str(WASM)}}
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.ecds_path.write_text(json.dumps({"version_info": "1", "resources": [
+            {"@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig", **res}]}))
+
+    def http_filters(self) -> list[dict]:
+        out = []
+        for p in self.patches:
+            if p["applyTo"] != "HTTP_FILTER":
+                continue
+            assert p["patch"]["operation"] == "INSERT_BEFORE"
+            assert p["match"]["listener"]["filterChain"]["filter"]["subFilter"]["name"] == "envoy.filters.http.router"
+            f = copy.deepcopy(p["patch"]["value"])
+            if "config_discovery" in f:
+                f["config_discovery"]["config_source"] = {
+                    "path_config_source": {"path": str(self.ecds_path)}, "resource_api_version": "V3"}
+            out.append(f)
+        return [*out, {"name": "envoy.filters.http.router", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]
+
+    def routes(self) -> tuple[list[dict], set[tuple[str, int]]]:
+        routes, destinations = [], set()
+        for r in self.vs["spec"]["http"]:
+            [match] = r["match"]
+            [dest] = r["route"]
+            host, port = dest["destination"]["host"], dest["destination"]["port"]["number"]
+            destinations.add((host, port))
+            action = {"cluster": f"outbound|{port}||{host}", "timeout": r["timeout"]}
+            if "rewrite" in r:
+                action["host_rewrite_literal"] = r["rewrite"]["authority"]
+            retries = r.get("retries")
+            # Istio's default without `retries`: 2 retries on connection failures and 503s.
+            action["retry_policy"] = ({"num_retries": retries["attempts"], "per_try_timeout": retries["perTryTimeout"]}
+                                      if retries else {"num_retries": 2, "retry_on": "connect-failure,refused-stream,"
+                                                       "unavailable,cancelled,retriable-status-codes",
+                                                       "retriable_status_codes": [503]})
+            routes.append({
+                "name": r["name"],
+                "match": {"prefix": "/", "headers": [{"name": h, "string_match": {"exact": m["exact"]}}
+                                                     for h, m in match["headers"].items()]},
+                "route": action,
+                "request_headers_to_remove": r["headers"]["request"]["remove"],
+            })
+        by_name = {r["name"]: r for r in routes}
+        for p in self.patches:
+            if p["applyTo"] != "HTTP_ROUTE":
+                continue
+            assert p["patch"]["operation"] == "MERGE" and p["match"]["context"] == "GATEWAY"
+            name = p["match"]["routeConfiguration"]["vhost"]["route"]["name"]
+            assert name in by_name, f"HTTP_ROUTE patch for {name}: no VirtualService route of that name"
+            value = p["patch"]["value"]
+            assert set(value) == {"typed_per_filter_config"}
+            per_filter = by_name[name].setdefault("typed_per_filter_config", {})
+            assert not set(per_filter) & set(value["typed_per_filter_config"])
+            per_filter.update(copy.deepcopy(value["typed_per_filter_config"]))  # a map: MERGE adds its entries
+        return routes, destinations
+
+    def patch(self, text: str) -> str:
+        local = yaml.safe_load(text)
+        listener = local["static_resources"]["listeners"][0]
+        [provider] = [c for c in local["static_resources"]["clusters"] if c["name"] == "openai"]
+        mock = provider["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+        local_hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+        routes, destinations = self.routes()
+        hcm = {
+            "@type": local_hcm["@type"],
+            "stat_prefix": "outbound_0.0.0.0_10443",
+            "access_log": local_hcm["access_log"],
+            "route_config": {"name": "https.443.https-mtls.genai-gateway.genai-gateway",
+                             "virtual_hosts": [{"name": "*:443", "domains": ["*"], "routes": routes}]},
+            "http_filters": self.http_filters(),
+        }
+        clusters = []
+        for host, port in sorted(destinations):
+            if host == RL_HOST:
+                assert port == 18082, "the usage endpoint: the service's http port"
+                address = ("127.0.0.1", self.service.http_port)
+            else:
+                address = (mock["endpoint"]["address"]["socket_address"]["address"],
+                           mock["endpoint"]["address"]["socket_address"]["port_value"])
+            clusters.append(self.cluster(f"outbound|{port}||{host}", address))
+        clusters.append(self.cluster(f"outbound|18081||{RL_HOST}", ("127.0.0.1", self.service.grpc_port), HTTP2))
+        cfg = {
+            "node": {"id": "router~10.0.0.1~genai-gateway-0.genai-gateway~genai-gateway.svc.cluster.local",
+                     "cluster": "genai-gateway.genai-gateway"},
+            "admin": local["admin"],
+            "stats_config": local["stats_config"],
+            "static_resources": {
+                "listeners": [{"name": "0.0.0.0_10443", "address": listener["address"], "filter_chains": [
+                    {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}]}],
+                "clusters": clusters,
+            },
+        }
+        return json.dumps(cfg)
+
+    @staticmethod
+    def cluster(name: str, address: tuple[str, int], options: dict | None = None) -> dict:
+        c = {"name": name, "type": "STATIC", "connect_timeout": "10s", "lb_policy": "LEAST_REQUEST",
+             "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+                 "socket_address": {"address": address[0], "port_value": address[1]}}}}]}]}}
+        if options:
+            c["typed_extension_protocol_options"] = options
+        return c
+
+
+def test_istio_gateway_enforces_fleet_wide_limits(tmp_path):
+    """The manifests rendered with tightened limits (scripts/render-istio --filter-config), run
+    as the Istio gateway would run them (IstioGateway) in a real Envoy, in front of the real
+    rate limit service reading ratelimit.yaml's ConfigMap, and a real Redis. A team over its
+    requests per minute (on a fallback chain's route) gets 429 rate_limited, and a team over its
+    budget 429 team_budget_exceeded, each in OpenAI's shape with retry-after and the runbook,
+    the provider receiving nothing; descriptor headers a client sends change nothing; the
+    usage endpoint answers through the gateway with what Redis counted, which equals what the
+    provider reported at the configuration's prices."""
     from harness import RateLimitService, Redis
-    service_config = json.loads(named("ConfigMap", "genai-ratelimit-config")["data"]["filter-config.json"])
-    [abc] = [t for t in service_config["teams"] if t["name"] == "team-abc"]
-    abc["requests_per_minute"] = 2
-    config_path = tmp_path / "service-config.json"
-    config_path.write_text(json.dumps(service_config))
+    config = istio_limits_config(tmp_path / "filter-config.json")
+    rendered = tmp_path / "istio"
+    subprocess.run([str(ROOT / "scripts/render-istio"), "--filter-config", str(config), "--out", str(rendered)],
+                   check=True, capture_output=True)
+    [cm] = [d for d in yaml.safe_load_all((rendered / "ratelimit.yaml").read_text())
+            if d and d["kind"] == "ConfigMap"]
+    service_config = tmp_path / "service-config.json"
+    service_config.write_text(cm["data"]["filter-config.json"])
     redis = Redis(tmp_path / "redis").start()
-    service = None
-    gw = None
+    service = gw = None
     try:
-        service = RateLimitService(tmp_path, config_path, redis).start()
-        gw = start_gateway(tmp_path / "gw", ratelimit=service, patch=istio_rate_limits)
-        cfg = json.loads(gw.config_path.read_text())
-        assert any(c["name"].startswith("outbound|18081||") for c in cfg["static_resources"]["clusters"])
-        for _ in range(2):
-            r = chat(gw.url, TEAM_ABC_KEY, model="default-chat")  # a fallback chain's route
+        service = RateLimitService(tmp_path, service_config, redis).start()
+        istio = IstioGateway(rendered, tmp_path / "gw", service)
+        gw = start_gateway(tmp_path / "gw", patch=istio.patch)
+        clusters = {c["name"] for c in json.loads(gw.config_path.read_text())["static_resources"]["clusters"]}
+        assert f"outbound|18081||{RL_HOST}" in clusters and not [c for c in clusters if "|" not in c]
+
+        def usage(key: str) -> dict:
+            r = httpx.get(f"{gw.url}/v1/gateway/usage", headers={"authorization": f"Bearer {key}"}, timeout=10)
             assert r.status_code == 200, r.text
-        r = chat(gw.url, TEAM_ABC_KEY)
-        assert r.status_code == 429, r.text
-        assert r.json()["error"]["code"] == "rate_limited"
-        assert len(gw.mock.requests()) == 2, "the refused request never reached the provider"
-        assert all(not any(h.startswith("x-genai-rl-") for h in req["headers"]) for req in gw.mock.requests())
-        usage = httpx.get(f"{gw.url}/v1/gateway/usage", headers={"authorization": f"Bearer {TEAM_ABC_KEY}"})
-        assert usage.status_code == 200, usage.text
-        u = usage.json()
-        assert u["requests_per_minute"]["limit"] == 2
-        # Charged at stream end through the EnvoyFilter's per-route hits_addend.
-        wait_until(lambda: httpx.get(f"{gw.url}/v1/gateway/usage",
-                                     headers={"authorization": f"Bearer {TEAM_ABC_KEY}"}).json()
-                   ["spend"]["day"]["used_microdollars"] > 0, 10, "the stream-end charge")
+            return r.json()
+
+        def refused(r: httpx.Response, code: str) -> None:
+            assert r.status_code == 429, r.text
+            err = r.json()["error"]
+            assert err["code"] == code and err["runbook_url"].endswith(f"/{code}.md"), err
+            assert int(r.headers["retry-after"]) > 0
+            assert gw.mock.requests() == [], "the refused request never reached the provider"
+
+        # 1. Requests per minute, on the fallback chain's route of default-chat (HTTP_ROUTE
+        #    model-gpt-4o-azure-gpt-4o-llama-internal). The second request spoofs every
+        #    descriptor header, as if it were team-xyz's, free and tokenless.
+        spoof = {"x-genai-rl-team": "team-xyz", "x-genai-rl-key": "k", "x-genai-rl-workload": "w",
+                 "x-genai-rl-cost-max": "0", "x-genai-rl-tokens": "0", "x-genai-rl-api": "messages",
+                 "x-genai-upstream": "genai-usage"}
+        for i in range(3):
+            r = chat(gw.url, TEAM_ABC_KEY, model="default-chat", headers=spoof if i == 1 else None)
+            assert r.status_code == 200, r.text
+            assert r.headers["x-ratelimit-limit-requests"] == "3"
+            assert r.headers["x-ratelimit-remaining-requests"] == str(2 - i)
+        received = gw.mock.requests()
+        assert len(received) == 3
+        assert all(json.loads(req["body"])["model"] == "gpt-4o-2024-08-06" for req in received)
+        for req in received:
+            assert not [h for h in req["headers"] if h.lower().startswith("x-genai")], req["headers"]
+            assert req["headers"].get("authorization") == [f"Bearer {gw.provider_keys['OPENAI_API_KEY']}"]
+        gw.mock.clear()
+        refused(chat(gw.url, TEAM_ABC_KEY, model="default-chat"), "rate_limited")
+        rpm = usage(TEAM_ABC_KEY)["requests_per_minute"]
+        assert (rpm["used"], rpm["limit"]) == (3, 3)
+        assert usage(TEAM_XYZ_KEY)["requests_per_minute"]["used"] == 0, "the spoofed team was not charged"
+
+        # 2. A budget: $1 a day for team-xyz; each request's worst case (400 output tokens at
+        #    $1,000 a million) is checked at admission, its real cost charged at stream end.
+        spent = 0
+        for _ in range(2):
+            r = chat(gw.url, TEAM_XYZ_KEY, model="gpt-4o-mini", max_tokens=400, headers={"x-mock-tokens": "400"})
+            assert r.status_code == 200, r.text
+            spent += microdollars(r.json()["usage"]["prompt_tokens"], r.json()["usage"]["completion_tokens"])
+            wait_until(lambda: usage(TEAM_XYZ_KEY)["spend"]["day"]["used_microdollars"] == spent, 10,
+                       f"the stream-end charge ({spent} micro-dollars in all)")
+        assert 800_000 < spent < 1_000_000  # a third worst case does not fit in what remains
+        gw.mock.clear()
+        refused(chat(gw.url, TEAM_XYZ_KEY, model="gpt-4o-mini", max_tokens=400, headers={"x-mock-tokens": "400"}),
+                "team_budget_exceeded")
+        day = usage(TEAM_XYZ_KEY)["spend"]["day"]
+        assert day["used_microdollars"] == spent and day["budget_dollars"] == 1
+        assert redis.cli("--scan").strip(), "the counters live in Redis"
+    except Exception:
+        if gw:
+            print(gw.log_tail(40))
+        if service:
+            print(service.log_text()[-3000:])
+        raise
     finally:
         if gw:
             gw.stop()
