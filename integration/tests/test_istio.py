@@ -376,6 +376,13 @@ class IstioGateway:
                              "virtual_hosts": [{"name": "*:443", "domains": ["*"], "routes": routes}]},
             "http_filters": self.http_filters(),
         }
+        for p in self.patches:
+            if p["applyTo"] == "NETWORK_FILTER":
+                assert p["patch"]["operation"] == "MERGE"
+                assert p["match"]["listener"]["filterChain"]["filter"]["name"] == "envoy.filters.network.http_connection_manager"
+                value = copy.deepcopy(p["patch"]["value"]["typed_config"])
+                assert value.pop("@type") == hcm["@type"] and not set(value) & set(hcm)
+                hcm.update(value)
         clusters = []
         for host, port in sorted(destinations):
             if host == RL_HOST:
@@ -417,7 +424,8 @@ def test_istio_gateway_enforces_fleet_wide_limits(tmp_path):
     budget 429 team_budget_exceeded, each in OpenAI's shape with retry-after and the runbook,
     the provider receiving nothing; descriptor headers a client sends change nothing; the
     usage endpoint answers through the gateway with what Redis counted, which equals what the
-    provider reported at the configuration's prices."""
+    provider reported at the configuration's prices; with the service down, budgeted requests
+    get 503 rate_limit_unavailable in the API's shape (OpenAI's, Anthropic's on /v1/messages)."""
     from harness import RateLimitService, Redis
     config = istio_limits_config(tmp_path / "filter-config.json")
     rendered = tmp_path / "istio"
@@ -487,6 +495,19 @@ def test_istio_gateway_enforces_fleet_wide_limits(tmp_path):
         day = usage(TEAM_XYZ_KEY)["spend"]["day"]
         assert day["used_microdollars"] == spent and day["budget_dollars"] == 1
         assert redis.cli("--scan").strip(), "the counters live in Redis"
+
+        # 3. The service down: budgets fail closed, answered in the API's shape (the
+        #    EnvoyFilter's local reply mappers), and nothing reaches the provider.
+        service.stop()
+        r = chat(gw.url, TEAM_ABC_KEY)
+        assert r.status_code == 503 and r.json()["error"]["code"] == "rate_limit_unavailable", r.text
+        r = httpx.post(f"{gw.url}/v1/messages", headers={"x-api-key": TEAM_ABC_KEY, "anthropic-version": "2023-06-01"},
+                       json={"model": "claude-sonnet", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 503, r.text
+        body = r.json()
+        assert body["type"] == "error" and body["error"]["type"] == "overloaded_error", body
+        assert body["error"]["details"]["error_code"] == "rate_limit_unavailable"
+        assert gw.mock.requests() == []
     except Exception:
         if gw:
             print(gw.log_tail(40))
