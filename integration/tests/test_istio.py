@@ -108,7 +108,8 @@ def test_manifests_match_istio_crd_schemas():
               doc["kind"], errors)
         assert not errors, f"{doc['kind']} {doc['metadata']['name']}:\n" + "\n".join(errors)
         checked.add(doc["kind"])
-    assert checked == {"WasmPlugin", "EnvoyFilter", "Gateway", "VirtualService", "ServiceEntry", "DestinationRule"}
+    assert checked == {"WasmPlugin", "EnvoyFilter", "Gateway", "VirtualService", "ServiceEntry", "DestinationRule",
+                       "AuthorizationPolicy"}
 
 
 def test_plugin_configuration_is_the_demo_configuration():
@@ -141,6 +142,36 @@ def test_plugin_configuration_is_the_demo_configuration():
     assert all("secretKeyRef" in e["valueFrom"] for e in proxy["env"]), "provider keys only from a Secret"
     proxy_config = yaml.safe_load(pod["metadata"]["annotations"]["proxy.istio.io/config"])
     assert proxy_config["proxyStatsMatcher"]["inclusionPrefixes"] == ["wasmcustom.genai_"]
+
+
+def test_only_the_gateway_reaches_the_rate_limit_service_and_only_the_service_redis():
+    """The service's HTTP port trusts the x-genai-rl-team header and its gRPC port charges
+    whichever team a caller names, so nothing but the gateway may call it, and nothing but the
+    service may reach Redis: ALLOW AuthorizationPolicies on the workloads' mTLS identities (the
+    Deployments' ServiceAccounts), on injected pods, the metrics and health check excepted."""
+    ns = "genai-gateway"
+    gateway = named("Deployment", "genai-gateway")["spec"]["template"]["spec"]["serviceAccountName"]
+    service = named("Deployment", "genai-ratelimit")
+    service_sa = service["spec"]["template"]["spec"]["serviceAccountName"]
+    redis = named("StatefulSet", "genai-redis")
+    accounts = {d["metadata"]["name"] for d in by_kind("ServiceAccount")}
+    assert {gateway, service_sa} <= accounts and gateway != service_sa
+    for workload, policy_name, caller in ((service, "genai-ratelimit", gateway), (redis, "genai-redis", service_sa)):
+        pod_labels = workload["spec"]["template"]["metadata"]["labels"]
+        assert pod_labels["sidecar.istio.io/inject"] == "true", "identities need the mesh's mTLS"
+        policy = named("AuthorizationPolicy", policy_name)["spec"]
+        assert policy["action"] == "ALLOW"
+        assert policy["selector"]["matchLabels"] == workload["spec"]["selector"]["matchLabels"]
+        assert policy["selector"]["matchLabels"].items() <= pod_labels.items()
+        sources = [src for rule in policy["rules"] for src in rule.get("from", [])]
+        assert sources == [{"source": {"principals": [f"*/ns/{ns}/sa/{caller}"]}}]
+        for rule in policy["rules"]:
+            assert "from" in rule or "to" in rule and policy_name == "genai-ratelimit"
+    [open_rule] = [r for r in named("AuthorizationPolicy", "genai-ratelimit")["spec"]["rules"] if "from" not in r]
+    [op] = [t["operation"] for t in open_rule["to"]]
+    [http_port] = [p["containerPort"] for p in service["spec"]["template"]["spec"]["containers"][0]["ports"]
+                   if p["name"] == "http"]
+    assert op == {"ports": [str(http_port)], "methods": ["GET"], "paths": ["/metrics", "/healthz"]}
 
 
 def test_stats_matcher_and_tags_cover_the_filter_metrics(gateway, mock):
