@@ -174,6 +174,16 @@ def test_only_the_gateway_reaches_the_rate_limit_service_and_only_the_service_re
     assert op == {"ports": [str(http_port)], "methods": ["GET"], "paths": ["/metrics", "/healthz"]}
 
 
+def test_provider_routes_never_retry():
+    """As on the local gateway, a generation request is sent once: without `retries` Istio
+    would retry it twice on connection failures and 503s (istiod's default retry policy)."""
+    provider_hosts = {h for d in by_kind("ServiceEntry") for h in d["spec"]["hosts"]}
+    routes = named("VirtualService", "genai-providers")["spec"]["http"]
+    to_providers = [r for r in routes if r["route"][0]["destination"]["host"] in provider_hosts]
+    assert len(to_providers) == len(routes) - 1  # all but the usage endpoint's
+    assert all(r["retries"] == {"attempts": 0} for r in to_providers)
+
+
 def test_stats_matcher_and_tags_cover_the_filter_metrics(gateway, mock):
     """Every stat the filter defines passes the proxyStatsMatcher prefix, and the bootstrap
     override carries exactly the tag rules of envoy/gateway.yaml (so the same labels)."""
@@ -365,12 +375,14 @@ class IstioGateway:
             action = {"cluster": f"outbound|{port}||{host}", "timeout": r["timeout"]}
             if "rewrite" in r:
                 action["host_rewrite_literal"] = r["rewrite"]["authority"]
+            # Istio's default without `retries`: 2 retries on connection failures and 503s;
+            # `attempts: 0` makes istiod leave the retry policy out.
             retries = r.get("retries")
-            # Istio's default without `retries`: 2 retries on connection failures and 503s.
-            action["retry_policy"] = ({"num_retries": retries["attempts"], "per_try_timeout": retries["perTryTimeout"]}
-                                      if retries else {"num_retries": 2, "retry_on": "connect-failure,refused-stream,"
-                                                       "unavailable,cancelled,retriable-status-codes",
-                                                       "retriable_status_codes": [503]})
+            if retries is None:
+                action["retry_policy"] = {"num_retries": 2, "retriable_status_codes": [503], "retry_on":
+                                          "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"}
+            elif retries["attempts"] > 0:
+                action["retry_policy"] = {"num_retries": retries["attempts"]}
             routes.append({
                 "name": r["name"],
                 "match": {"prefix": "/", "headers": [{"name": h, "string_match": {"exact": m["exact"]}}
