@@ -521,6 +521,9 @@ def test_istio_gateway_enforces_fleet_wide_limits(tmp_path):
         rpm = usage(TEAM_ABC_KEY)["requests_per_minute"]
         assert (rpm["used"], rpm["limit"]) == (3, 3)
         assert usage(TEAM_XYZ_KEY)["requests_per_minute"]["used"] == 0, "the spoofed team was not charged"
+        r = httpx.get(f"{gw.url}/v1/gateway/usage", headers={"authorization": f"Bearer {TEAM_ABC_KEY}",
+                                                             "x-genai-rl-team": "team-xyz"})
+        assert r.status_code == 200 and r.json()["team"] == "team-abc", "one reads only one's own usage"
 
         # 2. A budget: $1 a day for team-xyz; each request's worst case (400 output tokens at
         #    $1,000 a million) is checked at admission, its real cost charged at stream end.
