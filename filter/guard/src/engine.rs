@@ -276,6 +276,7 @@ impl Engine {
         // 3: the structured detectors.
         detect::structured(b, self.enabled, &mut builtin);
         let builtin = overlap::resolve(builtin, |h| (h.start, h.end), |h| h.kind.rank());
+        let builtin = detect::reveal(b, self.enabled, builtin);
         out.findings.extend(builtin.into_iter().map(|h| Finding {
             kind: Kind::Builtin(h.kind),
             start: h.start,

@@ -20,6 +20,7 @@ mod ssn;
 pub(crate) use credit_card::valid as card_valid;
 
 use crate::kind::Builtin;
+use crate::overlap;
 use crate::text::bytes::{before, digits_end};
 
 /// A built-in detection: kind and byte range in the normalised text.
@@ -33,6 +34,98 @@ pub(crate) struct Hit {
 /// Runs the enabled structured detectors (`enabled` is a mask of [`Builtin::bit`]) in one
 /// pass over the trigger bytes of `b`.
 pub(crate) fn structured(b: &[u8], enabled: u8, out: &mut Vec<Hit>) {
+    structured_in(b, enabled, 0, b.len(), out);
+}
+
+/// How far around a detected value its neighbours are judged again: more than any
+/// candidate reads from its trigger (an e-mail's local part, 64 bytes back from its `@`; an
+/// IBAN with spaces, 42 forward; a phone, 35) and than an SSN or phone keyword's window
+/// (48, 32).
+const NEIGHBOURHOOD: usize = 80;
+/// Rounds of [`reveal`]: each needs a value that only a neighbour's placeholder revealed.
+const MAX_ROUNDS: usize = 4;
+
+/// Detection that does not depend on what a neighbouring detection takes. `kept` (built-in
+/// values, non-overlapping) are the values that will be redacted. A candidate that ran into
+/// one of them (`+2 (415)150-53 55thanku@example.com`: the phone's last group is the
+/// e-mail's local part, so the phone was rejected), lost an overlap to one, or had its
+/// keyword pushed out of reach by one is judged again in the text as redaction leaves it:
+/// each value replaced by a mask as long as its shortest placeholder (`[EMAIL_1]` is
+/// `[_______]`: `[`, word bytes, `]`). What stands alone then (`+2 (415)150-53`) is added,
+/// mapped back to this text's offsets. Without this, redaction is not idempotent: the
+/// forwarded body would hold a value that a second inspection redacts. Only the triggers
+/// within [`NEIGHBOURHOOD`] of a value are looked at again, so the extra cost is one copy
+/// of the text and a few bytes per value; nothing is copied when there is none.
+pub(crate) fn reveal(b: &[u8], enabled: u8, kept: Vec<Hit>) -> Vec<Hit> {
+    if kept.is_empty() {
+        return kept;
+    }
+    let mut all = kept;
+    all.sort_unstable_by_key(|h| h.start);
+    let mut masked = Vec::with_capacity(b.len());
+    // Unmasked stretches: (start in `masked`, start in `b`, length).
+    let mut stretches: Vec<(usize, usize, usize)> = Vec::new();
+    let mut windows: Vec<(usize, usize)> = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        masked.clear();
+        stretches.clear();
+        windows.clear();
+        let mut pos = 0;
+        for h in &all {
+            let Some(text) = b.get(pos..h.start) else {
+                continue;
+            };
+            stretches.push((masked.len(), pos, text.len()));
+            masked.extend_from_slice(text);
+            let m = masked.len();
+            masked.push(b'[');
+            masked.resize(m + h.kind.name().len() + 3, b'_');
+            masked.push(b']');
+            windows.push((m, masked.len()));
+            pos = h.end;
+        }
+        stretches.push((masked.len(), pos, b.len().saturating_sub(pos)));
+        masked.extend_from_slice(b.get(pos..).unwrap_or_default());
+
+        let mut found = Vec::new();
+        let mut w = 0;
+        while let Some(&(s, e)) = windows.get(w) {
+            // Merge the neighbourhoods of values close together.
+            let from = s.saturating_sub(NEIGHBOURHOOD);
+            let mut to = e + NEIGHBOURHOOD;
+            w += 1;
+            while let Some(&(_, ne)) = windows.get(w).filter(|n| n.0.saturating_sub(NEIGHBOURHOOD) <= to) {
+                to = to.max(ne + NEIGHBOURHOOD);
+                w += 1;
+            }
+            structured_in(&masked, enabled, from, to.min(masked.len()), &mut found);
+        }
+        // Back to offsets of `b`: a value lies within one unmasked stretch.
+        found.retain_mut(|h| {
+            let k = stretches.partition_point(|st| st.0 <= h.start);
+            let Some(&(ms, bs, len)) = k.checked_sub(1).and_then(|k| stretches.get(k)) else {
+                return false;
+            };
+            if h.end > ms + len {
+                return false;
+            }
+            (h.start, h.end) = (h.start - ms + bs, h.end - ms + bs);
+            // New values only: none overlapping a kept one (a value found again is one).
+            let p = all.partition_point(|a| a.start < h.end);
+            !all.get(..p).and_then(|a| a.last()).is_some_and(|a| a.end > h.start)
+        });
+        if found.is_empty() {
+            break;
+        }
+        let fresh = overlap::resolve(found, |h| (h.start, h.end), |h| h.kind.rank());
+        all.extend_from_slice(&fresh);
+        all.sort_unstable_by_key(|h| h.start);
+    }
+    all
+}
+
+/// [`structured`] over the triggers in `from..to` only (candidates read past `to`).
+fn structured_in(b: &[u8], enabled: u8, from: usize, to: usize, out: &mut Vec<Hit>) {
     let on = |d: Builtin| enabled & d.bit() != 0;
     let (email, ipv6) = (on(Builtin::Email), on(Builtin::IpAddress));
     let (phone, ssn, card, ipv4, iban) = (
@@ -50,8 +143,8 @@ pub(crate) fn structured(b: &[u8], enabled: u8, out: &mut Vec<Hit>) {
     };
     // Triggers inside a reported email or IPv6 address are not looked at again.
     let (mut email_end, mut v6_end) = (0, 0);
-    let mut i = 0;
-    while let Some(t) = next_trigger(b, i) {
+    let mut i = from;
+    while let Some(t) = next_trigger(b, i).filter(|&t| t < to) {
         let c = b.get(t).copied().unwrap_or(0);
         match c {
             b'@' => {

@@ -100,8 +100,10 @@ pub(crate) fn digit_values(b: &[u8], i: usize, len: usize) -> Option<u32> {
 }
 
 /// Whether the text before `i` (within `window` bytes) contains one of `needles`
-/// (lowercase ASCII, matched case-insensitively) not preceded by a letter. One pass over
-/// the window.
+/// (lowercase ASCII, matched case-insensitively) not preceded by a letter, and not a word of
+/// a redaction placeholder (`[PHONE_1]`, `[US_SSN_2]`: after `[` or `_` and before `_`), so
+/// that a redacted text does not gain a keyword the original lacked. One pass over the
+/// window.
 pub(crate) fn keyword_before(b: &[u8], i: usize, window: usize, needles: &[&[u8]]) -> bool {
     let from = i.saturating_sub(window);
     let Some(hay) = b.get(from..i) else {
@@ -109,10 +111,13 @@ pub(crate) fn keyword_before(b: &[u8], i: usize, window: usize, needles: &[&[u8]
     };
     (0..hay.len()).any(|k| {
         let c = at(hay, k).to_ascii_lowercase();
-        !before(hay, k).is_ascii_alphabetic()
-            && needles
-                .iter()
-                .any(|n| n.first() == Some(&c) && hay.get(k..k + n.len()).is_some_and(|w| w.eq_ignore_ascii_case(n)))
+        let p = before(b, from + k);
+        !p.is_ascii_alphabetic()
+            && needles.iter().any(|n| {
+                n.first() == Some(&c)
+                    && hay.get(k..k + n.len()).is_some_and(|w| w.eq_ignore_ascii_case(n))
+                    && !(matches!(p, b'[' | b'_') && at(b, from + k + n.len()) == b'_')
+            })
     })
 }
 
@@ -154,5 +159,10 @@ mod tests {
         assert!(keyword_before(b, 8, 32, &[b"x", b"ssn"]));
         assert!(!keyword_before(b"classn 1", 7, 32, &[b"ssn"]));
         assert!(!keyword_before(b"ssn 1", 4, 2, &[b"ssn"]));
+        // A placeholder's words are not keywords; a key's are.
+        assert!(!keyword_before(b"[PHONE_1] 1", 10, 32, &[b"phone"]));
+        assert!(!keyword_before(b"[US_SSN_1] 1", 11, 32, &[b"ssn"]));
+        assert!(keyword_before(b"home_phone: 1", 12, 32, &[b"phone"]));
+        assert!(keyword_before(b"[phone] 1", 8, 32, &[b"phone"]));
     }
 }
