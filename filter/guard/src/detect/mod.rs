@@ -112,7 +112,7 @@ pub(crate) fn reveal(b: &[u8], enabled: u8, kept: Vec<Hit>) -> Vec<Hit> {
             (h.start, h.end) = (h.start - ms + bs, h.end - ms + bs);
             // New values only: none overlapping a kept one (a value found again is one).
             let p = all.partition_point(|a| a.start < h.end);
-            !all.get(..p).and_then(|a| a.last()).is_some_and(|a| a.end > h.start)
+            all.get(..p).and_then(|a| a.last()).is_none_or(|a| a.end <= h.start)
         });
         if found.is_empty() {
             break;
