@@ -7,7 +7,7 @@ use aho_corasick::dfa::DFA;
 use aho_corasick::MatchKind;
 
 use crate::detect::secret::PREFIXES;
-use crate::engine::{Action, Engine, Owner};
+use crate::engine::{Action, Engine, Inert, Owner};
 use crate::kind::{Builtin, CustomId};
 use crate::rules::pattern::Pattern;
 use crate::rules::phrase::{lower, Phrase};
@@ -16,6 +16,12 @@ use crate::spec::{default_injection_rules, default_markers, GuardConfig, GuardCo
 
 const MAX_KEYWORD_LEN: usize = 256;
 const MAX_NAME_LEN: usize = 64;
+
+/// No built-in detector's value is shorter than seven bytes (an IPv4 address, `1.1.1.1`);
+/// a JSON number of up to six bytes is none.
+const INERT_BUILTIN: usize = 6;
+/// The injection detector judges texts of two bytes or more (`injection::MIN_TEXT`).
+const INERT_STRING: usize = crate::injection::MIN_TEXT - 1;
 
 /// Needles and what each hit means, while they are collected.
 #[derive(Default)]
@@ -260,6 +266,19 @@ impl GuardConfig {
             )
         };
         let hidden_rules = injection.iter().any(|r| r.hidden.is_some());
+        let shortest = |number_only: bool| {
+            needles
+                .texts
+                .iter()
+                .filter(|t| !number_only || t.bytes().all(|c| c.is_ascii_digit() || b"+-.e".contains(&c)))
+                .map(String::len)
+                .min()
+                .unwrap_or(usize::MAX)
+        };
+        let inert = Inert {
+            number: shortest(true).saturating_sub(1).min(INERT_BUILTIN),
+            string: shortest(false).saturating_sub(1).min(INERT_STRING),
+        };
         Ok(Engine {
             enabled,
             automaton,
@@ -271,6 +290,7 @@ impl GuardConfig {
             families,
             hidden_rules,
             detector,
+            inert,
         })
     }
 }

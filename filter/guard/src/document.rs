@@ -191,6 +191,27 @@ impl<'s> Document<'s> {
         }
     }
 
+    /// Adds `start..end` of the source as a text of its own that nothing can be found in
+    /// (a value no longer than [`crate::Engine::inert`] allows: a short number, a one-byte
+    /// string's content, ASCII without escapes): its bytes are in the inspected text as
+    /// any text's are, NUL-separated, so what is around them reads the same, but it gets no
+    /// record (no finding can fall in it to be mapped back).
+    pub fn inert(&mut self, start: usize, end: usize) {
+        self.end_text();
+        let Some(bytes) = self.source.get(start..end) else {
+            return;
+        };
+        if bytes.is_empty() {
+            return;
+        }
+        if !self.buf.is_empty() {
+            self.buf.push(0);
+        }
+        for &c in bytes {
+            self.buf.push(c);
+        }
+    }
+
     /// Adds `start..end` of the source verbatim.
     pub fn verbatim(&mut self, start: usize, end: usize) {
         self.source_span(start, end, false);

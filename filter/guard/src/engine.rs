@@ -68,6 +68,21 @@ pub struct Engine {
     pub(crate) hidden_rules: bool,
     /// The prompt-injection detector whose needles are in the automaton (issue 15).
     pub(crate) detector: Option<std::sync::Arc<genai_injection::Detector>>,
+    /// The longest number and string texts in which nothing can be found ([`Engine::inert`]).
+    pub(crate) inert: Inert,
+}
+
+/// How long a value that is a text of its own may be and still be unable to produce any
+/// finding, injection hit or payload verdict under this configuration: no needle fits in it
+/// (the shortest needle made only of a number's bytes, for numbers), no built-in value is
+/// that short (the shortest, an IPv4 address, takes seven bytes), and a string of one byte
+/// is below what the injection detector judges. Decided at configuration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Inert {
+    /// A JSON number's text of at most this many bytes.
+    pub number: usize,
+    /// A string's content, ASCII without escapes, of at most this many bytes.
+    pub string: usize,
 }
 
 /// One detected value or marker. Offsets are a byte range of the document's inspected
@@ -144,6 +159,13 @@ impl Engine {
             Kind::Marker(c) => c.marker_kind(),
             Kind::Custom(CustomId(i)) => self.names.get(usize::from(i)).map_or("custom", String::as_str),
         }
+    }
+
+    /// Which values can be added to a [`Document`] with [`Document::inert`]: their bytes
+    /// are inspected in place, but they get no record of their own (a million small JSON
+    /// numbers then cost what their bytes cost).
+    pub fn inert(&self) -> Inert {
+        self.inert
     }
 
     /// The custom detectors, by [`CustomId`].

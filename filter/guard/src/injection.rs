@@ -16,7 +16,7 @@ use genai_injection::{Accumulator, Detector, Verdict};
 use crate::document::{Document, TextKind};
 
 /// ASCII texts shorter than this carry no attack (and no payload).
-const MIN_TEXT: usize = 2;
+pub(crate) const MIN_TEXT: usize = 2;
 
 pub(crate) struct InjectionPass<'a> {
     det: &'a Detector,

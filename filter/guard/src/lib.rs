@@ -56,7 +56,7 @@ pub mod spec;
 mod text;
 
 pub use document::{Document, Share, TextKind};
-pub use engine::{Engine, Finding, InjectionHit, Inspection};
+pub use engine::{Engine, Finding, Inert, InjectionHit, Inspection};
 pub use kind::{Builtin, Classification, CustomId, Kind, MARKER_PREFIX};
 pub use redact::{resolve_overlaps, Placeholders};
 pub use rules::{FamilyId, RuleId};

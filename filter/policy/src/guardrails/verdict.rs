@@ -105,7 +105,7 @@ pub fn judge(
     let mut to_redact: Vec<Finding> = Vec::new();
 
     let doc = if g.enabled {
-        visible::document(body, skip)
+        visible::document_with(body, skip, g.scanner.inert())
     } else {
         Document::new(body)
     };

@@ -18,17 +18,24 @@
 //!   start with the magic number of its declared media type; anywhere else, or failing that
 //!   check, it is inspected as text.
 
-use genai_guard::{Document, TextKind};
+use genai_guard::{Document, Inert, TextKind};
 
 use super::json::{plain_str, Reader, Value, MAX_DEPTH};
 
 /// Builds the document of `body`; `skip` is the span of the top-level `model` value.
 pub fn document(body: &[u8], skip: (usize, usize)) -> Document<'_> {
+    document_with(body, skip, Inert::default())
+}
+
+/// [`document`], adding the values the engine's configuration cannot find anything in
+/// (`inert`, from [`genai_guard::Engine::inert`]) without a record of their own.
+pub fn document_with(body: &[u8], skip: (usize, usize), inert: Inert) -> Document<'_> {
     let mut w = Walk {
         r: Reader::new(body),
         doc: Document::new(body),
         skip,
         depth: 0,
+        inert,
     };
     if let Some(v) = w.r.value() {
         w.root(v);
@@ -53,6 +60,7 @@ struct Walk<'a> {
     doc: Document<'a>,
     skip: (usize, usize),
     depth: usize,
+    inert: Inert,
 }
 
 impl<'a> Walk<'a> {
@@ -155,10 +163,14 @@ impl<'a> Walk<'a> {
     /// Any value: strings and numbers each a text; containers by `keys`.
     fn value(&mut self, v: Value, keys: Keys) {
         match v {
+            Value::String(s, e) if e - s - 2 <= self.inert.string && self.plain_ascii(s + 1, e - 1) => {
+                self.doc.inert(s + 1, e - 1);
+            }
             Value::String(s, e) => {
                 self.doc.begin_text();
                 self.doc.json_string(s, e);
             }
+            Value::Number(s, e) if e - s <= self.inert.number => self.doc.inert(s, e),
             Value::Number(s, e) => {
                 self.doc.begin(TextKind::Number);
                 self.doc.source_span(s, e, true);
@@ -173,6 +185,14 @@ impl<'a> Walk<'a> {
             }
             Value::Object(_) => self.object_members(keys),
         }
+    }
+
+    /// Whether `start..end` of the body is ASCII without an escape.
+    fn plain_ascii(&self, start: usize, end: usize) -> bool {
+        self.r
+            .b
+            .get(start..end)
+            .is_some_and(|t| t.iter().all(|&c| c.is_ascii() && c != b'\\'))
     }
 
     /// A message's `content` (or `system`, `instructions`, a tool result's content): a
@@ -678,6 +698,41 @@ mod tests {
         let doc = document(body.as_bytes(), skip);
         let t = std::str::from_utf8(doc.inspected()).unwrap();
         t.split('\0').map(str::to_owned).collect()
+    }
+
+    /// Values no rule can match get no record, but the inspected text is the same byte for
+    /// byte (what is around them reads the same), and every other value is found as ever.
+    #[test]
+    fn inert_values_keep_the_inspected_text() {
+        use genai_guard::{GuardConfig, Kind};
+        let engine = GuardConfig::default().compile().unwrap();
+        let inert = engine.inert();
+        assert_eq!((inert.number, inert.string), (6, 1));
+        let body = r#"{"model":"default-chat","messages":[{"role":"user","content":"hi"}],"metadata":{"a":[1,22,"b","\u0041",-1.5e3,123456,1234567,4111111111111111,"c","dd"],"phone":"call","n":[5551234567]}}"#;
+        let skip = body.find("\"default-chat\"").map(|s| (s, s + 14)).unwrap();
+        let plain = document(body.as_bytes(), skip);
+        let fast = document_with(body.as_bytes(), skip, inert);
+        assert_eq!(plain.inspected(), fast.inspected());
+        let spans = |d: &Document<'_>| d.text_spans().count();
+        // 1, 22, "b", -1.5e3, 123456 and "c" have no record; "\u0041" (an escape) and the rest do.
+        assert_eq!(spans(&plain) - spans(&fast), 6);
+        let kinds = |d: &Document<'_>| {
+            let found = engine.inspect(d).findings;
+            found
+                .iter()
+                .map(|f| (f.kind, d.shares(f.start, f.end)))
+                .collect::<Vec<_>>()
+        };
+        let fast_found = kinds(&fast);
+        assert_eq!(kinds(&plain), fast_found);
+        assert!(fast_found
+            .iter()
+            .any(|(k, _)| *k == Kind::Builtin(genai_guard::Builtin::CreditCard)));
+        // A keyword made of digits makes numbers that could hold it keep their records.
+        let custom: GuardConfig =
+            serde_json::from_str(r#"{"custom_detectors":[{"name":"code","keywords":["4242"]}]}"#).unwrap();
+        let engine = custom.compile().unwrap();
+        assert_eq!(engine.inert().number, 3);
     }
 
     #[test]
