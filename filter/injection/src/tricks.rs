@@ -168,6 +168,7 @@ pub fn tricks(original: &str) -> Tricks {
     // Mixed-script words: does the current word have a Latin letter / a look-alike?
     let (mut latin, mut lookalike) = (false, false);
     let mut mixed_words = 0u32;
+    let mut last_class = ('\0', false);
     for c in original.chars() {
         // Tags: a run after U+1F3F4 of at most 7 ending in U+E007F is a flag.
         if is_tag(c) {
@@ -195,7 +196,8 @@ pub fn tricks(original: &str) -> Tricks {
             }
             zw_pending = false;
         }
-        if is_invisible(c) {
+        let invisible_c = is_invisible(c);
+        if invisible_c {
             invisible += 1;
             if invisible >= INVISIBLE_RUN {
                 out.insert(Trick::InvisibleRun);
@@ -209,13 +211,28 @@ pub fn tricks(original: &str) -> Tricks {
             '\u{0590}'..='\u{08FF}' | '\u{FB1D}'..='\u{FDFF}' | '\u{FE70}'..='\u{FEFC}' => rtl = true,
             _ => {}
         }
-        if c.is_alphabetic() {
+        // An invisible character neither continues nor ends a word (alphabetic or not:
+        // the Hangul fillers are letters), so it is not looked up. The last non-ASCII
+        // character's class is kept: the Unicode table search is the cost of this loop
+        // on a run of one character.
+        let alphabetic = if invisible_c {
+            None
+        } else if c.is_ascii() {
+            Some(c.is_ascii_alphabetic())
+        } else if c == last_class.0 {
+            Some(last_class.1)
+        } else {
+            let a = c.is_alphabetic();
+            last_class = (c, a);
+            Some(a)
+        };
+        if alphabetic == Some(true) {
             if c.is_ascii_alphabetic() {
                 latin = true;
             } else if is_lookalike(c) {
                 lookalike = true;
             }
-        } else if !is_invisible(c) && c != '\'' {
+        } else if alphabetic == Some(false) && c != '\'' {
             if latin && lookalike {
                 mixed_words += 1;
             }
