@@ -5,13 +5,17 @@
 //!
 //! The budget is a complexity guard; `scripts/bench` reports the real figures. Each timing
 //! is the thread's CPU time, the best of three runs. On the shared 2-core machine (load
-//! average 17, 2 December) seven kinds are over the 100 ms target (fullwidth digits 247 ms,
-//! one million JSON numbers 212 ms, zero-width spaces 161 ms, digit groups 150 ms, `sk-`
-//! 115 ms, `1.` 106 ms, escaped newlines 102 ms; docs/guardrails.md says where the time
-//! goes): the test prints every kind over the target and fails on any above `CEILING` (4×
-//! the target, far outside noise) or on a ratio that is not linear. Tighten `CEILING` to
-//! `BUDGET` once every kind is under it with room to spare on a busy machine (issue 9,
-//! item 2).
+//! average 8.6, 2 December 06:26 UTC), after the values no rule can match got no record of
+//! their own and the injection detector's trick scan stopped looking every character up in
+//! Unicode's tables: digit groups 119-158 ms, fullwidth digits 132 ms, `1.` 88-104 ms,
+//! `sk-` 67-95 ms, two million JSON numbers 74 ms (267 ms before), `eyJ` 77 ms, zero-width
+//! spaces 53 ms (108 before), one-character strings 43 ms (123 before), the other 16 kinds
+//! 20-74 ms (docs/benchmarks.md, Inspection, says where the time goes; the load makes one
+//! kind vary by a third). Two or three kinds are still over the issue's 100 ms: the test
+//! prints every kind over it and fails on any above `CEILING` (250 ms, 1.6x the slowest
+//! kind, so a loaded CI machine does not trip it) or on a ratio that is not linear. Tighten
+//! `CEILING` to `BUDGET` once every kind is under about 40 ms (issue 9, item 2).
+//! `GENAI_HOSTILE_ONLY=NAME` runs one kind (for a profiler).
 
 // Test code may unwrap and index (the lints guard code that runs in Envoy).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
@@ -27,7 +31,7 @@ const MIB: usize = 1 << 20;
 /// The issue's target for a 4 MiB hostile body, natively.
 const BUDGET: Duration = Duration::from_millis(100);
 /// What fails the test: a kind this slow has lost its linear constant, not met noise.
-const CEILING: Duration = Duration::from_millis(400);
+const CEILING: Duration = Duration::from_millis(250);
 
 fn config() -> Arc<Compiled> {
     let mut c = compile(DEMO_CONFIG.as_bytes()).unwrap();
@@ -148,7 +152,12 @@ fn every_hostile_body_is_linear_and_within_budget() {
     let config = config();
     let mut report = Vec::new();
     let mut failures = Vec::new();
+    // GENAI_HOSTILE_ONLY=NAME runs one kind (for a profiler).
+    let only = std::env::var("GENAI_HOSTILE_ONLY").ok();
     for (name, build) in cases() {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         let small = build(MIB);
         let large = build(4 * MIB);
         assert!(large.len() <= 4 * MIB, "{name}: {} bytes", large.len());
