@@ -310,8 +310,9 @@ def test_rate_limited_in_both_shapes(limited_gateway):
     e = first_refusal(lambda: (gw.mock.clear(), a.messages.create(model="claude-sonnet", max_tokens=16, messages=msgs)),
                       anthropic.APIStatusError)
     assert type(e).__name__ == "RateLimitError" and e.status_code == 429
-    # The rate limit service writes this body and does not know Envoy's request id.
-    assert_anthropic_body(e.body, "rate_limit_error", code, request_id=False)
+    # The rate limit service writes this body, with Envoy's request id (its descriptors carry it).
+    assert_anthropic_body(e.body, "rate_limit_error", code)
+    assert e.request_id == e.response.headers["x-request-id"] == e.body["request_id"]
     assert e.type == "rate_limit_error" and e.error_code == code
     assert e.api_message == e.body["error"]["message"] and e.api_message.endswith(f"(runbook: {runbook})")
     assert e.response.headers["x-genai-error-code"] == code and int(e.response.headers["retry-after"]) <= 60
@@ -344,7 +345,7 @@ def test_rate_limited_in_both_shapes(limited_gateway):
             assert n["errorCode"] == code and n["type"] == "rate_limit_error"
             assert n["apiMessage"].endswith(f"(runbook: {runbook})")
             assert n["message"] == f"429 {n['apiMessage']}", n["message"]
-            assert_anthropic_body(n["body"], "rate_limit_error", code, request_id=False)
+            assert_anthropic_body(n["body"], "rate_limit_error", code)
         else:
             assert n["code"] == code and n["message"] == f"429 {n['body']['message']}"
     passed = sum(r["ok"] for r in got.values())

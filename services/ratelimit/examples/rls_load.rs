@@ -3,7 +3,7 @@
 //! flight on one HTTP/2 connection for `--seconds`, with the descriptors Envoy sends at
 //! admission for a team with limits (`genai=rpm` and `genai=tpm_check`, or with `--budget` the
 //! budget filter's `genai=budget_check`), and prints one JSON line: calls, OK answers,
-//! over-limit answers, errors, calls per second, p50/p99 latency in microseconds.
+//! over-limit answers, errors, calls per second, p50/p99/p99.9/max latency in microseconds.
 //!
 //!   rls_load --grpc 127.0.0.1:18081 --team bench [--seconds 5] [--concurrency 32] [--budget]
 
@@ -35,6 +35,7 @@ struct Tally {
     ok: u64,
     over: u64,
     errors: u64,
+    first_error: Option<String>,
     micros: Vec<u64>,
 }
 
@@ -88,7 +89,10 @@ async fn main() -> anyhow::Result<()> {
                 match client.should_rate_limit(request.clone()).await {
                     Ok(r) if r.get_ref().overall_code == Code::Ok as i32 => t.ok += 1,
                     Ok(_) => t.over += 1,
-                    Err(_) => t.errors += 1,
+                    Err(e) => {
+                        t.errors += 1;
+                        t.first_error.get_or_insert_with(|| e.to_string());
+                    }
                 }
                 t.micros
                     .push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
@@ -102,6 +106,9 @@ async fn main() -> anyhow::Result<()> {
         all.ok += t.ok;
         all.over += t.over;
         all.errors += t.errors;
+        if all.first_error.is_none() {
+            all.first_error = t.first_error;
+        }
         all.micros.extend(t.micros);
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -116,13 +123,18 @@ async fn main() -> anyhow::Result<()> {
     let calls = all.ok + all.over + all.errors;
     println!(
         "{{\"calls\": {calls}, \"ok\": {}, \"over_limit\": {}, \"errors\": {}, \"seconds\": {elapsed:.3}, \
-         \"calls_per_second\": {:.1}, \"p50_us\": {}, \"p99_us\": {}}}",
+         \"calls_per_second\": {:.1}, \"p50_us\": {}, \"p99_us\": {}, \"p999_us\": {}, \"max_us\": {}}}",
         all.ok,
         all.over,
         all.errors,
         calls as f64 / elapsed,
         pct(0.5),
-        pct(0.99)
+        pct(0.99),
+        pct(0.999),
+        pct(1.0)
     );
+    if let Some(e) = all.first_error {
+        eprintln!("rls_load: first error: {e}");
+    }
     Ok(())
 }

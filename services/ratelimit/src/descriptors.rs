@@ -9,7 +9,7 @@
 //! | `genai=budget_check, team=T` ... | admission, only when a budget applies | the worst-case cost in micro-dollars, checked, not charged |
 //! | `genai=tpm, team=T` ... | stream end | the request's tokens, charged |
 //! | `genai=spend, team=T` ... | stream end | the request's cost in micro-dollars, charged to the day and the month |
-//! | `genai_api=<api>` | admission | none: the API a refusal's body is shaped for |
+//! | `genai_api=<api>` (`, genai_request_id=<x-request-id>`) | admission | none: the API a refusal's body is shaped for, and the request id it carries |
 
 use envoy_types::pb::envoy::extensions::common::ratelimit::v3::RateLimitDescriptor;
 use envoy_types::pb::envoy::service::ratelimit::v3::RateLimitRequest;
@@ -96,6 +96,8 @@ impl Parsed {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Parsed {
     pub api: Api,
+    /// Envoy's `x-request-id` of the request, when its descriptors carry it.
+    pub request_id: Option<String>,
     pub items: Vec<Item>,
     /// Descriptors this service does not know (answered OK, and logged at debug level).
     pub unknown: usize,
@@ -111,7 +113,10 @@ pub fn parse(req: &RateLimitRequest) -> Parsed {
     let mut out = Parsed::default();
     for d in &req.descriptors {
         match parse_one(d, default_amount) {
-            Some(One::Api(api)) => out.api = api,
+            Some(One::Api(api, id)) => {
+                out.api = api;
+                out.request_id = id;
+            }
             Some(One::Item(item)) => out.items.push(item),
             None => out.unknown += 1,
         }
@@ -120,7 +125,7 @@ pub fn parse(req: &RateLimitRequest) -> Parsed {
 }
 
 enum One {
-    Api(Api),
+    Api(Api, Option<String>),
     Item(Item),
 }
 
@@ -132,7 +137,14 @@ fn parse_one(d: &RateLimitDescriptor, default_amount: u64) -> Option<One> {
             "responses" => Api::Responses,
             _ => Api::ChatCompletions,
         };
-        return Some(One::Api(api));
+        // Envoy's x-request-id, for the refusal's body (Anthropic's shape carries one).
+        let id = d
+            .entries
+            .iter()
+            .skip(1)
+            .find(|e| e.key == "genai_request_id")
+            .map(|e| e.value.clone());
+        return Some(One::Api(api, id));
     }
     if first.key != "genai" {
         return None;
@@ -176,7 +188,7 @@ mod tests {
                 desc(&[("genai", "rpm"), ("team", "team-abc")], None),
                 desc(&[("genai", "rpm"), ("team", "team-abc"), ("key", "batch")], None),
                 desc(&[("genai", "tpm_check"), ("workload", "checkout")], Some(120)),
-                desc(&[("genai_api", "messages")], None),
+                desc(&[("genai_api", "messages"), ("genai_request_id", "req-1")], None),
                 desc(&[("remote_address", "10.0.0.1")], None),
                 desc(&[("genai", "nonsense"), ("team", "t")], None),
             ],
@@ -184,6 +196,7 @@ mod tests {
         };
         let p = parse(&req);
         assert_eq!(p.api, Api::Messages);
+        assert_eq!(p.request_id.as_deref(), Some("req-1"));
         assert_eq!(p.unknown, 2);
         assert_eq!(
             p.items,

@@ -99,7 +99,9 @@ impl Engine {
                 );
             }
         }
-        if !budget.is_empty() {
+        // Fast path: every budget has room (one round trip, nothing written); only a refusal
+        // reads the numbers its message names.
+        if !budget.is_empty() && !self.store.fits(&budget).await? {
             let slots: Vec<Slot> = budget.iter().map(|(s, _)| s.clone()).collect();
             let readings = self.store.read(&slots).await?;
             let mut worst: Option<Refusal> = None;

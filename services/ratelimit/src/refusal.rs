@@ -76,14 +76,17 @@ impl Refusal {
     }
 
     /// The body, in the shape of the API the client called (the filter's own shapes:
-    /// `genai_policy::error`).
-    pub fn body(&self, api: Api, runbook_base_url: &str) -> Vec<u8> {
+    /// `genai_policy::error`); Anthropic's carries the request id.
+    pub fn body(&self, api: Api, runbook_base_url: &str, request_id: Option<&str>) -> Vec<u8> {
         let err = GatewayError::new(self.code(), self.message());
-        let dialect = match api {
-            Api::ChatCompletions | Api::Responses => Dialect::OpenAi,
-            Api::Messages => Dialect::Anthropic,
-        };
-        err.body_for(dialect, runbook_base_url, None)
+        err.body_for(dialect(api), runbook_base_url, request_id)
+    }
+}
+
+fn dialect(api: Api) -> Dialect {
+    match api {
+        Api::ChatCompletions | Api::Responses => Dialect::OpenAi,
+        Api::Messages => Dialect::Anthropic,
     }
 }
 
@@ -163,18 +166,30 @@ pub fn ok(rate: &RateHeaders, scope: &[(&'static str, String)]) -> RateLimitResp
     }
 }
 
-pub fn over_limit(r: &Refusal, api: Api, runbook_base_url: &str, rate: &RateHeaders) -> RateLimitResponse {
+/// A refusal. `request_id` is Envoy's `x-request-id` of the request: Anthropic's shape
+/// carries it in the body and in `request-id` (where Anthropic's SDKs read it), as the
+/// filter's own refusals do.
+pub fn over_limit(
+    r: &Refusal,
+    api: Api,
+    runbook_base_url: &str,
+    rate: &RateHeaders,
+    request_id: Option<&str>,
+) -> RateLimitResponse {
     let mut headers = vec![
         header("content-type", "application/json"),
         header("x-genai-error-code", r.code().as_str()),
         header("x-genai-ratelimit-limit", r.family.limit_label()),
         header("retry-after", r.resets_in.max(1).to_string()),
     ];
+    if let (Dialect::Anthropic, Some(id)) = (dialect(api), request_id) {
+        headers.push(header("request-id", id));
+    }
     headers.extend(rate.headers());
     RateLimitResponse {
         overall_code: Code::OverLimit as i32,
         response_headers_to_add: headers,
-        raw_body: r.body(api, runbook_base_url),
+        raw_body: r.body(api, runbook_base_url, request_id),
         ..Default::default()
     }
 }
@@ -197,8 +212,10 @@ mod tests {
     #[test]
     fn budget_refusal_in_openai_shape() {
         let r = refusal(Family::Spend(Calendar::Day), 50_000_000, 49_990_000, 160_000);
-        let v: serde_json::Value = serde_json::from_slice(&r.body(Api::ChatCompletions, "https://rb/")).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&r.body(Api::ChatCompletions, "https://rb/", Some("req-1"))).unwrap();
         assert_eq!(v["error"]["code"], "team_budget_exceeded");
+        assert!(v.get("request_id").is_none(), "OpenAI's shape has no request id");
         assert_eq!(v["error"]["type"], "rate_limit_error");
         assert_eq!(v["error"]["runbook_url"], "https://rb/team_budget_exceeded.md");
         let msg = v["error"]["message"].as_str().unwrap();
@@ -213,8 +230,10 @@ mod tests {
     #[test]
     fn rate_refusal_in_anthropic_shape() {
         let r = refusal(Family::Requests, 10, 10, 1);
-        let v: serde_json::Value = serde_json::from_slice(&r.body(Api::Messages, "https://rb/")).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&r.body(Api::Messages, "https://rb/", Some("req-1"))).unwrap();
         assert_eq!(v["type"], "error");
+        assert_eq!(v["request_id"], "req-1");
         assert_eq!(v["error"]["type"], "rate_limit_error");
         assert_eq!(v["error"]["code"], "rate_limited");
         assert!(v["error"]["message"]
@@ -228,7 +247,7 @@ mod tests {
         let r = refusal(Family::Tokens, 1000, 900, 200);
         let mut rate = RateHeaders::default();
         RateHeaders::offer(&mut rate.tokens, 1000, 100, 30);
-        let resp = over_limit(&r, Api::ChatCompletions, "https://rb/", &rate);
+        let resp = over_limit(&r, Api::ChatCompletions, "https://rb/", &rate, Some("req-1"));
         let h: Vec<(String, String)> = resp
             .response_headers_to_add
             .iter()
@@ -239,6 +258,15 @@ mod tests {
         assert!(h.contains(&("x-ratelimit-remaining-tokens".into(), "100".into())));
         assert!(h.contains(&("x-ratelimit-reset-tokens".into(), "30s".into())));
         assert_eq!(resp.overall_code, Code::OverLimit as i32);
+        assert!(
+            !h.iter().any(|(k, _)| k == "request-id"),
+            "only Anthropic's shape names it"
+        );
+        let resp = over_limit(&r, Api::Messages, "https://rb/", &rate, Some("req-1"));
+        assert!(resp
+            .response_headers_to_add
+            .iter()
+            .any(|h| h.key == "request-id" && h.value == "req-1"));
     }
 
     #[test]

@@ -32,7 +32,13 @@ impl RateLimitService for Rls {
             Ok(Decision::Ok(rate)) => Ok(Response::new(refusal::ok(&rate, &scope))),
             Ok(Decision::Over(r, rate)) => {
                 let base = self.engine.table().runbook_base_url.clone();
-                Ok(Response::new(refusal::over_limit(&r, parsed.api, &base, &rate)))
+                Ok(Response::new(refusal::over_limit(
+                    &r,
+                    parsed.api,
+                    &base,
+                    &rate,
+                    parsed.request_id.as_deref(),
+                )))
             }
             Err(e) => {
                 // Redis cannot answer: each kind of limit fails as configured (rate limits

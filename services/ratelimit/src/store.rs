@@ -10,6 +10,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use futures_util::future::{join_all, try_join_all};
 use limitador::counter::Counter;
 use limitador::limit::Limit;
 use limitador::storage::redis::AsyncRedisStorage;
@@ -188,6 +189,25 @@ impl Store {
         Ok(slots.iter().zip(&counters).map(|(s, c)| reading(s, c)).collect())
     }
 
+    /// Whether each slot has room for its amount: one GET per slot, all at once (one round
+    /// trip on the multiplexed connection), nothing written. The budget check's fast path; a
+    /// refusal then reads the numbers it names ([`Store::read`]).
+    pub async fn fits(&self, slots: &[(Slot, u64)]) -> Result<bool, StoreError> {
+        if slots.is_empty() {
+            return Ok(true);
+        }
+        let storage = self.storage()?;
+        let counters: Vec<(Counter, i64)> = slots
+            .iter()
+            .map(|(s, n)| (s.counter(), i64::try_from(*n).unwrap_or(i64::MAX)))
+            .collect();
+        let each = counters.iter().map(|(c, n)| storage.is_within_limits(c, *n));
+        let all = self
+            .deadline("check a budget", async { try_join_all(each).await })
+            .await?;
+        Ok(all.into_iter().all(|fits| fits))
+    }
+
     /// Adds 1 to every slot unless one of them would go over its limit; returns the readings
     /// after the addition, or the first slot that was full.
     pub async fn take_one(&self, slots: &[Slot]) -> Result<Result<Vec<Reading>, usize>, StoreError> {
@@ -223,7 +243,7 @@ impl Store {
         Ok(())
     }
 
-    /// Adds `amount` to every slot; on failure the charges wait in the backlog.
+    /// Adds `amount` to every slot, all at once; the charges that fail wait in the backlog.
     pub async fn charge(&self, slots: &[Slot], amount: u64) {
         let delta = i64::try_from(amount).unwrap_or(i64::MAX);
         let counters: Vec<Counter> = slots.iter().map(Slot::counter).collect();
@@ -234,14 +254,23 @@ impl Store {
                 return;
             }
         };
-        for (i, c) in counters.iter().enumerate() {
-            if let Err(e) = self.deadline("charge", storage.update_counter(c, delta)).await {
-                eprintln!("genai-ratelimit: {e}; the charge waits for Redis");
-                self.queue(counters.into_iter().skip(i).map(|c| (c, delta)));
-                return;
+        let each = counters
+            .iter()
+            .map(|c| self.deadline("charge", storage.update_counter(c, delta)));
+        let results = join_all(each).await;
+        let mut failed = Vec::new();
+        for (c, r) in counters.iter().zip(results) {
+            if let Err(e) = r {
+                if failed.is_empty() {
+                    eprintln!("genai-ratelimit: {e}; the charge waits for Redis");
+                }
+                failed.push((c.clone(), delta));
             }
         }
-        self.metrics.charged(counters.len());
+        self.metrics.charged(counters.len() - failed.len());
+        if !failed.is_empty() {
+            self.queue(failed.into_iter());
+        }
     }
 
     fn queue(&self, items: impl Iterator<Item = (Counter, i64)>) {
