@@ -352,7 +352,7 @@ def table(results: dict) -> str:
     c, r = lat["service_checks_per_limited_request"], lat["redis_commands_per_limited_request"]
     out.append(f"| service checks answered per limited request: one admission call / two (each + 2 charges at "
                f"stream end) | {c['on']:.2f} / {c['on_two_calls']:.2f} | checks |")
-    out.append(f"| Redis commands per limited request: one admission call / two | {r['on']:.2f} / "
+    out.append(f"| Redis commands per limited request, the Lua scripts' own included (INFO commandstats): one admission call / two | {r['on']:.2f} / "
                f"{r['on_two_calls']:.2f} | commands |")
     late = sum(v for k, v in lat["envoy_ratelimit_stats"].items() if k.endswith((".error", ".failure_mode_allowed")))
     asked = sum(v for k, v in lat["envoy_ratelimit_stats"].items() if k.endswith((".ok", ".error", ".over_limit")))
