@@ -350,8 +350,8 @@ def table(results: dict) -> str:
         v = lat[key]
         out.append(f"| {label} | {v['median']:.3f} ({v['min']:.3f} … {v['max']:.3f}) | ms |")
     c, r = lat["service_checks_per_limited_request"], lat["redis_commands_per_limited_request"]
-    out.append(f"| service checks answered per limited request: one admission call / two (each + 2 charges at "
-               f"stream end) | {c['on']:.2f} / {c['on_two_calls']:.2f} | checks |")
+    out.append(f"| service checks answered per limited request: one call at admission and one at stream end / "
+               f"two and two | {c['on']:.2f} / {c['on_two_calls']:.2f} | checks |")
     out.append(f"| Redis commands per limited request, the Lua scripts' own included (INFO commandstats): one admission call / two | {r['on']:.2f} / "
                f"{r['on_two_calls']:.2f} | commands |")
     late = sum(v for k, v in lat["envoy_ratelimit_stats"].items() if k.endswith((".error", ".failure_mode_allowed")))
@@ -398,10 +398,10 @@ Four gateways rendered by `scripts/render-envoy` from the demo configuration, on
 each, in front of one mock provider: **off** without `rate_limits`; **descriptors** with them
 but rendered `--without-ratelimit` (the filter's part only: the prompt's heuristic token count,
 the worst-case cost, the descriptor headers); **on** as shipped (one admission call to
-`services/ratelimit` per request, its budget and rate checks together, and two charges at
-stream end; counters in a local `redis-server`); **on, two calls** the same with the failure
-modes reversed (budgets open, rates closed), for which `render-envoy` keeps the budget and the
-rate checks in two calls. Team-abc's limits are far above the load, so every request is
+`services/ratelimit` per request, its budget and rate checks together, and one at stream end
+charging its cost and tokens; counters in a local `redis-server`); **on, two calls** the same with the failure
+modes reversed (budgets open, rates closed), for which `render-envoy` keeps two calls at
+admission and two at stream end. Team-abc's limits are far above the load, so every request is
 checked and charged and none is refused. The 4 KB chat request of the main bench, one at a
 time on a kept-alive connection, {lat['requests_per_variant_per_round']} per variant per round,
 {lat['rounds']} rounds in rotating order; differences are taken per round, then the median
