@@ -19,8 +19,10 @@ use crate::text::normalize::{needs_normalizing, normalize_into, to_original, Seg
 /// What a part is, in the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PartKind {
-    /// A JSON string literal (`raw` is its opening quote).
+    /// A JSON string literal without an escape (`raw` is its opening quote).
     JsonString,
+    /// A JSON string literal with an escape: decoded offsets map to raw ones by a scan.
+    EscapedString,
     /// A JSON number: its text, verbatim.
     Number,
     /// Verbatim text.
@@ -159,11 +161,19 @@ impl<'s> Document<'s> {
         let Some(content) = self.source.get(start + 1..end.saturating_sub(1)) else {
             return;
         };
+        // Whether it has an escape is found once here: a finding's share is mapped per
+        // finding, and a scan of the whole string per finding is quadratic in a long
+        // string of many values (4 MiB of e-mail addresses to redact).
+        let kind = if memchr::memchr(b'\\', content).is_some() {
+            PartKind::EscapedString
+        } else {
+            PartKind::JsonString
+        };
         self.parts.push(Part {
             dec_start: self.dec_offset(),
             raw_start: off(start),
             raw_end: off(end),
-            kind: PartKind::JsonString,
+            kind,
         });
         decode_into(content, &mut self.buf);
     }
@@ -340,15 +350,16 @@ impl<'s> Document<'s> {
                     end: raw_start + e,
                     bare_number: false,
                 },
-                PartKind::JsonString => {
+                PartKind::JsonString => Share {
+                    start: raw_start + 1 + s,
+                    end: raw_start + 1 + e,
+                    bare_number: false,
+                },
+                PartKind::EscapedString => {
                     let content = raw_start + 1;
                     let raw = self.source.get(content..raw_end.saturating_sub(1)).unwrap_or_default();
-                    let (a, b) = if !raw.contains(&b'\\') {
-                        (s, e)
-                    } else {
-                        let m = raw_offsets(raw, &[(s, false), (e, true)]);
-                        (m.first().copied().unwrap_or(s), m.get(1).copied().unwrap_or(e))
-                    };
+                    let m = raw_offsets(raw, &[(s, false), (e, true)]);
+                    let (a, b) = (m.first().copied().unwrap_or(s), m.get(1).copied().unwrap_or(e));
                     Share {
                         start: content + a,
                         end: content + b,

@@ -32,6 +32,11 @@ const MIB: usize = 1 << 20;
 const BUDGET: Duration = Duration::from_millis(100);
 /// What fails the test: a kind this slow has lost its linear constant, not met noise.
 const CEILING: Duration = Duration::from_millis(250);
+/// The ceiling of the kinds whose every value is redacted (a placeholder and a splice per
+/// value, 250,000-330,000 values in 4 MiB: about 450 ms at load 8). Before `Document`
+/// noted each string's escapes once, each value's share scanned its whole string: 4 MiB of
+/// e-mail addresses took more than ten minutes.
+const REDACTION_CEILING: Duration = Duration::from_millis(1500);
 
 fn config() -> Arc<Compiled> {
     let mut c = compile(DEMO_CONFIG.as_bytes()).unwrap();
@@ -109,6 +114,8 @@ fn cases() -> Vec<(&'static str, Builder)> {
         ("injection words", text("ignore all previous ")),
         ("phrase anchors", text("you ")),
         ("-----BEGIN ", text("-----BEGIN PRIVATE KEY-----\\n")),
+        ("e-mails (redacted)", text("jane@example.com ")),
+        ("phones (redacted)", text("555-123-4567 ")),
         ("one-character strings", Box::new(|n| array_of("\"a\"", n))),
         ("numbers", Box::new(|n| array_of("1", n))),
         ("nested arrays", Box::new(nested)),
@@ -175,8 +182,13 @@ fn every_hostile_body_is_linear_and_within_budget() {
         // The ceiling is a native figure. scripts/test-wasm runs this test in V8 too, where
         // (--single-threaded: V8 compiles on this thread) 4 MiB took 86-633 ms at load 8;
         // there it only reports. The linear ratio below is checked in both.
-        if t4 > CEILING && !cfg!(target_family = "wasm") {
-            failures.push(format!("{name}: 4 MiB took {t4:?}, ceiling {CEILING:?}"));
+        let ceiling = if name.ends_with("(redacted)") {
+            REDACTION_CEILING
+        } else {
+            CEILING
+        };
+        if t4 > ceiling && !cfg!(target_family = "wasm") {
+            failures.push(format!("{name}: 4 MiB took {t4:?}, ceiling {ceiling:?}"));
         } else if t4 > BUDGET {
             println!("over the {BUDGET:?} target: {name}: 4 MiB took {t4:?}");
         }
