@@ -161,7 +161,7 @@ fn presidio_cases_and_benign_prompts() {
             "credit_card" | "email" => 1.0,
             "iban" => 0.99,
             "ip_address" => 0.98,
-            "phone" => 0.94,
+            "phone" => 0.97,
             "us_ssn" => 0.57,
             _ => 0.0,
         }
@@ -182,7 +182,7 @@ fn presidio_cases_and_benign_prompts() {
             );
         }
     }
-    assert!(core >= 0.97, "core recall {core:.3}");
+    assert!(core >= 0.98, "core recall {core:.3}");
     assert!(flagged.is_empty(), "benign prompts with a detection: {flagged:?}");
     assert!(
         injected.is_empty(),

@@ -9,6 +9,8 @@
 //!
 //! International: `+` then groups separated by single spaces, dashes or dots (an optional
 //! `(0)` trunk group), 8–15 digits in total (E.164), or 10–15 digits without separators.
+//! A 2–3 digit country code without its `+` only before a dashed or dotted NANP number
+//! with the same separator (`91-415-555-0132`).
 //!
 //! National numbers with a trunk `0` (most of the world outside North America):
 //! `09-7625400`, `090-1234-5678`, `020 7946 0958`, `(0114) 4960670`: a first group of 2–5
@@ -93,7 +95,10 @@ pub(super) fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
             if at(b, i) == b'0' {
                 return national(b, i).or_else(|| bare(b, i)).map(|e| (i, e));
             }
-            nanp(b, i, true).or_else(|| bare(b, i)).map(|e| (i, e))
+            nanp(b, i, true)
+                .or_else(|| with_country_code(b, i))
+                .or_else(|| bare(b, i))
+                .map(|e| (i, e))
         }
     }
 }
@@ -166,6 +171,20 @@ fn bare(b: &[u8], i: usize) -> Option<usize> {
     let shape = lengths.contains(&(e - i));
     let ok = shape && ends_cleanly(b, e) && keyword_before(b, i, KEYWORD_WINDOW, BARE_WORDS);
     ok.then_some(e)
+}
+
+/// A country code written without its `+` before a North American number, with the
+/// number's own separator (`91-415-555-0132`, `44.415.555.0132`): a 2–3 digit code not
+/// starting `0` (`1-800-…` is read above), then `NXX-NXX-XXXX`. Spaces are not accepted
+/// (`12 300 200 1000` is a row of a table).
+fn with_country_code(b: &[u8], i: usize) -> Option<usize> {
+    let e = digits_end(b, i);
+    let sep = at(b, e);
+    let ok = (2..=3).contains(&(e - i)) && matches!(sep, b'-' | b'.') && at(b, e + 4) == sep;
+    if !ok {
+        return None;
+    }
+    nanp(b, e + 1, false)
 }
 
 /// After `+`: `+1` is NANP, anything else international.
@@ -316,6 +335,9 @@ mod tests {
         assert_eq!(find("+1 555 123 4567")[0], "+1 555 123 4567");
         assert_eq!(find("1-800-555-1234")[0], "1-800-555-1234");
         assert_eq!(find("+15551234567"), ["+15551234567"]);
+        // A country code without its `+`, with the number's separator.
+        assert_eq!(find("call 91-415-555-0132"), ["91-415-555-0132"]);
+        assert_eq!(find("44.415.555.0132"), ["44.415.555.0132"]);
     }
 
     #[test]
@@ -404,6 +426,11 @@ mod tests {
             "555 123 4567",
             "room 212 555 0199",
             "155-123-4567",
+            "91-415 555-0132",
+            "91 415 555 0132",
+            "012-415-555-0132",
+            "1234-415-555-0132",
+            "91-415-555-01324",
         ] {
             assert!(find(t).is_empty(), "{t}: {:?}", find(t));
         }
