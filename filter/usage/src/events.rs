@@ -12,7 +12,7 @@ use crate::usage::{AnthropicUsage, RawUsage};
 use crate::{ApiFormat, Usage};
 
 /// Collects generated text (content, reasoning, tool calls) up to a cap, counting all of it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct TextSink {
     pub text: String,
     pub cap: usize,
@@ -88,44 +88,72 @@ pub(crate) enum UsageUpdate {
     AnthropicDelta(AnthropicUsage),
 }
 
-/// Reads an event once the stream's first content has been seen. What can still matter
-/// then is usage, and the generated text kept for an estimate should the usage never come.
-/// Usage events are found by a byte search (or the event's name) and parsed in full; text
-/// is read by searching for its keys, without parsing the rest of the event.
+/// What an event can still matter for once the stream's first content has been seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Later {
+    /// Nothing: neither usage nor generated text.
+    Skip,
+    /// Generated text only (for an estimate should the usage never come): kept raw, read
+    /// at the stream's end only if the estimate is needed.
+    Text,
+    /// Possibly usage: parsed in full.
+    Parse,
+}
+
+/// Sorts an event after the first content by a byte search (or its name), without decoding
+/// or parsing it: only an event that may carry usage is parsed.
+pub(crate) fn later(format: ApiFormat, event: Option<&str>, data: &[u8]) -> Later {
+    match format {
+        ApiFormat::OpenAiChat => {
+            if has_usage(data) {
+                Later::Parse
+            } else if data.trim_ascii() == b"[DONE]" {
+                Later::Skip
+            } else {
+                Later::Text
+            }
+        }
+        ApiFormat::AnthropicMessages => match event {
+            Some("ping" | "content_block_start" | "content_block_stop" | "message_stop") => Later::Skip,
+            Some("content_block_delta") => Later::Text,
+            // message_delta (the usage), errors, and events without a name: parsed.
+            _ => Later::Parse,
+        },
+        ApiFormat::OpenAiResponses => match event {
+            Some(name) if is_text_delta(name) => Later::Text,
+            Some(name) if !is_response_event(name) => Later::Skip,
+            _ => Later::Parse,
+        },
+    }
+}
+
+/// Reads the generated text of an event [`later`] sorted as [`Later::Text`]: by searching
+/// for its keys, without parsing the rest of the event. Tells whether there was any.
+pub(crate) fn later_text(format: ApiFormat, data: &str, sink: &mut TextSink) -> bool {
+    let keys = match format {
+        ApiFormat::OpenAiChat => &OPENAI_TEXT,
+        ApiFormat::AnthropicMessages => &ANTHROPIC_TEXT,
+        ApiFormat::OpenAiResponses => &RESPONSES_TEXT,
+    };
+    probe(data, keys, sink)
+}
+
+/// An event after the first content, read at once (what the tracker used to do per event,
+/// kept for the tests that pin the key search against the full parse).
+#[cfg(test)]
 pub(crate) fn inspect_later<'a>(
     format: ApiFormat,
     event: Option<&str>,
     data: &'a str,
     sink: &mut TextSink,
 ) -> EventInfo<'a> {
-    let skip = EventInfo::default;
-    match format {
-        ApiFormat::OpenAiChat => {
-            if has_usage(data) {
-                return inspect(format, event, data, sink);
-            }
-            EventInfo {
-                content: probe(data, &OPENAI_TEXT, sink),
-                ..skip()
-            }
-        }
-        ApiFormat::AnthropicMessages => match event {
-            Some("ping" | "content_block_start" | "content_block_stop" | "message_stop") => skip(),
-            Some("content_block_delta") => EventInfo {
-                content: probe(data, &ANTHROPIC_TEXT, sink),
-                ..skip()
-            },
-            // message_delta (the usage), errors, and events without a name: parsed.
-            _ => inspect(format, event, data, sink),
+    match later(format, event, data.as_bytes()) {
+        Later::Skip => EventInfo::default(),
+        Later::Text => EventInfo {
+            content: later_text(format, data, sink),
+            ..EventInfo::default()
         },
-        ApiFormat::OpenAiResponses => match event {
-            Some(name) if is_text_delta(name) => EventInfo {
-                content: probe(data, &RESPONSES_TEXT, sink),
-                ..skip()
-            },
-            Some(name) if !is_response_event(name) => skip(),
-            _ => inspect(format, event, data, sink),
-        },
+        Later::Parse => inspect(format, event, data, sink),
     }
 }
 
@@ -163,8 +191,7 @@ pub(crate) fn inspect_truncated<'a>(format: ApiFormat, event: Option<&str>, tail
 }
 
 /// Whether the event has a `"usage"` key with a value other than `null`.
-fn has_usage(data: &str) -> bool {
-    let bytes = data.as_bytes();
+fn has_usage(bytes: &[u8]) -> bool {
     finders().usage.find_iter(bytes).any(|at| {
         let rest = bytes.get(at.saturating_add(7)..).unwrap_or_default();
         let rest = rest.trim_ascii_start();
@@ -646,9 +673,9 @@ mod tests {
         let info = inspect_later(ApiFormat::OpenAiChat, None, usage, &mut sink);
         assert!(info.usage_only);
         assert!(matches!(info.usage, Some(UsageUpdate::Replace(u)) if u.output_tokens == 2));
-        assert!(has_usage(r#"{"usage" : {"a":1}}"#));
-        assert!(!has_usage(r#"{"choices":[],"usage":null}"#));
-        assert!(!has_usage(r#"{"text":"the usage is high"}"#));
+        assert!(has_usage(br#"{"usage" : {"a":1}}"#));
+        assert!(!has_usage(br#"{"choices":[],"usage":null}"#));
+        assert!(!has_usage(br#"{"text":"the usage is high"}"#));
         let delta = r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}}"#;
         let info = inspect_later(ApiFormat::AnthropicMessages, Some("message_delta"), delta, &mut sink);
         assert!(matches!(info.usage, Some(UsageUpdate::AnthropicDelta(_))));

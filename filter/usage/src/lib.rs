@@ -21,7 +21,7 @@ pub use estimate::{
     count_tokens, encoding_for_model, estimate, estimate_heuristic, heuristic_tokens, loaded, preload, Encoding,
     MAX_COUNTED_BYTES,
 };
-pub use sse::{SseEvent, SseEventRef, SseParser};
+pub use sse::{SseEvent, SseEventRef, SseParser, SseRawEventRef};
 pub use stream::{Feed, Finish, Forward, StreamTracker, DEFAULT_MAX_TEXT_BYTES};
 pub use usage::{usage_from_json, Usage, UsageReport};
 

@@ -48,6 +48,40 @@ pub struct SseEventRef<'a> {
     pub data_lines: usize,
 }
 
+/// A complete event as [`SseParser::feed_raw`] hands it over: its data not decoded (the
+/// bytes of its `data:` values joined with `\n`, as they came). A consumer that only searches
+/// the data for a few bytes need not validate or decode it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SseRawEventRef<'a> {
+    /// The `event:` field; `None` when absent or empty.
+    pub event: Option<&'a str>,
+    /// The `data:` values joined with `\n`, undecoded (a truncated event: its last bytes).
+    pub data: &'a [u8],
+    /// As [`SseEventRef::start`].
+    pub start: u64,
+    /// As [`SseEventRef::end`].
+    pub end: u64,
+    /// As [`SseEventRef::truncated`].
+    pub truncated: bool,
+    /// As [`SseEventRef::data_lines`].
+    pub data_lines: usize,
+}
+
+impl SseRawEventRef<'_> {
+    /// The event with its data decoded (UTF-8, invalid sequences replaced), for `f`.
+    pub fn decoded<R>(&self, f: impl FnOnce(SseEventRef<'_>) -> R) -> R {
+        let data = decode(self.data);
+        f(SseEventRef {
+            event: self.event,
+            data: &data,
+            start: self.start,
+            end: self.end,
+            truncated: self.truncated,
+            data_lines: self.data_lines,
+        })
+    }
+}
+
 impl SseEventRef<'_> {
     /// Copies the event out of the parser.
     pub fn to_event(&self) -> SseEvent {
@@ -65,11 +99,10 @@ impl SseEventRef<'_> {
 /// The event being assembled.
 #[derive(Debug, Default)]
 struct Pending {
-    data: String,
-    /// The bytes `data` was decoded from (lossy decoding can make `data` longer): what the
-    /// cap counts, so an event is judged the same whether its lines were read in place
-    /// (borrowed, raw) or copied (found by fuzzing).
-    data_raw: usize,
+    /// The data lines copied so far, raw (decoded only when dispatched to a consumer that
+    /// asks for text): what the cap counts, so an event is judged the same whether its lines
+    /// were read in place (borrowed) or copied (found by fuzzing).
+    data: Vec<u8>,
     /// The event's only data line so far, still in the chunk being fed: its value's range
     /// there. Dispatched from the chunk without a copy; copied into `data` only if the event
     /// continues (another data line, or past the chunk's end).
@@ -95,7 +128,6 @@ struct Pending {
 impl Pending {
     fn reset(&mut self) {
         self.data.clear();
-        self.data_raw = 0;
         self.borrowed = None;
         self.event.clear();
         self.data_lines = 0;
@@ -108,15 +140,13 @@ impl Pending {
 
     fn size(&self) -> usize {
         let borrowed = self.borrowed.map_or(0, |(a, b)| b.saturating_sub(a));
-        self.data_raw.saturating_add(self.event.len()).saturating_add(borrowed)
+        self.data.len().saturating_add(self.event.len()).saturating_add(borrowed)
     }
 
     /// Copies a borrowed data line out of `chunk` (the chunk it was borrowed from).
     fn own(&mut self, chunk: &[u8]) {
         if let Some((a, b)) = self.borrowed.take() {
-            let raw = chunk.get(a..b).unwrap_or_default();
-            self.data_raw = self.data_raw.saturating_add(raw.len());
-            self.data.push_str(&decode(raw));
+            self.data.extend_from_slice(chunk.get(a..b).unwrap_or_default());
         }
     }
 }
@@ -222,6 +252,13 @@ impl SseParser {
 
     /// Feeds a chunk, calling `on_event` for every event it completes.
     pub fn feed_with<F: FnMut(SseEventRef<'_>)>(&mut self, chunk: &[u8], mut on_event: F) {
+        self.feed_raw(chunk, |ev| ev.decoded(&mut on_event));
+    }
+
+    /// Feeds a chunk, calling `on_event` for every event it completes, its data undecoded:
+    /// an event whose one data line is in the chunk is handed over in place, neither copied
+    /// nor validated.
+    pub fn feed_raw<F: FnMut(SseRawEventRef<'_>)>(&mut self, chunk: &[u8], mut on_event: F) {
         let base = self.pos;
         let mut i = 0usize;
         if self.after_cr && !chunk.is_empty() {
@@ -297,6 +334,11 @@ impl SseParser {
     /// line, an unterminated last event that has data is dispatched: a provider cut off right
     /// after its final usage event has still reported that usage.
     pub fn finish<F: FnMut(SseEventRef<'_>)>(&mut self, mut on_event: F) {
+        self.finish_raw(|ev| ev.decoded(&mut on_event));
+    }
+
+    /// As [`SseParser::finish`], the data undecoded.
+    pub fn finish_raw<F: FnMut(SseRawEventRef<'_>)>(&mut self, mut on_event: F) {
         if !self.line.is_empty() || self.line_nonempty {
             let line = std::mem::take(&mut self.line);
             let end = self.pos;
@@ -362,13 +404,12 @@ impl SseParser {
         let mut tail = std::mem::take(&mut p.tail);
         tail.clear();
         if cap > 0 {
-            let data = p.data.as_bytes();
+            let data = p.data.as_slice();
             tail.extend_from_slice(data.get(data.len().saturating_sub(cap)..).unwrap_or_default());
         }
         // The data lines so far (their field names gone) are the tail's first line.
         p.tail_break = p.data_lines > 0;
         p.data.clear();
-        p.data_raw = 0;
         p.borrowed = None;
         p.data_lines = 0;
         p.discarding = true;
@@ -395,7 +436,7 @@ impl SseParser {
 
     /// One complete line. `chunk` is the chunk being fed: a line in it (`Line::InChunk`) is
     /// read in place, and a lone data line is dispatched from it without a copy.
-    fn process_line<F: FnMut(SseEventRef<'_>)>(
+    fn process_line<F: FnMut(SseRawEventRef<'_>)>(
         &mut self,
         line: Line<'_>,
         chunk: &[u8],
@@ -430,9 +471,9 @@ impl SseParser {
                     .tail
                     .get(p.tail.len().saturating_sub(self.tail_cap)..)
                     .unwrap_or_default();
-                on_event(SseEventRef {
+                on_event(SseRawEventRef {
                     event: (!p.event.is_empty()).then_some(p.event.as_str()),
-                    data: &String::from_utf8_lossy(tail),
+                    data: tail,
                     start: p.start.unwrap_or(self.line_start),
                     end: line_end,
                     truncated: true,
@@ -440,13 +481,9 @@ impl SseParser {
                 });
             } else if p.data_lines > 0 && !p.discarding {
                 let borrowed = p.borrowed.and_then(|(a, b)| chunk.get(a..b));
-                let data = match borrowed {
-                    Some(b) => decode(b),
-                    None => Cow::Borrowed(p.data.as_str()),
-                };
-                on_event(SseEventRef {
+                on_event(SseRawEventRef {
                     event: (!p.event.is_empty()).then_some(p.event.as_str()),
-                    data: &data,
+                    data: borrowed.unwrap_or(p.data.as_slice()),
                     start: p.start.unwrap_or(self.line_start),
                     end: line_end,
                     truncated: false,
@@ -487,11 +524,9 @@ impl SseParser {
                     _ => {
                         p.own(chunk);
                         if p.data_lines > 0 {
-                            p.data.push('\n');
-                            p.data_raw = p.data_raw.saturating_add(1);
+                            p.data.push(b'\n');
                         }
-                        p.data_raw = p.data_raw.saturating_add(value.len());
-                        p.data.push_str(&decode(value));
+                        p.data.extend_from_slice(value);
                     }
                 }
                 p.data_lines = p.data_lines.saturating_add(1);

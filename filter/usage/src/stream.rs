@@ -2,10 +2,11 @@
 //! optionally removes the usage-only chunk the gateway asked for on the client's behalf.
 
 use crate::estimate::{count_tokens, scale, MAX_COUNTED_BYTES};
-use crate::events::{self, TextSink, UsageUpdate};
+use crate::events::{self, Later, TextSink, UsageUpdate};
 use crate::sse::SseParser;
 use crate::usage::AnthropicUsage;
 use crate::{ApiFormat, Usage, UsageReport};
+use std::borrow::Cow;
 
 /// Default cap on the generated text kept for estimation (its length is counted past it):
 /// what the estimator reads, no more.
@@ -67,13 +68,65 @@ enum Reported {
     },
 }
 
+/// The text events that came after the first content, kept raw (their data as it came, each
+/// after its length) up to a cap and read only if the usage must be estimated: per event, a
+/// stream then costs a byte search for usage and at most a copy, never a decode or a parse.
+/// Past the cap they are only counted, and the text the kept ones hold is scaled by bytes.
+#[derive(Debug, Default)]
+struct Sample {
+    buf: Vec<u8>,
+    cap: usize,
+    /// Data bytes of all the text events, kept or not.
+    total: u64,
+    /// Data bytes of the kept ones.
+    kept: u64,
+    /// An event did not fit: nothing after it is kept (the sample is a prefix of the events,
+    /// whatever the chunking).
+    full: bool,
+}
+
+impl Sample {
+    fn push(&mut self, data: &[u8]) {
+        self.total = self.total.saturating_add(data.len() as u64);
+        if self.full {
+            return;
+        }
+        let Ok(len) = u32::try_from(data.len()) else {
+            self.full = true;
+            return;
+        };
+        if self.buf.len().saturating_add(4).saturating_add(data.len()) > self.cap {
+            self.full = true;
+            return;
+        }
+        self.buf.extend_from_slice(&len.to_le_bytes());
+        self.buf.extend_from_slice(data);
+        self.kept = self.kept.saturating_add(data.len() as u64);
+    }
+
+    /// The kept events' data, in order.
+    fn events(&self) -> impl Iterator<Item = &[u8]> {
+        let mut rest = self.buf.as_slice();
+        std::iter::from_fn(move || {
+            let (len, tail) = rest.split_first_chunk::<4>()?;
+            let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+            let (data, tail) = (tail.get(..len)?, tail.get(len..)?);
+            rest = tail;
+            Some(data)
+        })
+    }
+}
+
 /// State fed by events; apart from the parser so a parser callback can borrow it.
 #[derive(Debug)]
 struct State {
     format: ApiFormat,
     reported: Reported,
     first_content: bool,
+    /// Generated text read as it came: until the first content, and of events parsed after.
     text: TextSink,
+    /// Text events after the first content, read lazily (see [`State::text_view`]).
+    sample: Sample,
     model: Option<String>,
     bad_events: u64,
 }
@@ -110,6 +163,10 @@ impl StreamTracker {
                 reported: Reported::None,
                 first_content: false,
                 text: TextSink::new(DEFAULT_MAX_TEXT_BYTES),
+                sample: Sample {
+                    cap: DEFAULT_MAX_TEXT_BYTES,
+                    ..Sample::default()
+                },
                 model: None,
                 bad_events: 0,
             },
@@ -145,9 +202,11 @@ impl StreamTracker {
         self
     }
 
-    /// Caps the generated text kept for estimation (default 1 MiB).
+    /// Caps the generated text kept for estimation (default 64 KiB), and the raw bytes of the
+    /// text events after the first content kept to read it from.
     pub fn max_text_bytes(mut self, max: usize) -> Self {
         self.state.text.cap = max;
+        self.state.sample.cap = max;
         self
     }
 
@@ -171,14 +230,19 @@ impl StreamTracker {
         self.state.first_content
     }
 
-    /// Generated text kept so far (at most the cap).
-    pub fn output_text(&self) -> &str {
-        &self.state.text.text
+    /// Generated text kept so far (at most the cap). After the first content it is read from
+    /// the raw events kept for it, here: call it once, at the end.
+    pub fn output_text(&self) -> Cow<'_, str> {
+        match self.state.text_view() {
+            Cow::Borrowed(t) => Cow::Borrowed(t.text.as_str()),
+            Cow::Owned(t) => Cow::Owned(t.text),
+        }
     }
 
-    /// Bytes of generated text seen so far, including any past the cap.
+    /// Bytes of generated text seen so far, including any past the cap: exact while the raw
+    /// events after the first content fit their cap, scaled by their bytes past it.
     pub fn output_text_bytes(&self) -> u64 {
-        self.state.text.total_bytes
+        self.state.text_view().total_bytes
     }
 
     /// Strip mode: bytes held back now, and bytes copied into the hold buffer so far (never
@@ -207,7 +271,7 @@ impl StreamTracker {
                 None => self.drop_lf_at = Some(at),
             }
         }
-        self.parser.feed_with(chunk, |ev| {
+        self.parser.feed_raw(chunk, |ev| {
             if state.on_event(ev.event, ev.data, ev.truncated, ev.data_lines) && strip {
                 drops.push((ev.start, ev.end));
             }
@@ -237,7 +301,7 @@ impl StreamTracker {
     /// otherwise none). Usage can be asked for afterwards with [`StreamTracker::report`].
     pub fn end_stream(&mut self) -> Vec<u8> {
         let state = &mut self.state;
-        self.parser.finish(|ev| {
+        self.parser.finish_raw(|ev| {
             // Read for usage but, like the rest of the tail, forwarded unchanged.
             state.on_event(ev.event, ev.data, ev.truncated, ev.data_lines);
         });
@@ -255,7 +319,8 @@ impl StreamTracker {
     /// `prompt_tokens`, given the model name the stream reported (or the requested one).
     pub fn report_with(&self, prompt_tokens: impl FnOnce(&str) -> u64) -> UsageReport {
         let model = self.state.model.as_deref().unwrap_or("");
-        let text = &self.state.text;
+        let text = self.state.text_view();
+        let text = text.as_ref();
         let estimated = || Usage {
             input_tokens: prompt_tokens(model),
             output_tokens: scale(count_tokens(model, &text.text), text.text.len(), text.total_bytes),
@@ -422,24 +487,70 @@ impl State {
         matches!((it.next(), it.next()), (Some(Ok(_)), None))
     }
 
-    /// Reads one event; tells whether it is a usage-only chunk (to strip).
-    fn on_event(&mut self, event: Option<&str>, data: &str, truncated: bool, data_lines: usize) -> bool {
-        if data_lines > 1 && !truncated && !self.reads_as_one(event, data) {
-            // An upstream that does not end its events with a blank line: its data lines add
-            // up to one event that is not JSON, each line of it is one. Read them one by one
-            // (their usage and text count; nothing of such an event is stripped).
-            for line in data.split('\n').filter(|l| !l.trim_ascii().is_empty()) {
-                self.on_event(event, line, false, 1);
-            }
-            return false;
+    /// The generated text: what was read as it came, then the kept raw text events read
+    /// now (their text scaled by bytes when some were only counted).
+    fn text_view(&self) -> Cow<'_, TextSink> {
+        let sample = &self.sample;
+        if sample.total == 0 {
+            return Cow::Borrowed(&self.text);
         }
-        let info = if truncated {
-            events::inspect_truncated(self.format, event, data)
-        } else if self.first_content {
-            events::inspect_later(self.format, event, data, &mut self.text)
-        } else {
-            events::inspect(self.format, event, data, &mut self.text)
-        };
+        let mut sink = self.text.clone();
+        let before = sink.total_bytes;
+        for data in sample.events() {
+            events::later_text(self.format, &decode(data), &mut sink);
+        }
+        if sample.full {
+            // The kept events' text, scaled to all the text events' bytes; with none kept
+            // (a first one over the cap), their raw bytes stand for their text.
+            let read = sink.total_bytes.saturating_sub(before);
+            let all = if sample.kept == 0 {
+                sample.total
+            } else {
+                let scaled = u128::from(read).saturating_mul(u128::from(sample.total)) / u128::from(sample.kept);
+                u64::try_from(scaled).unwrap_or(u64::MAX)
+            };
+            sink.total_bytes = before.saturating_add(all);
+        }
+        Cow::Owned(sink)
+    }
+
+    /// Reads one event; tells whether it is a usage-only chunk (to strip). `data` is as it
+    /// came: after the first content an event is decoded only if it may hold usage.
+    fn on_event(&mut self, event: Option<&str>, data: &[u8], truncated: bool, data_lines: usize) -> bool {
+        if data_lines > 1 && !truncated {
+            let text = decode(data);
+            if !self.reads_as_one(event, &text) {
+                // An upstream that does not end its events with a blank line: its data lines
+                // add up to one event that is not JSON, each line of it is one. Read them one
+                // by one (their usage and text count; nothing of such an event is stripped).
+                for line in text.split('\n').filter(|l| !l.trim_ascii().is_empty()) {
+                    self.on_event(event, line.as_bytes(), false, 1);
+                }
+                return false;
+            }
+        }
+        if truncated {
+            let text = decode(data);
+            let info = events::inspect_truncated(self.format, event, &text);
+            return self.apply(info);
+        }
+        if self.first_content {
+            match events::later(self.format, event, data) {
+                Later::Skip => return false,
+                Later::Text => {
+                    self.sample.push(data);
+                    return false;
+                }
+                Later::Parse => {}
+            }
+        }
+        let text = decode(data);
+        let info = events::inspect(self.format, event, &text, &mut self.text);
+        self.apply(info)
+    }
+
+    /// Takes in what one event said; tells whether it is a usage-only chunk.
+    fn apply(&mut self, info: events::EventInfo<'_>) -> bool {
         if info.bad_json {
             self.bad_events = self.bad_events.saturating_add(1);
         }
@@ -463,5 +574,13 @@ impl State {
             (Some(UsageUpdate::AnthropicDelta(raw)), r) => *r = Reported::Anthropic { raw, final_seen: true },
         }
         info.usage_only
+    }
+}
+
+/// Decodes UTF-8, replacing invalid sequences (as the event's data was always read).
+fn decode(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }

@@ -62,7 +62,7 @@ pub fn run<'a>(mut tracker: StreamTracker, chunks: impl IntoIterator<Item = &'a 
         first_content_feeds,
         first_content_seen: tracker.first_content_seen(),
         usage: tracker.usage(),
-        text: tracker.output_text().to_owned(),
+        text: tracker.output_text().into_owned(),
         finish,
     }
 }
