@@ -38,7 +38,8 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "target/bench"
-WASM_C = ROOT / "target/wasm32-wasip1/release/genai_filter.wasm"
+# GENAI_BENCH_WASM_C: another build of the filter as C (say, a saved module from before a change).
+WASM_C = pathlib.Path(os.environ.get("GENAI_BENCH_WASM_C") or ROOT / "target/wasm32-wasip1/release/genai_filter.wasm")
 WASM_B = ROOT / "target/wasm32-wasip1/release/empty_filter.wasm"
 WASM_NOTOK = OUT / "notok-target/wasm32-wasip1/release/genai_filter.wasm"
 MOCK_BIN = ROOT / "target/release/mock-provider"
@@ -672,6 +673,58 @@ def measure_load(fig: Figures, envoys: dict, args) -> dict:
     return rates
 
 
+def measure_ttft_only(envoys: dict, rounds: int, n: int) -> dict:
+    """`--ttft`: only the time to first token, A, B and C interleaved round by round (each round
+    a short probe per variant, so a change in the machine's load hits all three alike): with the
+    500 tokens in one burst (the filter reads them all in the first chunk) and 5 ms apart (the
+    first event alone in its chunk). Plus the callgrind instructions of the burst chunk."""
+    fig = Figures()
+    per: dict = {}
+    pooled: dict = {}
+    loads = []
+    for rnd in range(rounds):
+        loads.append(loadavg())
+        log(f"TTFT round {rnd + 1}/{rounds} (load average {loads[-1]:.1f})")
+        for v in VARIANTS:
+            for kind, t in (("burst", ttft_probe(envoys[v].url, v, n)),
+                            ("spaced", ttft_probe(envoys[v].url, v, max(10, n // 2), spaced=True))):
+                per.setdefault((kind, v), []).append(pct_pair(t))
+                pooled.setdefault((kind, v), []).extend(t)
+    for kind in ("burst", "spaced"):
+        name = "ttft" if kind == "burst" else "ttft_spaced"
+        for v in VARIANTS:
+            for q, i in (("p50", 0), ("p99", 1)):
+                for x in per[(kind, v)]:
+                    fig.add(f"{name}_{q}_ms_{v}", x[i])
+        for v in ("B", "C"):
+            for q, i in (("p50", 0), ("p99", 1)):
+                paired(fig, f"{name}_{q}_ms_added_{v}", [x[i] for x in per[(kind, "A")]],
+                       [x[i] for x in per[(kind, v)]], "diff")
+    r = fig.flat()
+    # Over all the rounds' samples together: a p99 of one round's few samples is mostly noise.
+    for kind in ("burst", "spaced"):
+        name = "ttft" if kind == "burst" else "ttft_spaced"
+        for v in VARIANTS:
+            for q in (50, 99):
+                r[f"{name}_pooled_p{q}_ms_{v}"] = round(pct(pooled[(kind, v)], q), 4)
+        for v in ("B", "C"):
+            for q in (50, 99):
+                r[f"{name}_pooled_p{q}_ms_added_{v}"] = round(
+                    r[f"{name}_pooled_p{q}_ms_{v}"] - r[f"{name}_pooled_p{q}_ms_A"], 4)
+    DIST["ttft"] = {v: pooled[("burst", v)] for v in VARIANTS}
+    DIST["ttft_spaced"] = {v: pooled[("spaced", v)] for v in VARIANTS}
+    r["ttft_rounds"], r["ttft_samples_per_round"] = rounds, n
+    r["loadavg_min"], r["loadavg_max"] = min(loads), max(loads)
+    prof = callgrind_profile("chunk_burst_500_exchange", 20)
+    if prof:
+        r["burst_chunk_instructions"] = prof["per_op"]
+    return r
+
+
+def pct_pair(t: list[float]) -> tuple[float, float]:
+    return pct(t, 50), pct(t, 99)
+
+
 def warm(e: Envoy, n: int = 8) -> None:
     """A few 4 KB requests, each on its own connection, so that every worker has served one."""
     for _ in range(n):
@@ -1042,6 +1095,8 @@ def main() -> None:
     p.add_argument("--oha", default=shutil.which("oha") or "")
     p.add_argument("--concurrency", type=int, default=1, help="Envoy workers for the load runs")
     p.add_argument("--micro", action="store_true", help="with --quick: run the V8/native microbenchmarks too")
+    p.add_argument("--ttft", action="store_true",
+                   help="only the added time to first token (A, B, C interleaved) and the burst chunk's instructions")
     p.add_argument("--doc-only", action="store_true",
                    help="rewrite docs/benchmarks.md from the last full run's saved figures, measuring nothing")
     a = p.parse_args()
@@ -1062,6 +1117,9 @@ def main() -> None:
         if not path.exists():
             raise SystemExit(f"bench: {path} is missing (scripts/bench builds it)")
     started = time.monotonic()
+    if a.ttft:
+        ttft_only(a, started)
+        return
     fig = Figures()
     load_start = loadavg()
     s0 = cpu_stat()
@@ -1137,6 +1195,49 @@ def main() -> None:
         pictures = draw_pictures(r, inputs, DIST)
         if a.doc:
             write_doc(r, inputs, pictures)
+
+
+def ttft_only(a, started: float) -> None:
+    mock = Mock()
+    envoys = {}
+    try:
+        base = render_base(mock)
+        log("starting Envoy A, B, C (--ttft)")
+        for v in VARIANTS:
+            envoys[v] = Envoy(base, v, a.concurrency)
+        for v in VARIANTS:
+            warm(envoys[v])
+            check_sample(envoys[v].url, v, "stream", n=1)
+            # V8's tier-up of the hot functions, before anything is timed.
+            stream_batch(envoys[v].url, v, 8, 4)
+            ttft_probe(envoys[v].url, v, 10)
+        r = measure_ttft_only(envoys, 4 if a.quick else 8, 20 if a.quick else 40)
+    finally:
+        for e in envoys.values():
+            e.stop()
+        mock.stop()
+    r["duration_s"] = round(time.monotonic() - started, 1)
+    (OUT / "ttft.json").write_text(json.dumps(r, indent=1, sort_keys=True) + "\n")
+    rows = [("added TTFT p50, C−A, 500 tokens in one burst", "ttft_pooled_p50_ms_added_C"),
+            ("added TTFT p99, C−A, burst", "ttft_pooled_p99_ms_added_C"),
+            ("added TTFT p50, B−A, burst", "ttft_pooled_p50_ms_added_B"),
+            ("added TTFT p99, B−A, burst", "ttft_pooled_p99_ms_added_B"),
+            ("added TTFT p50, C−A, tokens 5 ms apart", "ttft_spaced_pooled_p50_ms_added_C"),
+            ("added TTFT p99, C−A, tokens 5 ms apart", "ttft_spaced_pooled_p99_ms_added_C"),
+            ("TTFT p50 / p99, A (bare Envoy), burst", "ttft_pooled_p50_ms_A")]
+    print("(p50 and p99 over all rounds' samples pooled; in brackets for p50s: the median of the rounds' "
+          "paired differences, with their min and max)")
+    for label, key in rows:
+        extra = ""
+        if key == "ttft_pooled_p50_ms_A":
+            extra = f" / {fmt(r['ttft_pooled_p99_ms_A'], 3)}"
+        elif "p50" in key:
+            extra = f" [{mmm(r, key.replace('pooled_', ''), 3)}]"
+        print(f"{label:52} {fmt(r[key], 3)}{extra} ms")
+    if "burst_chunk_instructions" in r:
+        print(f"{'burst chunk (500 events, 138 KB), callgrind':52} {r['burst_chunk_instructions']:,} instructions")
+    print(f"load average {r['loadavg_min']:.1f}-{r['loadavg_max']:.1f}; {r['ttft_rounds']} rounds of "
+          f"{r['ttft_samples_per_round']} per variant; {OUT / 'ttft.json'} ({r['duration_s']} s)")
 
 
 def draw_pictures(r: dict, inputs: dict, dist: dict) -> list[tuple[str, str]]:

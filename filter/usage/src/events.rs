@@ -127,6 +127,34 @@ pub(crate) fn later(format: ApiFormat, event: Option<&str>, data: &[u8]) -> Late
     }
 }
 
+/// As [`later`], for an event known to hold no `"usage"` key with a value other than `null`.
+pub(crate) fn later_without_usage(format: ApiFormat, event: Option<&str>, data: &[u8]) -> Later {
+    match format {
+        ApiFormat::OpenAiChat if data.trim_ascii() == b"[DONE]" => Later::Skip,
+        ApiFormat::OpenAiChat => Later::Text,
+        _ => later(format, event, data),
+    }
+}
+
+/// Calls `found` with the position of every `"usage"` key in `bytes` (raw stream bytes, not
+/// an event's data) whose value may be other than `null`: any not followed, on the same
+/// line, by `:` and `null` (spaces and tabs aside). An event's data is its lines' values
+/// joined by line breaks, so a key in it with a non-null value is among these.
+pub(crate) fn maybe_usage_keys(bytes: &[u8], mut found: impl FnMut(usize)) {
+    let blank = |rest: &[u8]| -> usize { rest.iter().take_while(|b| matches!(b, b' ' | b'\t' | b'\x0C')).count() };
+    for at in finders().usage.find_iter(bytes) {
+        let rest = bytes.get(at.saturating_add(7)..).unwrap_or_default();
+        let rest = rest.get(blank(rest)..).unwrap_or_default();
+        let null = rest.strip_prefix(b":").is_some_and(|v| {
+            let v = v.get(blank(v)..).unwrap_or_default();
+            v.starts_with(b"null")
+        });
+        if !null {
+            found(at);
+        }
+    }
+}
+
 /// Reads the generated text of an event [`later`] sorted as [`Later::Text`]: by searching
 /// for its keys, without parsing the rest of the event. Tells whether there was any.
 pub(crate) fn later_text(format: ApiFormat, data: &str, sink: &mut TextSink) -> bool {

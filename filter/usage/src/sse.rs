@@ -140,7 +140,10 @@ impl Pending {
 
     fn size(&self) -> usize {
         let borrowed = self.borrowed.map_or(0, |(a, b)| b.saturating_sub(a));
-        self.data.len().saturating_add(self.event.len()).saturating_add(borrowed)
+        self.data
+            .len()
+            .saturating_add(self.event.len())
+            .saturating_add(borrowed)
     }
 
     /// Copies a borrowed data line out of `chunk` (the chunk it was borrowed from).

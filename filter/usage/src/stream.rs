@@ -104,6 +104,14 @@ impl Sample {
         self.kept = self.kept.saturating_add(data.len() as u64);
     }
 
+    /// Room for `bytes` more (within the cap), at once.
+    fn reserve(&mut self, bytes: usize) {
+        if !self.full {
+            let room = self.cap.saturating_sub(self.buf.len());
+            self.buf.reserve(bytes.min(room));
+        }
+    }
+
     /// The kept events' data, in order.
     fn events(&self) -> impl Iterator<Item = &[u8]> {
         let mut rest = self.buf.as_slice();
@@ -151,6 +159,9 @@ pub struct StreamTracker {
     /// Strip mode: a removed event ended in CR at the end of a chunk; an LF at this offset
     /// completes its line ending and goes with it.
     drop_lf_at: Option<u64>,
+    /// OpenAI chat, after the first content: stream offsets of this chunk's `"usage"` keys
+    /// that may have a value other than `null` (reused between chunks).
+    usage_keys: Vec<u64>,
 }
 
 impl StreamTracker {
@@ -177,6 +188,7 @@ impl StreamTracker {
             held_copied: 0,
             drops: Vec::new(),
             drop_lf_at: None,
+            usage_keys: Vec::new(),
         }
     }
 
@@ -271,8 +283,30 @@ impl StreamTracker {
                 None => self.drop_lf_at = Some(at),
             }
         }
+        // After the first content an OpenAI chat event matters only if it has usage: one
+        // search of the whole chunk finds the `"usage"` keys, so that an event that lies in
+        // this chunk and holds none (`"usage":null` included) is not searched again.
+        let indexed = had_content && state.format == ApiFormat::OpenAiChat;
+        let keys = &mut self.usage_keys;
+        keys.clear();
+        if indexed {
+            events::maybe_usage_keys(chunk, |at| keys.push(chunk_start.saturating_add(at as u64)));
+        }
+        if had_content {
+            // What this chunk can add to the sample, at once: no reallocation per event.
+            state.sample.reserve(chunk.len());
+        }
+        let mut next_key = 0usize;
         self.parser.feed_raw(chunk, |ev| {
-            if state.on_event(ev.event, ev.data, ev.truncated, ev.data_lines) && strip {
+            let mut hint = None;
+            if indexed && ev.start >= chunk_start {
+                // The event's bytes are all in this chunk, and its data is among them.
+                while keys.get(next_key).is_some_and(|&k| k < ev.start) {
+                    next_key = next_key.saturating_add(1);
+                }
+                hint = Some(keys.get(next_key).is_some_and(|&k| k < ev.end));
+            }
+            if state.on_event(ev.event, ev.data, ev.truncated, ev.data_lines, hint) && strip {
                 drops.push((ev.start, ev.end));
             }
         });
@@ -303,7 +337,7 @@ impl StreamTracker {
         let state = &mut self.state;
         self.parser.finish_raw(|ev| {
             // Read for usage but, like the rest of the tail, forwarded unchanged.
-            state.on_event(ev.event, ev.data, ev.truncated, ev.data_lines);
+            state.on_event(ev.event, ev.data, ev.truncated, ev.data_lines, None);
         });
         std::mem::take(&mut self.held)
     }
@@ -516,7 +550,16 @@ impl State {
 
     /// Reads one event; tells whether it is a usage-only chunk (to strip). `data` is as it
     /// came: after the first content an event is decoded only if it may hold usage.
-    fn on_event(&mut self, event: Option<&str>, data: &[u8], truncated: bool, data_lines: usize) -> bool {
+    /// `usage_hint`: `Some(false)` when a search of the chunk found no `"usage"` key with a
+    /// value other than `null` where the event lies (it is not searched again).
+    fn on_event(
+        &mut self,
+        event: Option<&str>,
+        data: &[u8],
+        truncated: bool,
+        data_lines: usize,
+        usage_hint: Option<bool>,
+    ) -> bool {
         if data_lines > 1 && !truncated {
             let text = decode(data);
             if !self.reads_as_one(event, &text) {
@@ -524,7 +567,7 @@ impl State {
                 // add up to one event that is not JSON, each line of it is one. Read them one
                 // by one (their usage and text count; nothing of such an event is stripped).
                 for line in text.split('\n').filter(|l| !l.trim_ascii().is_empty()) {
-                    self.on_event(event, line.as_bytes(), false, 1);
+                    self.on_event(event, line.as_bytes(), false, 1, None);
                 }
                 return false;
             }
@@ -535,7 +578,11 @@ impl State {
             return self.apply(info);
         }
         if self.first_content {
-            match events::later(self.format, event, data) {
+            let kind = match usage_hint {
+                Some(false) => events::later_without_usage(self.format, event, data),
+                _ => events::later(self.format, event, data),
+            };
+            match kind {
                 Later::Skip => return false,
                 Later::Text => {
                     self.sample.push(data);
