@@ -13,7 +13,7 @@
 //! normalisation clusters, so redaction splices only the value's own bytes.
 
 use crate::rules::hidden;
-use crate::text::json::{decode_into, raw_offsets};
+use crate::text::json::{decode_into, raw_offsets_from};
 use crate::text::normalize::{needs_normalizing, normalize_into, to_original, Segment};
 
 /// What a part is, in the source.
@@ -91,6 +91,9 @@ pub struct Document<'s> {
     tricks: u8,
     open: Option<Text>,
     scratch: Vec<u8>,
+    /// Where the last share of an escaped string was mapped: (part, raw, decoded) offsets
+    /// within it, so the next value of the same string continues from there.
+    cursor: std::cell::Cell<(usize, usize, usize)>,
 }
 
 fn off(n: usize) -> u32 {
@@ -109,6 +112,7 @@ impl<'s> Document<'s> {
             tricks: 0,
             open: None,
             scratch: Vec::new(),
+            cursor: std::cell::Cell::new((usize::MAX, 0, 0)),
         }
     }
 
@@ -358,7 +362,11 @@ impl<'s> Document<'s> {
                 PartKind::EscapedString => {
                     let content = raw_start + 1;
                     let raw = self.source.get(content..raw_end.saturating_sub(1)).unwrap_or_default();
-                    let m = raw_offsets(raw, &[(s, false), (e, true)]);
+                    let idx = t.parts.0 as usize + i;
+                    let (cp, cr, cd) = self.cursor.get();
+                    let from = if cp == idx && cd <= s { (cr, cd) } else { (0, 0) };
+                    let (m, stop) = raw_offsets_from(raw, from, &[(s, false), (e, true)]);
+                    self.cursor.set((idx, stop.0, stop.1));
                     let (a, b) = (m.first().copied().unwrap_or(s), m.get(1).copied().unwrap_or(e));
                     Share {
                         start: content + a,

@@ -73,9 +73,21 @@ fn unicode_escape(raw: &[u8], i: usize) -> (char, usize) {
 /// decoded offset that falls inside an escape's output maps to the escape's start (for a
 /// range start) or its end (for a range end). `points` are `(decoded, is_end)`; the result
 /// is in the same order.
+#[cfg(test)]
 pub(crate) fn raw_offsets(raw: &[u8], points: &[(usize, bool)]) -> Vec<usize> {
+    raw_offsets_from(raw, (0, 0), points).0
+}
+
+/// [`raw_offsets`] from `(raw, decoded)`, a unit boundary an earlier walk returned (points
+/// at or after it), so that the values of one long string are mapped in one walk in all;
+/// also returns where this walk stopped.
+pub(crate) fn raw_offsets_from(
+    raw: &[u8],
+    (r0, d0): (usize, usize),
+    points: &[(usize, bool)],
+) -> (Vec<usize>, (usize, usize)) {
     let mut out = Vec::with_capacity(points.len());
-    let (mut r, mut d) = (0usize, 0usize);
+    let (mut r, mut d) = (r0, d0);
     let mut tmp = [0u8; 4];
     for &(want, is_end) in points {
         // Advance while the next unit ends at or before `want` (start) / before it (end).
@@ -95,7 +107,7 @@ pub(crate) fn raw_offsets(raw: &[u8], points: &[(usize, bool)]) -> Vec<usize> {
         }
         out.push(r);
     }
-    out
+    (out, (r, d))
 }
 
 #[cfg(test)]
