@@ -30,6 +30,21 @@ fn main() {
         "ignore ",
         "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ",
     ];
+    // `hostile_cost UNIT [MIB]`: that unit only, inspected once without the injection
+    // detector (for callgrind: `valgrind --tool=callgrind --toggle-collect='*inspect*'`).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(unit) = args.first() {
+        let mib: usize = args.get(1).map_or(1, |m| m.parse().unwrap());
+        let text = unit.repeat((mib << 20) / unit.len());
+        let doc = Document::plain(&text);
+        let t = Instant::now();
+        let found = without.inspect(&doc);
+        println!(
+            "{unit:?} x {mib} MiB: {:.2} ms, {found:?}",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        return;
+    }
     for u in units {
         let text = u.repeat((4 << 20) / u.len());
         let mut best = [f64::MAX; 2];

@@ -195,7 +195,7 @@ pub(crate) fn normalize_into(text: &str, out: &mut Vec<u8>, map: &mut Vec<Segmen
             break;
         };
         let next = pos + c.len_utf8();
-        if is_ignorable(c) {
+        if may_extend(c) && is_ignorable(c) {
             pos = next;
             continue;
         }
@@ -204,6 +204,11 @@ pub(crate) fn normalize_into(text: &str, out: &mut Vec<u8>, map: &mut Vec<Segmen
         let mut end = next;
         let mut scan = next;
         while let Some(n) = char_at(text, scan) {
+            // Most characters after a starter are starters themselves (one table look-up,
+            // not the library's combining-class hash and the invisible ranges).
+            if !may_extend(n) {
+                break;
+            }
             if is_ignorable(n) {
                 scan += n.len_utf8();
             } else if !n.is_ascii() && canonical_combining_class(n) != 0 {
@@ -287,6 +292,11 @@ fn is_already_normal(text: &str) -> bool {
         if mark_on_ascii || is_ignorable(c) || fold_char(c) != c {
             return false;
         }
+        // A character NFKC never leaves in place (fullwidth forms, ligatures) settles it
+        // here; without this, a text of them was walked twice more before normalising.
+        if is_nfkc_quick(std::iter::once(c)) == IsNormalized::No {
+            return false;
+        }
         all_stable = false;
         prev_ascii = false;
     }
@@ -306,32 +316,61 @@ fn is_stable(c: char) -> bool {
     if cp > 0xFFFF {
         return false;
     }
-    let bits = BMP_UNSTABLE.get_or_init(build_bmp_unstable);
+    let bits = &BMP.get_or_init(build_bmp).unstable;
     bits.get(cp / 64).is_some_and(|w| w & (1 << (cp % 64)) == 0)
 }
 
-static BMP_UNSTABLE: OnceLock<Vec<u64>> = OnceLock::new();
+/// Whether `c` may belong to the cluster before it: invisible, or a combining mark
+/// (combining class not 0). False means `c` starts a cluster of its own. From a BMP bitmap
+/// built with [`is_stable`]'s; the other planes are asked directly.
+fn may_extend(c: char) -> bool {
+    if c.is_ascii() {
+        return false;
+    }
+    let cp = c as usize;
+    if cp > 0xFFFF {
+        return is_ignorable(c) || canonical_combining_class(c) != 0;
+    }
+    let bits = &BMP.get_or_init(build_bmp).extends;
+    bits.get(cp / 64).is_none_or(|w| w & (1 << (cp % 64)) != 0)
+}
 
-fn build_bmp_unstable() -> Vec<u64> {
-    let mut bits = vec![0u64; 0x10000 / 64];
+/// Per BMP code point, one bit each: see [`is_stable`] and [`may_extend`].
+struct BmpBits {
+    unstable: Vec<u64>,
+    extends: Vec<u64>,
+}
+
+static BMP: OnceLock<BmpBits> = OnceLock::new();
+
+fn build_bmp() -> BmpBits {
+    let mut unstable = vec![0u64; 0x10000 / 64];
+    let mut extends = vec![0u64; 0x10000 / 64];
+    let set = |bits: &mut Vec<u64>, cp: u32| {
+        if let Some(w) = bits.get_mut(cp as usize / 64) {
+            *w |= 1 << (cp % 64);
+        }
+    };
     for cp in 0x80..=0xFFFFu32 {
-        let unstable = match char::from_u32(cp) {
+        let (is_unstable, is_extending) = match char::from_u32(cp) {
             // Surrogates cannot occur in a str.
-            None => true,
+            None => (true, true),
             Some(c) => {
-                is_ignorable(c)
-                    || fold_char(c) != c
-                    || canonical_combining_class(c) != 0
-                    || is_nfkc_quick(std::iter::once(c)) != IsNormalized::Yes
+                let ignorable = is_ignorable(c);
+                let mark = canonical_combining_class(c) != 0;
+                let unstable =
+                    ignorable || mark || fold_char(c) != c || is_nfkc_quick(std::iter::once(c)) != IsNormalized::Yes;
+                (unstable, ignorable || mark)
             }
         };
-        if unstable {
-            if let Some(w) = bits.get_mut(cp as usize / 64) {
-                *w |= 1 << (cp % 64);
-            }
+        if is_unstable {
+            set(&mut unstable, cp);
+        }
+        if is_extending {
+            set(&mut extends, cp);
         }
     }
-    bits
+    BmpBits { unstable, extends }
 }
 
 /// Folds what NFKC leaves alone: Unicode dashes and minus signs to `-` (so `123–45–6789`
@@ -443,6 +482,23 @@ mod tests {
         let n = normalize(&t);
         assert!(n.as_str().len() <= t.len());
         assert_eq!(normalize("\u{2474}x\u{FB03}").as_str(), "(1)xffi");
+    }
+
+    #[test]
+    fn the_cluster_table_agrees_with_the_library_everywhere() {
+        for cp in (0x80..=0x10FFFFu32).filter(|cp| !(0xD800..=0xDFFF).contains(cp)) {
+            let c = char::from_u32(cp).unwrap();
+            let expected = is_ignorable(c) || canonical_combining_class(c) != 0;
+            assert_eq!(may_extend(c), expected, "U+{cp:04X}");
+        }
+        assert!(!may_extend('a'));
+    }
+
+    #[test]
+    fn fullwidth_text_is_settled_at_its_first_character() {
+        assert!(!is_already_normal("４１１１ １１１１"));
+        assert!(!is_already_normal("abc ﬁ"));
+        assert!(is_already_normal("東京 é я"));
     }
 
     #[test]
