@@ -178,9 +178,9 @@ impl Detector {
             s.sort_by_key(|e| std::cmp::Reverse(e.1));
         }
         let texts: Vec<&str> = d.needles.iter().map(|n| n.text.as_str()).collect();
-        // The detector's own automaton reads only decoded payloads (at most 4 KiB a
-        // request) and tools' texts; a request's text goes through the engine's shared
-        // DFA. A contiguous NFA builds in a quarter of the DFA's time (about 95 million
+        // On a request, the detector's own automaton reads only decoded payloads (at most
+        // 4 KiB; `scan_decoded`); the request's text goes through the engine's shared DFA,
+        // and `scan` is for tests and tools. A contiguous NFA builds in a quarter of the DFA's time (about 95 million
         // fewer instructions per configuration, every worker VM) and searches fast enough
         // for that.
         d.automaton = Some(
