@@ -281,6 +281,7 @@ impl GuardConfig {
         };
         Ok(Engine {
             enabled,
+            redacted: u8::MAX,
             automaton,
             actions: needles.actions,
             phrases,

@@ -54,6 +54,11 @@ pub(crate) enum Owner {
 #[derive(Debug, Clone)]
 pub struct Engine {
     pub(crate) enabled: u8,
+    /// The built-in kinds whose values the caller replaces by placeholders (a mask of
+    /// [`Builtin::bit`]; all of them unless [`Engine::set_redacted`] says otherwise): the
+    /// others stay in the forwarded text, and [`detect::reveal`] judges neighbours in the
+    /// text as redaction leaves it.
+    pub(crate) redacted: u8,
     /// Every needle, ASCII case-insensitive; a DFA walked by [`Engine::inspect`]'s own loop
     /// (one table look-up per byte, all overlapping matches).
     pub(crate) automaton: Option<DFA>,
@@ -166,6 +171,15 @@ impl Engine {
     /// numbers then cost what their bytes cost).
     pub fn inert(&self) -> Inert {
         self.inert
+    }
+
+    /// Which built-in kinds the caller redacts (the policy's `action: redact`, not in shadow
+    /// mode); the values of the others stay in the text it forwards. Detection then does not
+    /// depend on it: a value next to one that stays (an allowed IP address inside a phone
+    /// number) is judged against that value as the forwarded text holds it, so a second
+    /// inspection of the redacted text finds nothing more to redact.
+    pub fn set_redacted(&mut self, kinds: impl IntoIterator<Item = Builtin>) {
+        self.redacted = kinds.into_iter().fold(0, |m, b| m | b.bit());
     }
 
     /// The custom detectors, by [`CustomId`].
@@ -298,7 +312,7 @@ impl Engine {
         // 3: the structured detectors.
         detect::structured(b, self.enabled, &mut builtin);
         let builtin = overlap::resolve(builtin, |h| (h.start, h.end), |h| h.kind.rank());
-        let builtin = detect::reveal(b, self.enabled, builtin);
+        let builtin = detect::reveal(b, self.enabled, self.redacted, builtin);
         out.findings.extend(builtin.into_iter().map(|h| Finding {
             kind: Kind::Builtin(h.kind),
             start: h.start,

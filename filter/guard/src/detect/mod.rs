@@ -56,7 +56,14 @@ const MAX_ROUNDS: usize = 4;
 /// forwarded body would hold a value that a second inspection redacts. Only the triggers
 /// within [`NEIGHBOURHOOD`] of a value are looked at again, so the extra cost is one copy
 /// of the text and a few bytes per value; nothing is copied when there is none.
-pub(crate) fn reveal(b: &[u8], enabled: u8, kept: Vec<Hit>) -> Vec<Hit> {
+///
+/// Only values of the kinds in `redacted` (a mask of [`Builtin::bit`]) are masked; the
+/// others stay in the forwarded text, so they stay in the text judged here too, and a
+/// candidate that overlaps one of them is weighed against it as the first pass weighs any
+/// two (longest, then most sensitive): in `+2(45)64.5.0.5 5m@p.om` with IP addresses
+/// allowed, once the e-mail is masked the phone `+2(45)64.5.0.5` outweighs the address
+/// inside it (a fuzz finding: the phone was forwarded, and a second inspection redacted it).
+pub(crate) fn reveal(b: &[u8], enabled: u8, redacted: u8, kept: Vec<Hit>) -> Vec<Hit> {
     if kept.is_empty() {
         return kept;
     }
@@ -72,6 +79,9 @@ pub(crate) fn reveal(b: &[u8], enabled: u8, kept: Vec<Hit>) -> Vec<Hit> {
         windows.clear();
         let mut pos = 0;
         for h in &all {
+            if redacted & h.kind.bit() == 0 {
+                continue; // stays in the text
+            }
             let Some(text) = b.get(pos..h.start) else {
                 continue;
             };
@@ -110,18 +120,64 @@ pub(crate) fn reveal(b: &[u8], enabled: u8, kept: Vec<Hit>) -> Vec<Hit> {
                 return false;
             }
             (h.start, h.end) = (h.start - ms + bs, h.end - ms + bs);
-            // New values only: none overlapping a kept one (a value found again is one).
-            let p = all.partition_point(|a| a.start < h.end);
-            all.get(..p).and_then(|a| a.last()).is_none_or(|a| a.end <= h.start)
+            true
         });
         if found.is_empty() {
             break;
         }
-        let fresh = overlap::resolve(found, |h| (h.start, h.end), |h| h.kind.rank());
+        // A found value lies in unmasked text, so it can overlap only values that stay.
+        // Those are weighed with the candidates, as a second inspection would weigh them.
+        // (Sorted, with binary searches: a body of many values stays linear.)
+        found.sort_unstable_by_key(|h| (h.start, h.end));
+        let reach = running_max_end(&found);
+        let staying: Vec<Hit> = all
+            .iter()
+            .filter(|a| redacted & a.kind.bit() == 0 && touches(&found, &reach, a) && !holds(&found, a))
+            .copied()
+            .collect();
+        found.extend_from_slice(&staying);
+        let winners = overlap::resolve(found, |h| (h.start, h.end), |h| h.kind.rank());
+        // `all` is sorted by start and without overlaps; so are the winners.
+        let fresh: Vec<Hit> = winners.into_iter().filter(|w| !holds(&all, w)).collect();
+        if fresh.is_empty() {
+            break;
+        }
+        // What stays and lost to a fresh value is not a value of the forwarded text.
+        let fresh_reach = running_max_end(&fresh);
+        all.retain(|a| !touches(&fresh, &fresh_reach, a));
         all.extend_from_slice(&fresh);
         all.sort_unstable_by_key(|h| h.start);
     }
     all
+}
+
+/// For hits sorted by start: the greatest end among the first `k + 1`, for each `k`.
+fn running_max_end(hits: &[Hit]) -> Vec<usize> {
+    let mut max = 0;
+    hits.iter()
+        .map(|h| {
+            max = max.max(h.end);
+            max
+        })
+        .collect()
+}
+
+/// Whether any of `hits` (sorted by start; `reach` from [`running_max_end`]) overlaps `a`.
+fn touches(hits: &[Hit], reach: &[usize], a: &Hit) -> bool {
+    let p = hits.partition_point(|h| h.start < a.end);
+    p.checked_sub(1)
+        .and_then(|k| reach.get(k))
+        .is_some_and(|&end| end > a.start)
+}
+
+/// Whether `hits` (sorted by start, then end) holds `a` itself.
+fn holds(hits: &[Hit], a: &Hit) -> bool {
+    let p = hits.partition_point(|h| (h.start, h.end) < (a.start, a.end));
+    hits.get(p..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|h| (h.start, h.end) == (a.start, a.end))
+        .any(|h| h == a)
 }
 
 /// [`structured`] over the triggers in `from..to` only (candidates read past `to`).

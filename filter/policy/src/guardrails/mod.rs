@@ -95,7 +95,7 @@ impl Guardrails {
             genai_injection::Detector::compile(&raw.injection)
                 .map_err(|e| ConfigError::new(format!("guardrails.injection.{}", e.field), e.problem))?,
         );
-        let scanner = detection
+        let mut scanner = detection
             .compile_with_injection(Some(std::sync::Arc::clone(&injection)))
             .map_err(|e| ConfigError::new(format!("guardrails.detection.{}", e.field), e.problem))?;
         let customs: Vec<&str> = raw.detection.custom_detectors.iter().map(|d| d.name.as_str()).collect();
@@ -149,6 +149,13 @@ impl Guardrails {
                 };
             }
         }
+        // The kinds whose values the verdict replaces (see `verdict::judge`): the engine
+        // judges their neighbours in the text as it will be forwarded.
+        scanner.set_redacted(Builtin::ALL.into_iter().filter(|b| {
+            policies
+                .get(Kind::Builtin(*b).index())
+                .is_some_and(|p| p.action == Action::Redact && !p.shadow)
+        }));
         let injection_block = raw.injection.action.as_deref() != Some("log");
         let header = raw.classification_header.to_ascii_lowercase();
         let header_ok = !header.is_empty()
