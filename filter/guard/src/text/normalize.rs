@@ -211,7 +211,7 @@ pub(crate) fn normalize_into(text: &str, out: &mut Vec<u8>, map: &mut Vec<Segmen
             }
             if is_ignorable(n) {
                 scan += n.len_utf8();
-            } else if !n.is_ascii() && canonical_combining_class(n) != 0 {
+            } else if canonical_combining_class(n) != 0 {
                 scan += n.len_utf8();
                 end = scan;
             } else {
