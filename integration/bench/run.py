@@ -1022,7 +1022,7 @@ TABLE = [
     ("RSS per worker, B", "rss_mib_per_worker_B", "MiB"),
     ("RSS per worker, A (no VM)", "rss_mib_per_worker_A", "MiB"),
     ("RSS per worker VM, C (C − A per worker)", "rss_mib_per_worker_vm_C", "MiB"),
-    ("RSS added by loading the tokenizer (C)", "tokenizer_rss_mib_added_C", "MiB"),
+    ("RSS added by a forced estimate, the tokenizer already loaded at VM start (C)", "tokenizer_rss_mib_added_C", "MiB"),
     ("LiteLLM: added p50, 4 KB (vs mock direct)", "peer_4k_p50_ms_added_L", "ms"),
     ("ours: added p50, 4 KB (Envoy + filter vs mock direct)", "peer_4k_p50_ms_added_C", "ms"),
     ("ours: added p50, 4 KB, filter only (C−A at the peer's rate)", "peer_4k_p50_ms_added_C_over_A", "ms"),
