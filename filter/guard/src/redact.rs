@@ -5,8 +5,8 @@ use crate::kind::Kind;
 use crate::overlap;
 use crate::text::normalize::normalize;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use rustc_hash::FxHashMap;
+use std::hash::Hasher;
 
 /// Placeholder numbering for one request: the next number per kind, and which number each
 /// value got (by kind and a 64-bit hash of the value's canonical form, never the value), so
@@ -14,15 +14,22 @@ use std::hash::{Hash, Hasher};
 /// `4111 1111 1111 1111` or `4111-1111-1111-1111`.
 #[derive(Debug, Default)]
 pub struct Placeholders {
-    next: HashMap<Kind, u32>,
-    given: HashMap<(Kind, u64), u32>,
+    next: FxHashMap<Kind, u32>,
+    given: FxHashMap<(Kind, u64), u32>,
 }
 
 impl Placeholders {
     /// The placeholder for `value` (as inspected, normalised) of `kind`, named `name`.
     pub fn placeholder(&mut self, kind: Kind, name: &str, value: &str) -> String {
+        let mut out = String::with_capacity(name.len() + 6);
+        self.placeholder_into(kind, name, value, &mut out);
+        out
+    }
+
+    /// [`Placeholders::placeholder`] appended to `out`: no allocation but the maps' growth.
+    pub fn placeholder_into(&mut self, kind: Kind, name: &str, value: &str, out: &mut String) {
         let mut h = DefaultHasher::new();
-        canonical(kind, value).hash(&mut h);
+        hash_canonical(kind, value, &mut h);
         let key = (kind, h.finish());
         let n = match self.given.get(&key) {
             Some(&n) => n,
@@ -34,7 +41,6 @@ impl Placeholders {
                 n
             }
         };
-        let mut out = String::with_capacity(name.len() + 6);
         out.push('[');
         out.extend(name.chars().map(|c| {
             if c.is_ascii_alphanumeric() {
@@ -44,9 +50,26 @@ impl Placeholders {
             }
         }));
         out.push('_');
-        out.push_str(&n.to_string());
+        push_decimal(out, n);
         out.push(']');
-        out
+    }
+}
+
+/// `n` in decimal, without `to_string`'s allocation.
+fn push_decimal(out: &mut String, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut len = 0;
+    let mut n = n;
+    for d in digits.iter_mut() {
+        *d = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for d in digits.iter().take(len).rev() {
+        out.push(char::from(*d));
     }
 }
 
@@ -56,17 +79,50 @@ pub fn resolve_overlaps(findings: &[Finding]) -> Vec<Finding> {
     overlap::resolve(valid, |f| (f.start, f.end), |f| f.kind.rank())
 }
 
-/// The form in which two writings of one value compare equal.
-fn canonical(kind: Kind, value: &str) -> String {
+/// Hashes the form in which two writings of one value compare equal (`4111 1111 1111 1111`
+/// and `4111-1111-1111-1111`; `Jane@Example.com` and `jane@example.com`), with no copy of
+/// the value: its canonical bytes go to the hasher in chunks of a stack buffer (a write per
+/// character cost a fifth of a body of 300,000 redacted values).
+fn hash_canonical(kind: Kind, value: &str, h: &mut DefaultHasher) {
     use crate::kind::Builtin;
+    let mut chunk = Chunked { buf: [0; 64], len: 0 };
     match kind {
-        Kind::Builtin(Builtin::CreditCard | Builtin::UsSsn | Builtin::Phone | Builtin::Iban) => value
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .map(|c| c.to_ascii_uppercase())
-            .collect(),
-        Kind::Builtin(Builtin::Email | Builtin::IpAddress) => value.to_lowercase(),
-        _ => value.to_owned(),
+        Kind::Builtin(Builtin::CreditCard | Builtin::UsSsn | Builtin::Phone | Builtin::Iban) => {
+            for b in value.bytes().filter(u8::is_ascii_alphanumeric) {
+                chunk.push(h, &[b.to_ascii_uppercase()]);
+            }
+        }
+        Kind::Builtin(Builtin::Email | Builtin::IpAddress) => {
+            let mut utf8 = [0u8; 4];
+            for c in value.chars().flat_map(char::to_lowercase) {
+                chunk.push(h, c.encode_utf8(&mut utf8).as_bytes());
+            }
+        }
+        _ => h.write(value.as_bytes()),
+    }
+    chunk.flush(h);
+}
+
+/// Bytes on their way to a hasher, written 64 at a time.
+struct Chunked {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl Chunked {
+    fn push(&mut self, h: &mut DefaultHasher, bytes: &[u8]) {
+        if self.len + bytes.len() > self.buf.len() {
+            self.flush(h);
+        }
+        if let Some(dst) = self.buf.get_mut(self.len..self.len + bytes.len()) {
+            dst.copy_from_slice(bytes);
+            self.len += bytes.len();
+        }
+    }
+
+    fn flush(&mut self, h: &mut DefaultHasher) {
+        h.write(self.buf.get(..self.len).unwrap_or_default());
+        self.len = 0;
     }
 }
 
@@ -95,5 +151,38 @@ impl Engine {
         }
         out.push_str(text.get(pos..).unwrap_or_default());
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kind::Builtin;
+
+    #[test]
+    fn one_value_one_number_whatever_its_writing_and_length() {
+        let mut p = Placeholders::default();
+        let card = Kind::Builtin(Builtin::CreditCard);
+        let email = Kind::Builtin(Builtin::Email);
+        assert_eq!(p.placeholder(card, "credit_card", "4111 1111 1111 1111"), "[CREDIT_CARD_1]");
+        assert_eq!(p.placeholder(card, "credit_card", "4111-1111-1111-1111"), "[CREDIT_CARD_1]");
+        assert_eq!(p.placeholder(card, "credit_card", "5500 0000 0000 0004"), "[CREDIT_CARD_2]");
+        // Longer than the hasher's 64-byte chunk, so the canonical bytes go in several writes.
+        let long = format!("{}@example.com", "Jane.Doe".repeat(12));
+        assert_eq!(p.placeholder(email, "email", &long), "[EMAIL_1]");
+        assert_eq!(p.placeholder(email, "email", &long.to_lowercase()), "[EMAIL_1]");
+        assert_eq!(p.placeholder(email, "email", &long.replacen('J', "K", 1)), "[EMAIL_2]");
+        let mut out = String::from("x ");
+        p.placeholder_into(card, "credit_card", "4111111111111111", &mut out);
+        assert_eq!(out, "x [CREDIT_CARD_1]");
+    }
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        for n in [0u32, 7, 10, 99, 1_000_000, u32::MAX] {
+            let mut s = String::new();
+            push_decimal(&mut s, n);
+            assert_eq!(s, n.to_string());
+        }
     }
 }

@@ -28,10 +28,11 @@ pub(super) fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
     if !matches!(sep, b' ' | b'-') {
         return None;
     }
-    // Group ends, and the digits collected so far.
+    // Group ends, and the digits up to each: the groups are read once and never copied
+    // (a run of digit groups offers a candidate at every group).
     let mut ends = [0usize; MAX_GROUPS];
+    let mut upto = [0usize; MAX_GROUPS];
     let mut count = 0;
-    let mut digits = [0u8; 19];
     let mut total = 0;
     let mut p = i;
     loop {
@@ -40,12 +41,9 @@ pub(super) fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
         if n == 0 || n > 6 || total + n > 19 || is_word(at(b, ge)) || count == MAX_GROUPS {
             break;
         }
-        // A byte loop: `copy_from_slice` of a few bytes is a `memcpy` call.
-        for (to, &d) in digits.iter_mut().skip(total).zip(b.get(p..ge)?) {
-            *to = d;
-        }
         total += n;
         *ends.get_mut(count)? = ge;
+        *upto.get_mut(count)? = total;
         count += 1;
         if at(b, ge) == sep && is_digit(at(b, ge + 1)) {
             p = ge + 1;
@@ -53,19 +51,19 @@ pub(super) fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
             break;
         }
     }
-    // Longest prefix of whole groups that is a valid card.
-    let mut len = total;
+    // Longest prefix of whole groups that is a valid card. The first group has at least
+    // four digits: the brand's prefix.
+    let prefix = b.get(i..i + 4)?;
     for k in (0..count).rev() {
-        let end = *ends.get(k)?;
+        let (end, len) = (*ends.get(k)?, *upto.get(k)?);
         if len < 13 {
             break;
         }
         let clean = !(at(b, end) == b'.' && is_digit(at(b, end + 1)));
-        if clean && digits_valid(digits.get(..len)?) {
+        // The brand first: cheaper than Luhn, and most lengths fail it.
+        if clean && brand_ok(prefix, len) && luhn(b.get(i..end)?) {
             return Some((i, end));
         }
-        let start_of_k = if k == 0 { i } else { *ends.get(k - 1)? + 1 };
-        len -= end - start_of_k;
     }
     None
 }
@@ -98,38 +96,33 @@ fn in_table_of_numbers(b: &[u8], s: usize, e: usize) -> bool {
 
 /// Luhn checksum, IIN prefix and brand length.
 pub(crate) fn valid(digits: &[u8]) -> bool {
-    digits.iter().all(u8::is_ascii_digit) && digits_valid(digits)
+    digits.iter().all(u8::is_ascii_digit) && brand_ok(digits, digits.len()) && luhn(digits)
 }
 
-/// [`valid`] for bytes known to be ASCII digits.
-fn digits_valid(digits: &[u8]) -> bool {
-    // The brand's prefix and length first: cheaper than Luhn, and most lengths fail it.
-    brand_ok(digits) && luhn(digits)
-}
-
-fn luhn(digits: &[u8]) -> bool {
+/// The Luhn checksum of the digits of `b`, whatever separates them.
+fn luhn(b: &[u8]) -> bool {
     // From the right: digits at even places as they are, at odd places doubled with their
-    // digits summed (a table). Pairs at a time: a long run of digit groups offers a
-    // candidate at each group, so this runs once per group.
+    // digits summed (a table).
     const DOUBLED: [u8; 10] = [0, 2, 4, 6, 8, 1, 3, 5, 7, 9];
-    let d = |c: u8| c.wrapping_sub(b'0');
     let mut sum = 0u32;
-    let mut pairs = digits.rchunks_exact(2);
-    for p in &mut pairs {
-        if let [hi, lo] = *p {
-            sum += u32::from(d(lo)) + u32::from(DOUBLED.get(usize::from(d(hi))).copied().unwrap_or(0));
+    let mut odd = false;
+    for &c in b.iter().rev() {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            continue;
         }
-    }
-    if let [first] = *pairs.remainder() {
-        sum += u32::from(d(first));
+        let v = if odd { DOUBLED.get(usize::from(d)).copied().unwrap_or(0) } else { d };
+        sum += u32::from(v);
+        odd = !odd;
     }
     sum % 10 == 0
 }
 
-fn brand_ok(d: &[u8]) -> bool {
-    let len = d.len();
+/// Whether a number of `len` digits starting with `prefix` (its first four digits) is a
+/// length some brand with that prefix issues.
+fn brand_ok(prefix: &[u8], len: usize) -> bool {
     // Cards have at least 13 digits: the 4-digit prefix holds the shorter ones.
-    let p4 = d
+    let p4 = prefix
         .iter()
         .take(4)
         .fold(0u32, |acc, &c| acc * 10 + u32::from(c.wrapping_sub(b'0')));

@@ -240,20 +240,27 @@ pub fn judge(
 
     // Redactions, with placeholders numbered across the whole request; a value that spans
     // parts leaves its placeholder in the first part's share and nothing in the others.
+    // One allocation per value (its edit's bytes): the shares' buffer is reused.
     let mut placeholders = Placeholders::default();
+    let mut shares = Vec::new();
     for f in resolve_overlaps(&to_redact) {
-        let placeholder = placeholders.placeholder(f.kind, g.kind_name(f.kind), doc.slice(f.start, f.end));
-        for (k, share) in doc.shares(f.start, f.end).into_iter().enumerate() {
-            let text = if k == 0 { placeholder.as_str() } else { "" };
-            let with = if share.bare_number {
-                format!("\"{text}\"").into_bytes()
-            } else {
-                text.as_bytes().to_vec()
-            };
+        shares.clear();
+        doc.shares_into(f.start, f.end, &mut shares);
+        for (k, share) in shares.iter().enumerate() {
+            let mut with = String::new();
+            if share.bare_number {
+                with.push('"');
+            }
+            if k == 0 {
+                placeholders.placeholder_into(f.kind, g.kind_name(f.kind), doc.slice(f.start, f.end), &mut with);
+            }
+            if share.bare_number {
+                with.push('"');
+            }
             v.edits.push(Edit {
                 start: share.start,
                 end: share.end,
-                with,
+                with: with.into_bytes(),
             });
         }
     }
@@ -318,7 +325,7 @@ fn loggable_prompt(g: &Guardrails, doc: &Document<'_>, findings: &[Finding], max
                 break;
             }
             out.push_str(doc.slice(pos, f.start.max(pos)));
-            out.push_str(&placeholders.placeholder(f.kind, g.kind_name(f.kind), doc.slice(f.start, f.end)));
+            placeholders.placeholder_into(f.kind, g.kind_name(f.kind), doc.slice(f.start, f.end), &mut out);
             pos = f.end.max(pos);
             next.next();
         }
