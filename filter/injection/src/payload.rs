@@ -198,6 +198,20 @@ fn leet(b: u8) -> Option<u8> {
     })
 }
 
+/// Whether the token `text[start..end]` is part of an address or a file name rather than a
+/// word: glued by `@` to what is around it (`u10@example.com`, `team@a1b2.io`) or by a `.`
+/// to a letter or digit (`v2.example.com`, `report.q4`). A user list of `u0@…`, `u1@…` read
+/// as leetspeak blocked a request of e-mail addresses.
+fn in_address(text: &[u8], start: usize, end: usize) -> bool {
+    let alnum = |k: usize| text.get(k).is_some_and(u8::is_ascii_alphanumeric);
+    let after = text.get(end).copied();
+    let before = start.checked_sub(1).and_then(|k| text.get(k)).copied();
+    after == Some(b'@')
+        || before == Some(b'@')
+        || (after == Some(b'.') && alnum(end + 1))
+        || (before == Some(b'.') && start >= 2 && alnum(start - 2))
+}
+
 /// A word (letters and digits) is leetspeak when it starts with a letter, has no digit
 /// that stands for no letter, and either a leet digit between two letters (`bu7ts`) or
 /// two leet digits (`cann07`, `l13`): `mp3`, `ipv4`, `utf8`, `win32` are not.
@@ -425,7 +439,7 @@ pub(crate) fn shapes(text: &[u8]) -> Shapes {
             }
         }
         let plain = st.symbols == 0 && st.urlsafe == 0 && pad == 0;
-        if plain && st.digits > 0 && st.letters > 0 && is_leet_word(run) {
+        if plain && st.digits > 0 && st.letters > 0 && !in_address(text, start, j) && is_leet_word(run) {
             leet_words += 1;
             if leet_text.len() < 1024 {
                 leet_text.extend(run.iter().map(|&c| leet(c).unwrap_or(c.to_ascii_lowercase())));
@@ -525,6 +539,11 @@ mod tests {
         assert!(!shapes(b"(a) Where the total (b) Where the spouse (c) any (d) other (e) this (f) that").acrostic);
         assert!(shapes(b"I like big bu7ts and I cann07 l13").leetspeak);
         assert!(!shapes(b"Convert the mp3 to utf8 on win32 with sha256 and h264").leetspeak);
+        // Addresses and names glued by `@` or `.` are not words.
+        assert!(!shapes(b"u0@example.com u1@example.com u10@example.com u11@example.com").leetspeak);
+        assert!(!shapes(b"see b00k.example l33t.io and f1l3.txt").leetspeak);
+        // A leet word ending a sentence still is one.
+        assert!(shapes(b"I like big bu7ts. I cann07. l13.").leetspeak);
     }
 
     #[test]

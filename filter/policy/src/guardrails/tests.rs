@@ -384,3 +384,39 @@ fn images_are_not_scanned_as_text() {
     let body = serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data}}]}]});
     forwarded_body(&run_with(config(), "/v1/chat/completions", &[], &body.to_string()));
 }
+
+/// The logged prompt is cut to `max_bytes` and built only that far: every value in it is a
+/// placeholder, none past the cut is looked at, and a cut inside a multi-byte character
+/// moves to its end.
+#[test]
+fn the_logged_prompt_is_cut_to_its_size_with_every_value_redacted() {
+    let guardrails = r#"{"detectors": {"email": {"action": "log"}}, "prompt_logging": {"max_bytes": 40}}"#;
+    let emails: Vec<String> = (0..30).map(|k| format!("u{k}@example.com")).collect();
+    let r = run_with(
+        config_with_guardrails(guardrails),
+        "/v1/chat/completions",
+        &[],
+        &chat("gpt-4o", &emails.join(" ")),
+    );
+    forwarded_body(&r);
+    let prompt = r.flow.guard_record().unwrap().prompt.clone().unwrap();
+    assert_eq!(prompt, "[EMAIL_1] [EMAIL_2] [EMAIL_3] [EMAIL_4] …");
+    assert!(emails.iter().all(|e| !prompt.contains(e.as_str())));
+
+    // Text that fits is whole, with no mark; the cut never splits a character.
+    for (text, expect) in [
+        // (The body's keys are in order, so the content comes before the role.)
+        ("short é", "short é | user"),
+        ("ééééééééééééééééééééééééééé", "éééééééééééééééééééé…"),
+    ] {
+        let r = run_with(
+            config_with_guardrails(guardrails),
+            "/v1/chat/completions",
+            &[],
+            &chat("gpt-4o", text),
+        );
+        forwarded_body(&r);
+        let prompt = r.flow.guard_record().unwrap().prompt.clone().unwrap();
+        assert_eq!(prompt, expect, "{text}");
+    }
+}

@@ -301,6 +301,18 @@ fn merge_overlapping(edits: &mut Vec<Edit>) {
     *edits = out;
 }
 
+/// Appends `doc`'s `from..to` to `out`, stopping at the first character boundary past
+/// `max_bytes` of `out`.
+fn push_within(out: &mut String, doc: &Document<'_>, from: usize, to: usize, max_bytes: usize) {
+    let room = max_bytes.saturating_sub(out.len()).saturating_add(1);
+    let mut stop = to.min(from.saturating_add(room));
+    // The inspected text is UTF-8: a boundary is at most three bytes on.
+    while stop < to && stop > from && doc.slice(from, stop).is_empty() {
+        stop += 1;
+    }
+    out.push_str(doc.slice(from, stop));
+}
+
 /// The inspected string values (not keys, not numbers) joined by ` | `, each value finding
 /// replaced by its placeholder, cut to `max_bytes`.
 fn loggable_prompt(g: &Guardrails, doc: &Document<'_>, findings: &[Finding], max_bytes: usize) -> String {
@@ -319,17 +331,24 @@ fn loggable_prompt(g: &Guardrails, doc: &Document<'_>, findings: &[Finding], max
         if !out.is_empty() {
             out.push_str(" | ");
         }
+        // Only what the cut below keeps is built (and a byte more, so the cut marks it): a
+        // text of 300,000 values made as many placeholders for a log line of 2 KB.
         let mut pos = start;
         while let Some(f) = next.peek() {
-            if f.start >= end {
+            if f.start >= end || out.len() > max_bytes {
                 break;
             }
-            out.push_str(doc.slice(pos, f.start.max(pos)));
+            push_within(&mut out, doc, pos, f.start.max(pos), max_bytes);
+            if out.len() > max_bytes {
+                break;
+            }
             placeholders.placeholder_into(f.kind, g.kind_name(f.kind), doc.slice(f.start, f.end), &mut out);
             pos = f.end.max(pos);
             next.next();
         }
-        out.push_str(doc.slice(pos, end));
+        if out.len() <= max_bytes {
+            push_within(&mut out, doc, pos, end, max_bytes);
+        }
         if out.len() >= max_bytes {
             break;
         }
