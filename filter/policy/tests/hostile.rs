@@ -1,20 +1,25 @@
 //! Hostile input costs linear time (issue 9): each 4 MiB hostile body goes through the
 //! whole request path (headers, parse, model-visible text, the inspection's single pass,
-//! the verdict) in under 100 ms of CPU natively, and at two sizes the time grows like the
-//! size (a ratio near 4 for 4× the bytes; a quadratic scanner shows 16).
+//! the verdict) within a CPU budget natively, and at two sizes the time grows like the
+//! size (a ratio near 4 for 4x the bytes; a quadratic scanner shows 16).
 //!
-//! The budget is a complexity guard; `scripts/bench` reports the real figures. Each timing
-//! is the thread's CPU time, the best of three runs. On the shared 2-core machine (load
-//! average 8.6, 2 December 06:26 UTC), after the values no rule can match got no record of
-//! their own and the injection detector's trick scan stopped looking every character up in
-//! Unicode's tables: digit groups 119-158 ms, fullwidth digits 132 ms, `1.` 88-104 ms,
-//! `sk-` 67-95 ms, two million JSON numbers 74 ms (267 ms before), `eyJ` 77 ms, zero-width
-//! spaces 53 ms (108 before), one-character strings 43 ms (123 before), the other 16 kinds
-//! 20-74 ms (docs/benchmarks.md, Inspection, says where the time goes; the load makes one
-//! kind vary by a third). Two or three kinds are still over the issue's 100 ms: the test
-//! prints every kind over it and fails on any above `CEILING` (250 ms, 1.6x the slowest
-//! kind, so a loaded CI machine does not trip it) or on a ratio that is not linear. Tighten
-//! `CEILING` to `BUDGET` once every kind is under about 40 ms (issue 9, item 2).
+//! Three budgets, each a complexity guard set well above the measured time (`scripts/bench`
+//! reports the real figures; each timing is the thread's CPU time, the best of three runs):
+//! - the inputs issue 9 names (runs of `xoxb-`, `AIza-`, `sk-`, `eyJ`, digits, `@`, `.`,
+//!   `-`, nested arrays, a million one-character strings, 4 MiB of one character): the
+//!   issue's 100 ms. Measured 3 December 2026 at idle, in this test's build: 12-49 ms (`sk-`
+//!   49, `eyJ` 42, the rest 12-37).
+//! - the other kinds (digit groups, `1.`, fullwidth digits, escapes, zero-width spaces,
+//!   phrase anchors, …): 200 ms. Measured: 11-85 ms (digit groups 85: four detectors try
+//!   every group start; `1.` 67; fullwidth digits 63, normalised first).
+//! - the kinds whose every value is redacted (250,000-330,000 values in 4 MiB, each with
+//!   a placeholder and a splice): 400 ms. Measured: e-mails 91-95 ms, phones 126-128 ms (366
+//!   and 231 ms before overlap resolution took its one-pass path for values in order,
+//!   placeholders were hashed without copies and the logged prompt stopped at its cut).
+//!
+//! On the shared machine under load (average 8, 2 December) one kind varied by a third and
+//! the slowest doubled, so each budget is at least twice the slowest kind under it.
+//!
 //! `GENAI_HOSTILE_ONLY=NAME` runs one kind (for a profiler).
 
 // Test code may unwrap and index (the lints guard code that runs in Envoy).
@@ -28,16 +33,35 @@ use genai_policy::{compile, Compiled, RequestFlow};
 
 const DEMO_CONFIG: &str = include_str!("../../../envoy/demo/filter-config.json");
 const MIB: usize = 1 << 20;
-/// The issue's target for a 4 MiB hostile body, natively.
+/// The issue's budget for a 4 MiB hostile body of the kinds it names, natively.
 const BUDGET: Duration = Duration::from_millis(100);
-/// What fails the test: a kind this slow has lost its linear constant, not met noise.
-const CEILING: Duration = Duration::from_millis(250);
-/// The ceiling of the kinds whose every value is redacted (a placeholder and a splice per
-/// value, 250,000-330,000 values in 4 MiB: about 450 ms at load 8). Before `Document`
-/// noted each string's escapes once and mapped an escaped string's values in one walk,
-/// each value's share scanned its whole string: 4 MiB of e-mail addresses took more than
-/// ten minutes.
-const REDACTION_CEILING: Duration = Duration::from_millis(1500);
+/// The budget of the other kinds: one this slow has lost its linear constant.
+const CEILING: Duration = Duration::from_millis(200);
+/// The budget of the kinds whose every value is redacted. Before `Document` noted each
+/// string's escapes once and mapped an escaped string's values in one walk, each value's
+/// share scanned its whole string: 4 MiB of e-mail addresses took more than ten minutes.
+const REDACTION_CEILING: Duration = Duration::from_millis(400);
+
+/// Which budget a kind is held to.
+#[derive(Clone, Copy, PartialEq)]
+enum Class {
+    /// Named by issue 9: [`BUDGET`].
+    Named,
+    /// [`CEILING`].
+    Other,
+    /// Every value redacted: [`REDACTION_CEILING`].
+    Redacted,
+}
+
+impl Class {
+    fn budget(self) -> Duration {
+        match self {
+            Class::Named => BUDGET,
+            Class::Other => CEILING,
+            Class::Redacted => REDACTION_CEILING,
+        }
+    }
+}
 
 fn config() -> Arc<Compiled> {
     let mut c = compile(DEMO_CONFIG.as_bytes()).unwrap();
@@ -90,37 +114,38 @@ fn nested(size: usize) -> Vec<u8> {
 /// A body of (at most) the given size.
 type Builder = Box<dyn Fn(usize) -> Vec<u8>>;
 
-/// The hostile bodies: name and builder.
-fn cases() -> Vec<(&'static str, Builder)> {
+/// The hostile bodies: name, budget and builder.
+fn cases() -> Vec<(&'static str, Class, Builder)> {
+    use Class::{Named, Other, Redacted};
     let text = |unit: &'static str| -> Builder { Box::new(move |n| chat(unit, n)) };
     vec![
-        ("xoxb- run", text("xoxb-")),
-        ("AIza- run", text("AIza-")),
-        ("sk- run", text("sk-")),
-        ("eyJ run", text("eyJ")),
-        ("eyJ- run", text("eyJ-")),
-        ("github_pat_ run", text("github_pat_")),
-        ("digits", text("1")),
-        ("digit groups", text("4111 ")),
-        ("@", text("@")),
-        ("a@", text("a@")),
-        (".", text(".")),
-        ("1.", text("1.")),
-        ("-", text("-")),
-        (":", text(":")),
-        ("one character", text("a")),
-        ("escaped newlines", text("\\n")),
-        ("fullwidth digits", text("４")),
-        ("zero-width spaces", text("\u{200B}")),
-        ("injection words", text("ignore all previous ")),
-        ("phrase anchors", text("you ")),
-        ("-----BEGIN ", text("-----BEGIN PRIVATE KEY-----\\n")),
-        ("e-mails (redacted)", text("jane@example.com ")),
-        ("phones (redacted)", text("555-123-4567 ")),
-        ("escaped e-mails (redacted)", text("jane@example.com\\n")),
-        ("one-character strings", Box::new(|n| array_of("\"a\"", n))),
-        ("numbers", Box::new(|n| array_of("1", n))),
-        ("nested arrays", Box::new(nested)),
+        ("xoxb- run", Named, text("xoxb-")),
+        ("AIza- run", Named, text("AIza-")),
+        ("sk- run", Named, text("sk-")),
+        ("eyJ run", Named, text("eyJ")),
+        ("eyJ- run", Other, text("eyJ-")),
+        ("github_pat_ run", Other, text("github_pat_")),
+        ("digits", Named, text("1")),
+        ("digit groups", Other, text("4111 ")),
+        ("@", Named, text("@")),
+        ("a@", Other, text("a@")),
+        (".", Named, text(".")),
+        ("1.", Other, text("1.")),
+        ("-", Named, text("-")),
+        (":", Other, text(":")),
+        ("one character", Named, text("a")),
+        ("escaped newlines", Other, text("\\n")),
+        ("fullwidth digits", Other, text("４")),
+        ("zero-width spaces", Other, text("\u{200B}")),
+        ("injection words", Other, text("ignore all previous ")),
+        ("phrase anchors", Other, text("you ")),
+        ("-----BEGIN ", Other, text("-----BEGIN PRIVATE KEY-----\\n")),
+        ("e-mails (redacted)", Redacted, text("jane@example.com ")),
+        ("phones (redacted)", Redacted, text("555-123-4567 ")),
+        ("escaped e-mails (redacted)", Redacted, text("jane@example.com\\n")),
+        ("one-character strings", Named, Box::new(|n| array_of("\"a\"", n))),
+        ("numbers", Other, Box::new(|n| array_of("1", n))),
+        ("nested arrays", Named, Box::new(nested)),
     ]
 }
 
@@ -163,7 +188,7 @@ fn every_hostile_body_is_linear_and_within_budget() {
     let mut failures = Vec::new();
     // GENAI_HOSTILE_ONLY=NAME runs one kind (for a profiler).
     let only = std::env::var("GENAI_HOSTILE_ONLY").ok();
-    for (name, build) in cases() {
+    for (name, class, build) in cases() {
         if only.as_deref().is_some_and(|o| o != name) {
             continue;
         }
@@ -191,18 +216,14 @@ fn every_hostile_body_is_linear_and_within_budget() {
             t1.as_secs_f64() * 1e3,
             t4.as_secs_f64() * 1e3
         ));
-        // The ceiling is a native figure. scripts/test-wasm runs this test in V8 too, where
+        // The budgets are native figures. scripts/test-wasm runs this test in V8 too, where
         // (--single-threaded: V8 compiles on this thread) 4 MiB took 86-633 ms at load 8;
         // there it only reports. The linear ratio below is checked in both.
-        let ceiling = if name.ends_with("(redacted)") {
-            REDACTION_CEILING
-        } else {
-            CEILING
-        };
-        if t4 > ceiling && !cfg!(target_family = "wasm") {
-            failures.push(format!("{name}: 4 MiB took {t4:?}, ceiling {ceiling:?}"));
+        let budget = class.budget();
+        if t4 > budget && !cfg!(target_family = "wasm") {
+            failures.push(format!("{name}: 4 MiB took {t4:?}, budget {budget:?}"));
         } else if t4 > BUDGET {
-            println!("over the {BUDGET:?} target: {name}: 4 MiB took {t4:?}");
+            println!("over the issue's {BUDGET:?}: {name}: 4 MiB took {t4:?}");
         }
         if t4 > Duration::from_millis(8) && ratio > 8.0 {
             failures.push(format!("{name}: 4× the bytes took {ratio:.1}× the time"));
@@ -217,7 +238,7 @@ fn every_hostile_body_is_linear_and_within_budget() {
 #[test]
 fn an_ordinary_request_after_hostile_ones() {
     let config = config();
-    for (_, build) in cases() {
+    for (_, _, build) in cases() {
         let _ = run(&config, &build(MIB / 4));
     }
     let card = br#"{"model":"default-chat","messages":[{"role":"user","content":"card 4111 1111 1111 1111"}]}"#;
