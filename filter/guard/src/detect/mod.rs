@@ -180,6 +180,9 @@ fn holds(hits: &[Hit], a: &Hit) -> bool {
         .any(|h| h == a)
 }
 
+/// The longest run of digits a numeric detector's value can start with (an unbroken card).
+const MAX_LEADING_RUN: usize = 19;
+
 /// [`structured`] over the triggers in `from..to` only (candidates read past `to`).
 fn structured_in(b: &[u8], enabled: u8, from: usize, to: usize, out: &mut Vec<Hit>) {
     let on = |d: Builtin| enabled & d.bit() != 0;
@@ -235,6 +238,13 @@ fn structured_in(b: &[u8], enabled: u8, from: usize, to: usize, out: &mut Vec<Hi
                 }
                 let prev = before(b, t);
                 if !prev.is_ascii_alphanumeric() {
+                    // No numeric value starts with a run of more than 19 digits (a card's
+                    // most; a phone has at most 15, an SSN 9, an IPv4 group 3): such a run is
+                    // measured once, here, not again by each detector (a 4 MiB run of digits).
+                    // An IBAN's (after two letters, below) may be longer.
+                    if i - t > MAX_LEADING_RUN {
+                        continue;
+                    }
                     if phone {
                         push(Builtin::Phone, phone::find_at(b, t));
                     }
@@ -339,5 +349,22 @@ mod tests {
         assert_eq!(next_trigger(b"abc9", 0), Some(3));
         assert_eq!(next_trigger(b"abcdefghij", 0), None);
         assert_eq!(next_trigger(b"1", 5), None);
+    }
+
+    /// A run longer than any value's first run offers nothing to any detector; one of
+    /// exactly 19 digits (a Visa number) still does, and so does what follows a long run.
+    #[test]
+    fn long_digit_runs_start_no_value() {
+        fn found(t: &str) -> Vec<(Builtin, &str)> {
+            let mut out = Vec::new();
+            structured(t.as_bytes(), 0xFF, &mut out);
+            out.iter().map(|h| (h.kind, &t[h.start..h.end])).collect()
+        }
+        assert_eq!(found("card 4111111111111111110 ok"), vec![(Builtin::CreditCard, "4111111111111111110")]);
+        assert_eq!(found("n 41111111111111111104 ok"), vec![]);
+        assert_eq!(found(&format!("n {} +1 415 555 0132", "7".repeat(400))), vec![(Builtin::Phone, "+1 415 555 0132")]);
+        assert_eq!(found(&format!("{}.1.2.3", "1".repeat(20))), vec![]);
+        // After two letters the run may be an IBAN's, which can be longer.
+        assert_eq!(found("iban DE89370400440532013000 ok"), vec![(Builtin::Iban, "DE89370400440532013000")]);
     }
 }
