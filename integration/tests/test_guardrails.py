@@ -83,6 +83,23 @@ def test_redact_mode_delivers_placeholders(gateway, mock):
     assert "[EMAIL_1]" in entry["prompt"] and EMAIL not in json.dumps(entry)
 
 
+def test_a_list_of_many_addresses_is_redacted_not_blocked(gateway, mock):
+    # A user list (u0@…, u1@…): each address redacted and numbered, the logged prompt cut to
+    # the demo's 1,024 bytes. Once read as leetspeak (`u10`) and refused as an encoded payload.
+    users = [f"u{k}@example.com" for k in range(300)]
+    rid, resp = ask(gateway, "gpt-4o", "Invite these users: " + ", ".join(users))
+    assert resp.choices
+    [got] = mock.requests()
+    sent = json.loads(got["body"])["messages"][0]["content"]
+    assert sent == "Invite these users: " + ", ".join(f"[EMAIL_{k + 1}]" for k in range(300))
+    assert "@example.com" not in got["body"]
+    entry = access_log_entry(gateway, rid)
+    assert entry["guardrail_action"] == "redact" and entry["detected"] == "email:300"
+    assert entry["prompt"].startswith("user | Invite these users: [EMAIL_1], [EMAIL_2]")
+    assert len(entry["prompt"].encode()) <= 1024 + len("…".encode()) and entry["prompt"].endswith("…")
+    assert "@example.com" not in entry["prompt"]
+
+
 def test_streaming_request_with_pii_is_judged_before_anything_leaves(gateway, mock):
     with pytest.raises(openai.PermissionDeniedError):
         list(oai(gateway).chat.completions.create(
