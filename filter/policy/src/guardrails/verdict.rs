@@ -306,8 +306,12 @@ fn merge_overlapping(edits: &mut Vec<Edit>) {
 fn push_within(out: &mut String, doc: &Document<'_>, from: usize, to: usize, max_bytes: usize) {
     let room = max_bytes.saturating_sub(out.len()).saturating_add(1);
     let mut stop = to.min(from.saturating_add(room));
-    // The inspected text is UTF-8: a boundary is at most three bytes on.
-    while stop < to && stop > from && doc.slice(from, stop).is_empty() {
+    // The inspected text is UTF-8: a boundary is at most three bytes on (and were it not,
+    // nothing is pushed rather than the search going on).
+    for _ in 0..3 {
+        if stop >= to || stop <= from || !doc.slice(from, stop).is_empty() {
+            break;
+        }
         stop += 1;
     }
     out.push_str(doc.slice(from, stop));
