@@ -137,8 +137,11 @@ fn unspecified(b: &[u8], c: usize) -> bool {
         b'/' => {
             let e = digits_end(b, c + 3);
             let len = b.get(c + 3..e).unwrap_or_default();
-            let v = len.iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0'));
-            (1..=3).contains(&len.len()) && v <= 128 && !is_word(at(b, e))
+            // The value only of at most three digits (a longer run overflowed the fold: a
+            // fuzzing finding).
+            (1..=3).contains(&len.len())
+                && len.iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0')) <= 128
+                && !is_word(at(b, e))
         }
         // `[::]:8080`
         b']' => p == b'[' && at(b, c + 3) == b':' && at(b, c + 4).is_ascii_digit(),
@@ -325,6 +328,8 @@ mod tests {
             "::/129",
             "::/0x",
             "::/1234",
+            // Longer than a u32 (a fuzzing finding: the prefix's value overflowed).
+            "::/44444444444444444444",
             "[::]",
             "[::]:x",
             "x=::y",
