@@ -94,15 +94,22 @@ fn is_text(d: &[u8]) -> bool {
     letters * 10 >= d.len() * 7
 }
 
-/// Tries `run` (`body` symbols, then padding) as hex, base32 and base64; keeps the first
-/// that reads as text. What each alphabet needs comes from the run's counts, gathered while
-/// it was measured: a 4 MiB run of digits was scanned seven more times here.
+/// Tries `run` (`len` symbols, then padding) as hex, base32 and base64; keeps the first
+/// that reads as text. What each alphabet needs is gathered in one pass over the run (seven
+/// passes took a 4 MiB run of digits seven times its length); only runs worth decoding get
+/// here, so the measuring loop in [`shapes`] stays as cheap as it was.
 fn try_run(run: &[u8], st: &RunStats, scratch: &mut Vec<u8>) -> Option<Vec<u8>> {
     let body = run.get(..st.len)?;
+    let (mut has_upper, mut has_lower, mut all_hex, mut all_b32) = (false, false, true, true);
+    for &b in body {
+        has_upper |= b.is_ascii_uppercase();
+        has_lower |= b.is_ascii_lowercase();
+        all_hex &= b.is_ascii_hexdigit();
+        all_b32 &= b32_value(b).is_some();
+    }
     let has_digit = st.digits > 0;
-    let (has_upper, has_lower) = (st.upper > 0, st.lower > 0);
     let padded = st.len < run.len();
-    let hex = body.len() >= 8 && body.len() % 2 == 0 && st.non_hex == 0 && has_digit;
+    let hex = body.len() >= 8 && body.len() % 2 == 0 && all_hex && has_digit;
     if hex {
         scratch.clear();
         for pair in body.chunks_exact(2).take(RUN_DECODE_CAP / 2) {
@@ -116,7 +123,7 @@ fn try_run(run: &[u8], st: &RunStats, scratch: &mut Vec<u8>) -> Option<Vec<u8>> 
             return Some(scratch.clone());
         }
     }
-    let b32 = body.len() >= 16 && !has_lower && st.non_b32 == 0 && (padded || has_digit);
+    let b32 = body.len() >= 16 && !has_lower && all_b32 && (padded || has_digit);
     if b32 {
         scratch.clear();
         if decode_bits(body, 5, b32_value, scratch) && is_text(scratch) {
@@ -247,14 +254,9 @@ struct RunStats {
     /// Symbols (before any `=` padding).
     len: usize,
     letters: usize,
-    upper: usize,
-    lower: usize,
     digits: usize,
     symbols: usize,
     urlsafe: usize,
-    /// Symbols outside hex's alphabet, and outside base32's.
-    non_hex: usize,
-    non_b32: usize,
 }
 
 impl RunStats {
@@ -264,17 +266,8 @@ impl RunStats {
             b'0'..=b'9' => self.digits += 1,
             b'+' | b'/' => self.symbols += 1,
             b'-' | b'_' => self.urlsafe += 1,
-            b'A'..=b'Z' => {
-                self.letters += 1;
-                self.upper += 1;
-            }
-            _ => {
-                self.letters += 1;
-                self.lower += 1;
-            }
+            _ => self.letters += 1,
         }
-        self.non_hex += usize::from(!c.is_ascii_hexdigit());
-        self.non_b32 += usize::from(b32_value(c).is_none());
     }
 }
 
