@@ -8,12 +8,12 @@
 //! - the inputs issue 9 names (runs of `xoxb-`, `AIza-`, `sk-`, `eyJ`, digits, `@`, `.`,
 //!   `-`, nested arrays, a million one-character strings, 4 MiB of one character): the
 //!   issue's 100 ms. Measured 3 December 2026 at idle, in this test's build, two runs:
-//!   12-54 ms (`sk-` 49-54, `eyJ` 41-42, the rest 12-39; digits 20).
+//!   12-54 ms (`sk-` 49-54, `eyJ` 41-42, the rest 12-39; digits 15-20).
 //! - the other kinds (digit groups, `1.`, fullwidth digits, escapes, zero-width spaces,
 //!   phrase anchors, …): 200 ms. Measured: 11-91 ms (digit groups 85-91: four detectors
 //!   try every group start; `1.` 67-71; fullwidth digits 63-66, normalised first).
 //! - the kinds whose every value is redacted (250,000-330,000 values in 4 MiB, each with
-//!   a placeholder and a splice): 400 ms. Measured: e-mails 89-95 ms, phones 121-128 ms (366
+//!   a placeholder and a splice): 400 ms. Measured: e-mails 89-95 ms, phones 121-130 ms (366
 //!   and 231 ms before overlap resolution took its one-pass path for values in order,
 //!   placeholders were hashed without copies and the logged prompt stopped at its cut).
 //!
