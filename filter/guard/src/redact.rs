@@ -4,8 +4,8 @@ use crate::engine::{Engine, Finding};
 use crate::kind::Kind;
 use crate::overlap;
 use crate::text::normalize::normalize;
-use std::collections::hash_map::DefaultHasher;
 use rustc_hash::FxHashMap;
+use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
 
 /// Placeholder numbering for one request: the next number per kind, and which number each
@@ -172,9 +172,18 @@ mod tests {
         let mut p = Placeholders::default();
         let card = Kind::Builtin(Builtin::CreditCard);
         let email = Kind::Builtin(Builtin::Email);
-        assert_eq!(p.placeholder(card, "credit_card", "4111 1111 1111 1111"), "[CREDIT_CARD_1]");
-        assert_eq!(p.placeholder(card, "credit_card", "4111-1111-1111-1111"), "[CREDIT_CARD_1]");
-        assert_eq!(p.placeholder(card, "credit_card", "5500 0000 0000 0004"), "[CREDIT_CARD_2]");
+        assert_eq!(
+            p.placeholder(card, "credit_card", "4111 1111 1111 1111"),
+            "[CREDIT_CARD_1]"
+        );
+        assert_eq!(
+            p.placeholder(card, "credit_card", "4111-1111-1111-1111"),
+            "[CREDIT_CARD_1]"
+        );
+        assert_eq!(
+            p.placeholder(card, "credit_card", "5500 0000 0000 0004"),
+            "[CREDIT_CARD_2]"
+        );
         // Longer than the hasher's 64-byte chunk, so the canonical bytes go in several writes.
         let long = format!("{}@example.com", "Jane.Doe".repeat(12));
         assert_eq!(p.placeholder(email, "email", &long), "[EMAIL_1]");

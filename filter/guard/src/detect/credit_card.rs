@@ -111,7 +111,11 @@ fn luhn(b: &[u8]) -> bool {
         if d > 9 {
             continue;
         }
-        let v = if odd { DOUBLED.get(usize::from(d)).copied().unwrap_or(0) } else { d };
+        let v = if odd {
+            DOUBLED.get(usize::from(d)).copied().unwrap_or(0)
+        } else {
+            d
+        };
         sum += u32::from(v);
         odd = !odd;
     }

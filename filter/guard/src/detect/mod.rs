@@ -360,11 +360,20 @@ mod tests {
             structured(t.as_bytes(), 0xFF, &mut out);
             out.iter().map(|h| (h.kind, &t[h.start..h.end])).collect()
         }
-        assert_eq!(found("card 4111111111111111110 ok"), vec![(Builtin::CreditCard, "4111111111111111110")]);
+        assert_eq!(
+            found("card 4111111111111111110 ok"),
+            vec![(Builtin::CreditCard, "4111111111111111110")]
+        );
         assert_eq!(found("n 41111111111111111104 ok"), vec![]);
-        assert_eq!(found(&format!("n {} +1 415 555 0132", "7".repeat(400))), vec![(Builtin::Phone, "+1 415 555 0132")]);
+        assert_eq!(
+            found(&format!("n {} +1 415 555 0132", "7".repeat(400))),
+            vec![(Builtin::Phone, "+1 415 555 0132")]
+        );
         assert_eq!(found(&format!("{}.1.2.3", "1".repeat(20))), vec![]);
         // After two letters the run may be an IBAN's, which can be longer.
-        assert_eq!(found("iban DE89370400440532013000 ok"), vec![(Builtin::Iban, "DE89370400440532013000")]);
+        assert_eq!(
+            found("iban DE89370400440532013000 ok"),
+            vec![(Builtin::Iban, "DE89370400440532013000")]
+        );
     }
 }
