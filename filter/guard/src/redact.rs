@@ -57,20 +57,9 @@ impl Placeholders {
 
 /// `n` in decimal, without `to_string`'s allocation.
 fn push_decimal(out: &mut String, n: u32) {
-    let mut digits = [0u8; 10];
-    let mut len = 0;
-    let mut n = n;
-    for d in digits.iter_mut() {
-        *d = b'0' + (n % 10) as u8;
-        len += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for d in digits.iter().take(len).rev() {
-        out.push(char::from(*d));
-    }
+    use std::fmt::Write;
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{n}");
 }
 
 /// Which of overlapping findings are redacted: the longest, then the most sensitive.
