@@ -90,10 +90,7 @@ pub fn heuristic_tokens(text: &str) -> u64 {
     if text.is_ascii() {
         // Most prompts, and the budget check's whole-body estimate: one pass of the standard
         // library's (optimised) ASCII check instead of a decode per character.
-        return (text.len() as u64)
-            .saturating_mul(250)
-            .div_ceil(1000)
-            .max(u64::from(!text.is_empty()));
+        return heuristic_ascii_tokens(text.len());
     }
     let milli: u64 = text
         .chars()
@@ -106,6 +103,12 @@ pub fn heuristic_tokens(text: &str) -> u64 {
         })
         .sum();
     milli.div_ceil(1000).max(u64::from(!text.is_empty()))
+}
+
+/// [`heuristic_tokens`] of an ASCII text of `len` bytes, for a caller that knows the text is
+/// ASCII without a `&str` of it.
+pub fn heuristic_ascii_tokens(len: usize) -> u64 {
+    (len as u64).saturating_mul(250).div_ceil(1000).max(u64::from(len > 0))
 }
 
 /// Loads a vocabulary (if not yet loaded) and tells whether exact counts are available.

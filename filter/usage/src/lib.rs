@@ -18,8 +18,8 @@ mod usage;
 
 pub use body::{JsonText, MAX_USAGE_BYTES};
 pub use estimate::{
-    count_tokens, encoding_for_model, estimate, estimate_heuristic, heuristic_tokens, loaded, preload, Encoding,
-    MAX_COUNTED_BYTES,
+    count_tokens, encoding_for_model, estimate, estimate_heuristic, heuristic_ascii_tokens, heuristic_tokens, loaded,
+    preload, Encoding, MAX_COUNTED_BYTES,
 };
 pub use sse::{SseEvent, SseEventRef, SseParser, SseRawEventRef};
 pub use stream::{Feed, Finish, Forward, StreamTracker, DEFAULT_MAX_TEXT_BYTES};

@@ -76,11 +76,11 @@ pub fn parse(api: Api, body: &[u8]) -> Result<ChatRequest, GatewayError> {
     }
     // JSON text is UTF-8; the inspection relies on it (serde_json does not check the
     // strings it only skips).
-    if std::str::from_utf8(body).is_err() {
-        return Err(invalid("the request body is not valid UTF-8"));
-    }
+    let text = std::str::from_utf8(body).map_err(|_| invalid("the request body is not valid UTF-8"))?;
+    // From the checked text: `from_slice` would check the UTF-8 of every string it borrows
+    // (the raw values hold most of the body) a second time.
     let envelope: Envelope<'_> =
-        serde_json::from_slice(body).map_err(|e| invalid(format!("the request body is not valid JSON: {e}")))?;
+        serde_json::from_str(text).map_err(|e| invalid(format!("the request body is not valid JSON: {e}")))?;
 
     let raw_model = envelope
         .model
