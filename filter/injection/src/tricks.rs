@@ -136,21 +136,20 @@ pub fn tricks(original: &str) -> Tricks {
     let bytes = original.as_bytes();
     // Eight bytes at a time (SWAR: any byte below 0x20, or DEL), the exact test only where
     // a word has one (newlines do).
-    let suspicious = bytes.chunks(8).any(|c| {
-        let mut w = [0u8; 8];
-        if let Some(dst) = w.get_mut(..c.len()) {
-            dst.copy_from_slice(c);
-        }
-        if c.len() < 8 {
+    // `chunks_exact` and an array conversion compile to one load a word; copying a chunk of
+    // unknown length into a buffer was a `memcpy` call every eight bytes.
+    let mut words = bytes.chunks_exact(8);
+    let suspicious = words.by_ref().any(|c| {
+        let Ok(w) = <[u8; 8]>::try_from(c) else {
             return c.iter().any(|&b| is_control(b));
-        }
+        };
         let x = u64::from_le_bytes(w);
         const ONES: u64 = 0x0101_0101_0101_0101;
         const HIGH: u64 = 0x8080_8080_8080_8080;
         let below_20 = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
         let del = (x ^ (ONES * 0x7F)).wrapping_sub(ONES) & !(x ^ (ONES * 0x7F)) & HIGH;
         (below_20 | del) != 0 && c.iter().any(|&b| is_control(b))
-    });
+    }) || words.remainder().iter().any(|&b| is_control(b));
     if suspicious {
         out.insert(Trick::ControlCharacters);
     }
