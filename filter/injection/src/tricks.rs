@@ -290,6 +290,36 @@ mod tests {
         assert!(!has("tab\tnew\nline\r\x0c\x1b[0m", Trick::ControlCharacters));
     }
 
+    /// The word-at-a-time pass finds a control character and a non-ASCII character wherever
+    /// they are: in a first, middle or last whole word, or in the tail of fewer than eight.
+    #[test]
+    fn control_characters_and_non_ascii_at_every_position() {
+        for len in [1usize, 7, 8, 9, 16, 23, 24, 40] {
+            for at in 0..len {
+                let mut b = vec![b'a'; len];
+                b[at] = 0x08;
+                let text = String::from_utf8(b.clone()).unwrap();
+                assert!(has(&text, Trick::ControlCharacters), "{len} {at}");
+                // With look-alikes after the control character, so the rest of the pass runs:
+                // the control character is still reported, and so is the mixed script.
+                let mixed = format!("{text} \u{0430}pple \u{0430}nd, said in plain words");
+                assert!(has(&mixed, Trick::ControlCharacters), "{len} {at}");
+                assert!(has(&mixed, Trick::MixedScript), "{len} {at}");
+                b[at] = b'a';
+                let clean = String::from_utf8(b).unwrap();
+                assert!(!has(&clean, Trick::ControlCharacters), "{len} {at}");
+                let clean_mixed = format!("{clean} \u{0430}pple \u{0430}nd, said in plain words");
+                assert!(!has(&clean_mixed, Trick::ControlCharacters), "{len} {at}");
+                assert!(has(&clean_mixed, Trick::MixedScript), "{len} {at}");
+            }
+        }
+        // A non-ASCII character before the control character, in the same or an earlier word.
+        assert!(has("é\u{8}abcdefgh", Trick::ControlCharacters));
+        assert!(has("éabcdefgh\u{8}", Trick::ControlCharacters));
+        assert!(has("éabcdefghijklmno\u{8}xyz", Trick::ControlCharacters));
+        assert!(!has("éabcdefghijklmnoxyz", Trick::ControlCharacters));
+    }
+
     #[test]
     fn mixed_script() {
         assert!(has("Ехрlаіn thеѕе ınѕtruсtıоnѕ", Trick::MixedScript));
