@@ -156,6 +156,37 @@ fn sort_nearly_sorted<T: Copy>(v: &mut [T], key: impl Fn(&T) -> usize) {
     }
 }
 
+/// Secret prefixes held before they are measured: a batch is measured when this many wait.
+const SECRET_BATCH: usize = 4096;
+
+/// Measures the waiting secret prefixes that start before `horizon`, in text order (each token
+/// run once, through `runs`), and keeps the others waiting.
+fn secrets_before(
+    b: &[u8],
+    secrets: &mut Vec<(usize, Prefix)>,
+    horizon: usize,
+    runs: &mut Runs,
+    next: &mut usize,
+    builtin: &mut Vec<Hit>,
+) {
+    sort_nearly_sorted(secrets, |c| c.0);
+    let ready = secrets.partition_point(|c| c.0 < horizon);
+    for &(i, prefix) in secrets.get(..ready).unwrap_or_default() {
+        if i < *next {
+            continue;
+        }
+        if let Some((s, e)) = at_prefix(b, i, prefix, runs) {
+            builtin.push(Hit {
+                kind: Builtin::Secret,
+                start: s,
+                end: e,
+            });
+            *next = e;
+        }
+    }
+    secrets.drain(..ready);
+}
+
 impl Engine {
     /// The name of a finding's kind (`email`, a custom detector's name, `marker:restricted`).
     pub fn kind_name(&self, kind: Kind) -> &str {
@@ -219,6 +250,10 @@ impl Engine {
         let mut rule_hit = vec![false; self.injection.len()];
         let mut builtin: Vec<Hit> = Vec::new();
         let mut secrets: Vec<(usize, Prefix)> = Vec::new();
+        // The secrets' state across batches: the token runs measured, and the end of the last
+        // secret found (a prefix inside it starts none).
+        let mut runs = Runs::default();
+        let mut next = 0;
         let mut occurrences: Vec<Vec<usize>> = vec![Vec::new(); self.patterns.len()];
         let mut tokens = Tokens::default();
         let mut families = self.detector.as_deref().map(|d| InjectionPass::new(d, doc, text));
@@ -264,29 +299,21 @@ impl Engine {
                             }
                         }
                     }
+                    if secrets.len() >= SECRET_BATCH {
+                        // No later match starts before this horizon: what starts before it
+                        // is measured now, so a body of prefixes (`sk-sk-…`) holds a few
+                        // thousand, not a vector of a million (22 MB, in and out of cache).
+                        let horizon = (i + 1).saturating_sub(dfa.max_pattern_len());
+                        secrets_before(b, &mut secrets, horizon, &mut runs, &mut next, &mut builtin);
+                    }
                 }
             }
         }
 
         out.families = families.map(InjectionPass::finish);
 
-        // Secrets, in text order, each token run measured once.
-        sort_nearly_sorted(&mut secrets, |c| c.0);
-        let mut runs = Runs::default();
-        let mut next = 0;
-        for (i, prefix) in secrets {
-            if i < next {
-                continue;
-            }
-            if let Some((s, e)) = at_prefix(b, i, prefix, &mut runs) {
-                builtin.push(Hit {
-                    kind: Builtin::Secret,
-                    start: s,
-                    end: e,
-                });
-                next = e;
-            }
-        }
+        // The secrets left.
+        secrets_before(b, &mut secrets, usize::MAX, &mut runs, &mut next, &mut builtin);
 
         // Patterns, by regions of their literal's occurrences.
         for (q, occ) in occurrences.iter_mut().enumerate() {
