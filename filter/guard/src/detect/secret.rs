@@ -131,11 +131,14 @@ impl Class {
     }
 }
 
+/// [`BYTE_CLASSES`]' bit for an ASCII digit.
+const DIGIT: u8 = 1 << 6;
+/// [`BYTE_CLASSES`]' bit for an ASCII letter.
+const ALPHA: u8 = 1 << 7;
+
 /// Per byte: a bit per [`Class`] it belongs to, and [`DIGIT`] and [`ALPHA`]. One load a byte
 /// in the run measuring loop, where the class match and the digit and letter tests were
 /// about twelve instructions (a run of `sk-sk-…` is measured once, but is the whole body).
-const DIGIT: u8 = 1 << 6;
-const ALPHA: u8 = 1 << 7;
 static BYTE_CLASSES: [u8; 256] = {
     // Built at compile time, by slice patterns (no indexing, nothing that can panic).
     let mut t = [0u8; 256];
