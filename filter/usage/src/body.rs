@@ -9,6 +9,7 @@
 use serde::Deserialize;
 
 use crate::events::TextSink;
+use crate::sse::decode;
 use crate::usage::RawUsage;
 use crate::{ApiFormat, Usage};
 
@@ -334,10 +335,10 @@ impl JsonText {
                     quoted.push(b'"');
                     match serde_json::from_slice::<String>(&quoted) {
                         Ok(s) => self.sink.push(&s),
-                        Err(_) => self.sink.push(&String::from_utf8_lossy(&self.raw)),
+                        Err(_) => self.sink.push(&decode(&self.raw)),
                     }
                 } else {
-                    self.sink.push(&String::from_utf8_lossy(&self.raw));
+                    self.sink.push(&decode(&self.raw));
                 }
             }
             // What could not be kept is counted.

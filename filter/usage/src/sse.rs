@@ -567,8 +567,9 @@ enum Line<'a> {
 }
 
 /// Decodes UTF-8, replacing invalid sequences. `from_utf8` first: it is several times faster
-/// than `from_utf8_lossy` on the valid text that is the norm.
-fn decode(bytes: &[u8]) -> Cow<'_, str> {
+/// than `from_utf8_lossy` on the valid text that is the norm. Shared by the stream tracker
+/// and the JSON body's text capture.
+pub(crate) fn decode(bytes: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(bytes) {
         Ok(s) => Cow::Borrowed(s),
         Err(_) => String::from_utf8_lossy(bytes),

@@ -3,7 +3,7 @@
 
 use crate::estimate::{count_tokens, scale, MAX_COUNTED_BYTES};
 use crate::events::{self, Later, TextSink, UsageUpdate};
-use crate::sse::SseParser;
+use crate::sse::{decode, SseParser};
 use crate::usage::AnthropicUsage;
 use crate::{ApiFormat, Usage, UsageReport};
 use std::borrow::Cow;
@@ -621,13 +621,5 @@ impl State {
             (Some(UsageUpdate::AnthropicDelta(raw)), r) => *r = Reported::Anthropic { raw, final_seen: true },
         }
         info.usage_only
-    }
-}
-
-/// Decodes UTF-8, replacing invalid sequences (as the event's data was always read).
-fn decode(bytes: &[u8]) -> Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => String::from_utf8_lossy(bytes),
     }
 }

@@ -190,6 +190,10 @@ impl Request {
         let Some(attempts) = self.attempts.take() else {
             return;
         };
+        // An attempt that had its response head (the common case) is settled: nothing to read.
+        if attempts.try_borrow().map_or(true, |a| a.settled(self.number)) {
+            return;
+        }
         let connected = matches!(host.property(&["upstream", "local_address"]), Ok(Some(a)) if !a.is_empty());
         let transport_failure =
             matches!(host.property(&["upstream", "transport_failure_reason"]), Ok(Some(r)) if !r.is_empty());

@@ -214,14 +214,15 @@ impl Attempts {
 
     /// The attempt is over. `connected`: a connection to the provider was made;
     /// `transport_failure`: Envoy recorded why it could not connect.
+    /// Called only for an attempt that is not [`settled`](Self::settled).
     pub fn on_done(&mut self, attempt: usize, connected: bool, transport_failure: bool, now_ms: u64) {
+        if self.settled(attempt) {
+            return;
+        }
         let first_byte_ms = self.first_byte_ms();
         let Some(a) = self.log.get_mut(attempt) else {
             return;
         };
-        if a.status.is_some() || a.end.is_some() || a.refused {
-            return;
-        }
         a.end = Some(if transport_failure || !connected {
             End::ConnectFailure
         } else if now_ms.saturating_sub(a.started_ms).saturating_add(TIMER_SLACK_MS) >= first_byte_ms {
@@ -232,6 +233,15 @@ impl Attempts {
         } else {
             End::Reset
         });
+    }
+
+    /// Whether how the attempt ended is already known (a response head, an end, a refusal),
+    /// or it is not in the log: then [`on_done`](Self::on_done) records nothing, and the
+    /// glue need not read the upstream's connection state for it (three host calls).
+    pub fn settled(&self, attempt: usize) -> bool {
+        self.log
+            .get(attempt)
+            .is_none_or(|a| a.status.is_some() || a.end.is_some() || a.refused)
     }
 
     /// The target whose response reached the client: the last attempt with a response head.

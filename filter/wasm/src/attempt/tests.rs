@@ -113,7 +113,13 @@ fn a_failed_attempt_falls_back_with_the_targets_own_request() {
     a1.properties
         .borrow_mut()
         .insert("upstream.local_address".into(), b"127.0.0.1:5555".to_vec());
+    a1.take_calls();
     r1.on_done(&a1);
+    assert_eq!(
+        a1.take_calls(),
+        Vec::<String>::new(),
+        "an attempt that had its response head reads nothing more when it ends"
+    );
 
     // Attempt 2: Azure. Held until the body is complete; then its key, path and model.
     let a2 = attempt_host(
@@ -184,6 +190,29 @@ fn a_failed_attempt_falls_back_with_the_targets_own_request() {
     let late = attempt_host(&shared_headers, &forwarded, Some(&key), Some("llama-internal"));
     assert_eq!(Root.request().on_request_headers(&late, false), Action::Pause);
     assert_eq!(late.sent.borrow().as_ref().map(|s| s.status), Some(500));
+}
+
+#[test]
+fn an_attempt_reset_before_its_response_head_reads_how_it_ended() {
+    let (gw, root) = configured();
+    let _req = forward(&gw, &root, "/v1/chat/completions", BODY, &[]);
+    let key = gw.property_text("genai_attempts").expect("the plan's key");
+    let forwarded = gw.request_body.borrow().clone();
+    let a1 = attempt_host(&gw.request_headers.borrow(), &forwarded, Some(&key), Some("gpt-4o"));
+    let mut r1 = Root.request();
+    assert_eq!(r1.on_request_headers(&a1, false), Action::Continue);
+    assert_eq!(r1.on_request_body(&a1, forwarded.len(), true), Action::Continue);
+    a1.take_calls();
+    r1.on_done(&a1);
+    assert_eq!(
+        a1.take_calls(),
+        [
+            "get_property(upstream.local_address)",
+            "get_property(upstream.transport_failure_reason)",
+            "get_current_time_nanoseconds()",
+        ],
+        "the host calls of an attempt that ended without a response"
+    );
 }
 
 #[test]

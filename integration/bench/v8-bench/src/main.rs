@@ -169,6 +169,50 @@ fn inspect(config: &Arc<Compiled>, headers: &[(String, Vec<u8>)], body: Vec<u8>)
     }
 }
 
+/// The demo configuration with `"guardrails": {"enabled": false}`.
+fn config_without_guardrails() -> Arc<Compiled> {
+    // The demo's guardrails object keeps its rules; `enabled` turns them all off.
+    let raw = DEMO_CONFIG.replacen(r#""guardrails": {"#, r#""guardrails": {"enabled": false,"#, 1);
+    if raw == DEMO_CONFIG {
+        fail("the demo configuration has no guardrails object");
+    }
+    let mut c = compile(raw.as_bytes()).unwrap_or_else(|e| fail(&format!("demo config: {e}")));
+    c.resolve_credentials(|name| Some(format!("bench-{name}")))
+        .unwrap_or_else(|e| fail(&format!("credentials: {e}")));
+    Arc::new(c)
+}
+
+/// One request through the effects API, as `filter/wasm`'s gateway glue drives it.
+fn full_request(config: &Arc<Compiled>, headers: &[(String, Vec<u8>)], body: Vec<u8>, answer: &[u8]) -> Outcome {
+    let mut flow = RequestFlow::new(Arc::clone(config), 0);
+    black_box(flow.request_headers(headers, false));
+    black_box(flow.request_body_progress(body.len(), true));
+    black_box(flow.request_body(body));
+    if let Some(x) = flow.exchange() {
+        black_box(x.on_response_headers(&mut JsonHead));
+        let mut read = || Some(answer.to_vec());
+        let mut now = || 5;
+        black_box(x.on_response_body(answer.len(), true, &mut read, &mut now));
+    }
+    black_box(flow.response_end());
+    flow.finish(40)
+}
+
+/// The head of a provider's 200 JSON response.
+struct JsonHead;
+
+impl ResponseHead for JsonHead {
+    fn status(&mut self) -> u32 {
+        200
+    }
+    fn header(&mut self, name: &str) -> Option<Vec<u8>> {
+        (name == "content-type").then(|| b"application/json".to_vec())
+    }
+    fn via_upstream(&mut self) -> bool {
+        true
+    }
+}
+
 /// A streamed request, forwarded, whose response headers (SSE from the provider) arrived.
 fn streaming_flow(config: &Arc<Compiled>) -> RequestFlow {
     let body = chat_body(1024, true);
@@ -349,7 +393,10 @@ fn injection_ops(b: &mut Bench, config: &Arc<Compiled>) {
         .take(64 * 1024)
         .collect();
     b.run("injection_detect_hostile_64k", Some(hostile.len()), || {
-        black_box(g.injection.inspect(black_box(&hostile), genai_injection::Tricks::default()))
+        black_box(
+            g.injection
+                .inspect(black_box(&hostile), genai_injection::Tricks::default()),
+        )
     });
     b.run("engine_inspect_injection_hostile_64k", Some(hostile.len()), || {
         black_box(with.inspect(&genai_guard::Document::plain(black_box(&hostile))))
@@ -571,6 +618,23 @@ fn profile(config: &Arc<Compiled>, args: &[String]) {
             }
             return;
         }
+        // A whole 4 KB request as the glue drives it (effects API): headers, body, a JSON
+        // answer, the end and the outcome; `_noguard` with the guardrails off, so that the
+        // two profiles' difference is the inspection's share of the request path.
+        "full_4k" | "full_4k_noguard" => {
+            let config = if name == "full_4k" {
+                Arc::clone(config)
+            } else {
+                config_without_guardrails()
+            };
+            let body = chat_body(4 * 1024, false);
+            let hdrs = headers(body.len());
+            let answer = body_2k();
+            for _ in 0..n {
+                black_box(full_request(&config, &hdrs, body.clone(), &answer));
+            }
+            return;
+        }
         other => fail(&format!("no profile for {other}")),
     };
     let body = chat_body(size, false);
@@ -633,7 +697,9 @@ fn hostile_body(kind: &str, size: usize) -> Option<Vec<u8>> {
         }
         "strings" => {
             let n = size.saturating_sub(128) / 4;
-            let mut body = String::from(r#"{"model":"default-chat","messages":[{"role":"user","content":"hi"}],"metadata":{"x":["#);
+            let mut body = String::from(
+                r#"{"model":"default-chat","messages":[{"role":"user","content":"hi"}],"metadata":{"x":["#,
+            );
             for i in 0..n {
                 if i > 0 {
                     body.push(',');
