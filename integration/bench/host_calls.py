@@ -30,7 +30,6 @@ import run as R  # noqa: E402
 PROBE = R.ROOT / "target/wasm32-wasip1/release/host_probe.wasm"
 DOC = R.ROOT / "docs/benchmarks.md"
 N = 64
-VARIANT_CONFIG = R.variant_config
 
 # Kind -> what it stands for in the genai filter's host calls (gateway::tests' golden lists).
 KINDS = {
@@ -55,7 +54,7 @@ GENAI_CALLS = {
 
 
 def probe_config(base: dict, spec: str, port: int, admin_port: int) -> dict:
-    cfg = VARIANT_CONFIG(base, "B", port, admin_port)
+    cfg = R.variant_config(base, "B", port, admin_port)
     for f in R.hcm_of(cfg)["http_filters"]:
         wasm = f.get("typed_config", {}).get("config")
         if wasm and wasm.get("vm_config", {}).get("vm_id") == "empty":
@@ -66,15 +65,10 @@ def probe_config(base: dict, spec: str, port: int, admin_port: int) -> dict:
     raise SystemExit("host_calls: no empty wasm filter in variant B's configuration")
 
 
-class ProbeEnvoy(R.Envoy):
-    """An Envoy whose configuration is given (the probe at one KIND:N, or an edited C)."""
-
-    def __init__(self, cfg_of, tag: str):
-        R.variant_config = lambda base, variant, port, admin_port: cfg_of(port, admin_port)
-        try:
-            super().__init__({}, "B", 1, tag=tag, wait=False)
-        finally:
-            R.variant_config = VARIANT_CONFIG
+def probe_envoy(base: dict, spec: str, tag: str, wait: bool = False) -> R.Envoy:
+    """An Envoy with the probe module at `spec` (`KIND:N`) in variant B's place."""
+    return R.Envoy({}, "B", 1, tag=tag, wait=wait,
+                   config_of=lambda port, admin: probe_config(base, spec, port, admin))
 
 
 def with_filter_config(base: dict, edit) -> dict:
@@ -123,8 +117,7 @@ def main() -> None:
         for kind in ["none", *KINDS, "hold"]:
             n = 0 if kind == "none" else (1 if kind == "hold" else N)
             spec = f"{kind}:{n}"
-            envs[kind] = ProbeEnvoy(lambda port, admin, spec=spec: probe_config(base, spec, port, admin),
-                                    tag=f"-probe-{kind}")
+            envs[kind] = probe_envoy(base, spec, tag=f"-probe-{kind}")
         guard_off = with_filter_config(base, no_guardrails)
         envs["C"] = R.Envoy(base, "C", 1, tag="-hc-C", wait=False)
         envs["C-noguard"] = R.Envoy(guard_off, "C", 1, tag="-hc-Cng", wait=False)

@@ -238,7 +238,10 @@ def variant_config(base: dict, variant: str, port: int, admin_port: int) -> dict
 
 
 class Envoy:
-    def __init__(self, base: dict, variant: str, concurrency: int, tag: str = "", wait: bool = True):
+    def __init__(self, base: dict, variant: str, concurrency: int, tag: str = "", wait: bool = True,
+                 config_of=None):
+        """`config_of(port, admin_port)`, if given, makes the configuration instead of
+        `variant_config` (host_calls.py: the probe module, an edited C)."""
         self.variant = variant
         self.port, self.admin_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -246,8 +249,9 @@ class Envoy:
         name = f"envoy-{variant}-c{concurrency}{tag}"
         self.config_path = OUT / f"{name}.yaml"
         self.log = OUT / f"{name}.log"
-        self.config_path.write_text(yaml.safe_dump(variant_config(base, variant, self.port, self.admin_port),
-                                                   sort_keys=False))
+        cfg = (config_of(self.port, self.admin_port) if config_of
+               else variant_config(base, variant, self.port, self.admin_port))
+        self.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [ENVOY, "-c", str(self.config_path), "--concurrency", str(concurrency), "--log-level", "info",

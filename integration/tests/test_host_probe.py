@@ -37,8 +37,7 @@ def probe_env(tmp_path_factory):
     envoys = []
 
     def start(spec: str, wait: bool = True) -> bench.Envoy:
-        e = host_calls.ProbeEnvoy(lambda port, admin: host_calls.probe_config(base, spec, port, admin),
-                                  tag=f"-test-{spec.replace(':', '-')}")
+        e = host_calls.probe_envoy(base, spec, tag=f"-test-{spec.replace(':', '-')}")
         envoys.append(e)
         if wait:
             e.wait_ready()

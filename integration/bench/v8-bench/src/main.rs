@@ -189,28 +189,13 @@ fn full_request(config: &Arc<Compiled>, headers: &[(String, Vec<u8>)], body: Vec
     black_box(flow.request_body_progress(body.len(), true));
     black_box(flow.request_body(body));
     if let Some(x) = flow.exchange() {
-        black_box(x.on_response_headers(&mut JsonHead));
+        black_box(x.on_response_headers(&mut OkHead(b"application/json")));
         let mut read = || Some(answer.to_vec());
         let mut now = || 5;
         black_box(x.on_response_body(answer.len(), true, &mut read, &mut now));
     }
     black_box(flow.response_end());
     flow.finish(40)
-}
-
-/// The head of a provider's 200 JSON response.
-struct JsonHead;
-
-impl ResponseHead for JsonHead {
-    fn status(&mut self) -> u32 {
-        200
-    }
-    fn header(&mut self, name: &str) -> Option<Vec<u8>> {
-        (name == "content-type").then(|| b"application/json".to_vec())
-    }
-    fn via_upstream(&mut self) -> bool {
-        true
-    }
 }
 
 /// A streamed request, forwarded, whose response headers (SSE from the provider) arrived.
@@ -221,19 +206,19 @@ fn streaming_flow(config: &Arc<Compiled>) -> RequestFlow {
     let Some(x) = flow.exchange() else {
         fail("no exchange after forwarding")
     };
-    x.on_response_headers(&mut SseHead);
+    x.on_response_headers(&mut OkHead(b"text/event-stream"));
     flow
 }
 
-/// The head of a provider's 200 SSE response, as the filter reads it.
-struct SseHead;
+/// The head of a provider's 200 response of this content type, as the filter reads it.
+struct OkHead(&'static [u8]);
 
-impl ResponseHead for SseHead {
+impl ResponseHead for OkHead {
     fn status(&mut self) -> u32 {
         200
     }
     fn header(&mut self, name: &str) -> Option<Vec<u8>> {
-        (name == "content-type").then(|| b"text/event-stream".to_vec())
+        (name == "content-type").then(|| self.0.to_vec())
     }
     fn via_upstream(&mut self) -> bool {
         true
