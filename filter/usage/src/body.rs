@@ -60,11 +60,22 @@ pub struct JsonText {
     text_value_next: bool,
     /// A `:` followed the top-level `usage` key: the next value is the usage.
     usage_value_next: bool,
-    /// The string being read is text: its raw bytes so far (bounded by the sink's room).
+    /// The string being read is text.
     capturing: bool,
+    /// The text strings read, still raw: each quoted as in the document, up to the sink's
+    /// room (bounded). They are decoded only when the text is asked for ([`JsonText::text`]),
+    /// which a response that reports its usage never does.
     raw: Vec<u8>,
-    raw_escaped: bool,
+    /// Where in `raw` the string being captured starts (its opening quote); `None` when the
+    /// string is only counted (no room left).
+    open: Option<usize>,
+    /// Strings in `raw`: their quotes count as one byte of the room (the separator an
+    /// all-values sample adds), so the sample fills the sink and `raw` stays under twice it.
+    held: usize,
+    /// The current string's raw bytes seen, kept or not.
     raw_len: usize,
+    /// Raw bytes of text seen but not kept (counted in [`JsonText::text`]'s total).
+    dropped: u64,
     sink: TextSink,
     /// The usage object's bytes while it is read (`usage_depth`: its depth), then complete.
     usage: Vec<u8>,
@@ -107,8 +118,10 @@ impl JsonText {
             usage_value_next: false,
             capturing: false,
             raw: Vec::new(),
-            raw_escaped: false,
+            open: None,
+            held: 0,
             raw_len: 0,
+            dropped: 0,
             sink: TextSink::new(max_text),
             usage: Vec::new(),
             usage_depth: None,
@@ -125,9 +138,49 @@ impl JsonText {
         self.fed
     }
 
-    /// The text kept (at most the cap), and the bytes of text seen in all.
-    pub fn text(&self) -> (&str, u64) {
-        (&self.sink.text, self.sink.total_bytes)
+    /// The text kept (at most the cap), and the bytes of text seen in all. Decodes the
+    /// strings read so far (a string still open is left out; see [`JsonText::end`]).
+    pub fn text(&mut self) -> (&str, u64) {
+        self.settle();
+        (&self.sink.text, self.sink.total_bytes.saturating_add(self.dropped))
+    }
+
+    /// Decodes the complete raw strings into the sink, in order, and forgets them.
+    fn settle(&mut self) {
+        let upto = match (self.in_string && self.capturing, self.open) {
+            (true, Some(o)) => o,
+            _ => self.raw.len(),
+        };
+        let done = self.raw.get(..upto).unwrap_or_default();
+        let all_values = matches!(self.texts, Texts::AllValues);
+        let mut pos = 0usize;
+        while pos < done.len() {
+            let rest = done.get(pos..).unwrap_or_default();
+            let mut strings = serde_json::Deserializer::from_slice(rest).into_iter::<String>();
+            match strings.next() {
+                Some(Ok(s)) => {
+                    pos = pos.saturating_add(strings.byte_offset());
+                    self.sink.push(&s);
+                }
+                _ => {
+                    // A string cut at the cap (mid-escape or mid-character), or not valid
+                    // JSON: the rest as it stands, without its quotes. Only the last string
+                    // kept can be cut, since nothing is kept after it.
+                    let inner = rest.strip_prefix(b"\"").unwrap_or(rest);
+                    let inner = inner.strip_suffix(b"\"").unwrap_or(inner);
+                    self.sink.push(&decode(inner));
+                    pos = done.len();
+                }
+            }
+            if all_values && !self.sink.full() {
+                self.sink.push("\n");
+            }
+        }
+        self.raw.drain(..upto);
+        self.held = usize::from(!self.raw.is_empty());
+        if let Some(o) = &mut self.open {
+            *o = o.saturating_sub(upto);
+        }
     }
 
     /// The document's top-level usage: only once it is complete, well formed as far as the
@@ -155,6 +208,9 @@ impl JsonText {
         if self.broken {
             return;
         }
+        // Where the usage object's bytes in this chunk start, while it is read: copied as one
+        // slice when it closes or the chunk ends, not byte by byte.
+        let mut usage_from = self.usage_depth.map(|_| 0usize);
         let mut i = 0usize;
         while i < chunk.len() {
             if self.in_string {
@@ -170,9 +226,6 @@ impl JsonText {
                 }
                 continue;
             }
-            if self.usage_depth.is_some() {
-                self.push_usage(&[b]);
-            }
             match b {
                 b'"' => {
                     self.in_string = true;
@@ -182,16 +235,20 @@ impl JsonText {
                     self.key_overflow = false;
                     let text = !self.string_is_key && (self.text_value_next || matches!(self.texts, Texts::AllValues));
                     self.capturing = text;
-                    self.raw.clear();
-                    self.raw_escaped = false;
                     self.raw_len = 0;
+                    self.open = None;
+                    if text && self.room() > 0 {
+                        self.open = Some(self.raw.len());
+                        self.raw.push(b'"');
+                        self.held = self.held.saturating_add(1);
+                    }
                     self.after_value_start();
                 }
                 b'{' | b'[' => {
                     let object = b == b'{';
                     if self.usage_value_next && object {
                         self.usage_depth = Some(self.stack.len());
-                        self.push_usage(b"{");
+                        usage_from = Some(i.saturating_sub(1));
                     }
                     self.after_value_start();
                     if self.stack.len() >= MAX_DEPTH {
@@ -207,6 +264,9 @@ impl JsonText {
                     if self.usage_depth == Some(self.stack.len()) {
                         self.usage_depth = None;
                         self.usage_done = true;
+                        if let Some(from) = usage_from.take() {
+                            self.push_usage(chunk.get(from..i).unwrap_or_default());
+                        }
                     }
                     if self.stack.is_empty() {
                         self.complete = true;
@@ -233,6 +293,9 @@ impl JsonText {
                     self.after_value_start();
                 }
             }
+        }
+        if let Some(from) = usage_from {
+            self.push_usage(chunk.get(from..).unwrap_or_default());
         }
     }
 
@@ -264,12 +327,8 @@ impl JsonText {
                 i = i.saturating_add(rel);
                 if chunk.get(i) == Some(&b'\\') {
                     self.escape = true;
-                    self.raw_escaped = true;
                     self.string_bytes(b"\\");
                 } else {
-                    if self.usage_depth.is_some() {
-                        self.push_usage(b"\"");
-                    }
                     self.end_string();
                 }
                 i.saturating_add(1)
@@ -281,9 +340,6 @@ impl JsonText {
     fn string_bytes(&mut self, b: &[u8]) {
         if b.is_empty() {
             return;
-        }
-        if self.usage_depth.is_some() {
-            self.push_usage(b);
         }
         if self.string_is_key {
             let room = self.key.len().saturating_sub(self.key_len);
@@ -300,15 +356,26 @@ impl JsonText {
             self.key_len = self.key_len.saturating_add(n);
         } else if self.capturing {
             self.raw_len = self.raw_len.saturating_add(b.len());
-            let room = self
-                .sink
-                .cap
-                .saturating_sub(self.sink.text.len())
-                .saturating_sub(self.raw.len());
-            // A few bytes over the room, so an escape at the cut can still be decoded.
-            let take = b.len().min(room.saturating_add(8));
-            self.raw.extend_from_slice(b.get(..take).unwrap_or_default());
+            if self.open.is_some() {
+                // A few bytes over the room, so an escape at the cut can still be decoded;
+                // nothing once the room is gone.
+                let room = self.room();
+                let take = if room == 0 {
+                    0
+                } else {
+                    b.len().min(room.saturating_add(8))
+                };
+                self.raw.extend_from_slice(b.get(..take).unwrap_or_default());
+            }
         }
+    }
+
+    /// Raw bytes of text that may still be kept.
+    fn room(&self) -> usize {
+        self.sink
+            .cap
+            .saturating_sub(self.sink.text.len())
+            .saturating_sub(self.raw.len().saturating_sub(self.held))
     }
 
     fn end_string(&mut self) {
@@ -326,26 +393,17 @@ impl JsonText {
         }
         if self.capturing {
             self.capturing = false;
-            let kept = self.raw.len();
-            if kept > 0 {
-                if self.raw_escaped {
-                    let mut quoted = Vec::with_capacity(kept.saturating_add(2));
-                    quoted.push(b'"');
-                    quoted.extend_from_slice(&self.raw);
-                    quoted.push(b'"');
-                    match serde_json::from_slice::<String>(&quoted) {
-                        Ok(s) => self.sink.push(&s),
-                        Err(_) => self.sink.push(&decode(&self.raw)),
-                    }
-                } else {
-                    self.sink.push(&decode(&self.raw));
+            // Kept raw, decoded only if the text is asked for; what could not be kept is
+            // counted.
+            let kept = match self.open.take() {
+                Some(o) => {
+                    let kept = self.raw.len().saturating_sub(o).saturating_sub(1);
+                    self.raw.push(b'"');
+                    kept
                 }
-            }
-            // What could not be kept is counted.
-            self.sink.count_only(self.raw_len.saturating_sub(kept));
-            if matches!(self.texts, Texts::AllValues) && !self.sink.full() {
-                self.sink.push("\n");
-            }
+                None => 0,
+            };
+            self.dropped = self.dropped.saturating_add(self.raw_len.saturating_sub(kept) as u64);
         }
     }
 
@@ -404,12 +462,12 @@ mod tests {
     fn reads_the_generated_text() {
         let body = br#"{"choices":[{"message":{"role":"assistant","content":"Hello \u00e9 \"q\"","tool_calls":[{"function":{"name":"f","arguments":"{\"a\":1}"}}]}}],"model":"gpt-4o","usage":{"prompt_tokens":1,"completion_tokens":1}}"#;
         for chunk in [1, 2, 5, body.len()] {
-            let j = scan(ApiFormat::OpenAiChat, body, chunk);
+            let mut j = scan(ApiFormat::OpenAiChat, body, chunk);
             assert_eq!(j.text().0, "Hello é \"q\"{\"a\":1}", "chunks of {chunk}");
         }
         let anthropic =
             br#"{"content":[{"type":"text","text":"Bonjour"}],"usage":{"input_tokens":3,"output_tokens":2}}"#;
-        let j = scan(ApiFormat::AnthropicMessages, anthropic, 3);
+        let mut j = scan(ApiFormat::AnthropicMessages, anthropic, 3);
         assert_eq!(j.text().0, "Bonjour");
         assert_eq!(j.usage(ApiFormat::AnthropicMessages).unwrap().output_tokens, 2);
     }
@@ -433,6 +491,57 @@ mod tests {
         let mut j = JsonText::response(ApiFormat::OpenAiChat, 1000);
         j.feed(deep.as_bytes());
         assert!(j.broken && j.stack.len() <= MAX_DEPTH);
+    }
+
+    #[test]
+    fn usage_object_is_bounded() {
+        // Within the bound it is read whatever the chunking; past it the document is not
+        // vouched for (the usage is then estimated), and nothing past the bound is held.
+        for (pad, want) in [(MAX_USAGE_BYTES - 100, true), (MAX_USAGE_BYTES + 1, false)] {
+            let body = format!(
+                r#"{{"choices":[],"usage":{{"pad":"{}","prompt_tokens":3,"completion_tokens":2}}}}"#,
+                "x".repeat(pad)
+            );
+            for chunk in [1, 7, 4096, body.len()] {
+                let j = scan(ApiFormat::OpenAiChat, body.as_bytes(), chunk);
+                assert_eq!(
+                    j.usage(ApiFormat::OpenAiChat).is_some(),
+                    want,
+                    "pad {pad}, chunks of {chunk}"
+                );
+                assert!(j.usage.len() <= MAX_USAGE_BYTES, "{}", j.usage.len());
+            }
+        }
+    }
+
+    #[test]
+    fn text_is_decoded_only_when_asked_and_stays_bounded() {
+        // Read raw: nothing is decoded while the body streams.
+        let body = br#"{"choices":[{"message":{"content":"caf\u00e9 \"x\""}}],"usage":{"prompt_tokens":1}}"#;
+        let mut j = JsonText::response(ApiFormat::OpenAiChat, 1 << 16);
+        j.feed(body);
+        assert!(j.sink.text.is_empty());
+        assert_eq!(j.text(), ("café \"x\"", 9));
+        // Asked for mid-string: the open string is left for later, then joins in order.
+        let mut j = JsonText::all_values(1 << 16);
+        j.feed(br#"["one","tw"#);
+        assert_eq!(j.text().0, "one\n");
+        j.feed(br#"o","three"]"#);
+        assert_eq!(j.text(), ("one\ntwo\nthree\n", 14));
+        // A string cut at the cap inside an escape keeps what decodes.
+        let mut j = JsonText::all_values(4);
+        j.feed(br#"["abcd\u00e9fgh"]"#);
+        let (text, total) = j.text();
+        assert!(text.len() <= 4 && text.starts_with("abc"), "{text:?}");
+        assert!(total >= 12, "{total}");
+        // A million short strings past the cap add nothing held.
+        let many = format!("[{}\"x\"]", "\"x\",".repeat(1_000_000));
+        let mut j = JsonText::all_values(1000);
+        j.feed(many.as_bytes());
+        assert!(j.raw.capacity() < 4096, "{}", j.raw.capacity());
+        let (text, total) = j.text();
+        assert_eq!(text.len(), 1000);
+        assert!(total >= 1_000_001, "{total}");
     }
 
     #[test]
