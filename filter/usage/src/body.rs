@@ -153,27 +153,32 @@ impl JsonText {
         };
         let done = self.raw.get(..upto).unwrap_or_default();
         let all_values = matches!(self.texts, Texts::AllValues);
-        let mut pos = 0usize;
-        while pos < done.len() {
-            let rest = done.get(pos..).unwrap_or_default();
-            let mut strings = serde_json::Deserializer::from_slice(rest).into_iter::<String>();
-            match strings.next() {
+        // The raw strings sit back to back (`"a""b"`), which one stream of JSON strings reads.
+        let mut strings = serde_json::Deserializer::from_slice(done).into_iter::<String>();
+        loop {
+            let at = strings.byte_offset();
+            let cut = match strings.next() {
+                None => break,
                 Some(Ok(s)) => {
-                    pos = pos.saturating_add(strings.byte_offset());
                     self.sink.push(&s);
+                    false
                 }
-                _ => {
+                Some(Err(_)) => {
                     // A string cut at the cap (mid-escape or mid-character), or not valid
                     // JSON: the rest as it stands, without its quotes. Only the last string
                     // kept can be cut, since nothing is kept after it.
+                    let rest = done.get(at..).unwrap_or_default();
                     let inner = rest.strip_prefix(b"\"").unwrap_or(rest);
                     let inner = inner.strip_suffix(b"\"").unwrap_or(inner);
                     self.sink.push(&decode(inner));
-                    pos = done.len();
+                    true
                 }
-            }
+            };
             if all_values && !self.sink.full() {
                 self.sink.push("\n");
+            }
+            if cut {
+                break;
             }
         }
         self.raw.drain(..upto);
