@@ -137,7 +137,9 @@ class Redis:
     def start(self) -> "Redis":
         self.proc = subprocess.Popen(
             ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.dir),
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--protected-mode", "yes"],
+             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--protected-mode", "yes",
+             # DEBUG SLEEP from loopback only: the tests' slow Redis.
+             "--enable-debug-command", "local"],
             stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
         )
         wait_until(lambda: self.cli("ping") == "PONG", 15, "Redis")

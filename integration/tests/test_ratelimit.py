@@ -326,6 +326,43 @@ def test_usage_endpoint_shape(fleet):
     assert r.status_code == 401
 
 
+def test_usage_waits_out_a_slow_redis_but_not_a_stalled_one(fleet):
+    """GET /v1/gateway/usage is a report: nobody's model call waits on it, so it is not held
+    to the admission path's 40 ms Redis bound. A Redis that answers in half a second (on a
+    loaded host, the playground's first usage read once took 109 ms and got a 503) still
+    gets a 200; a Redis stalled past the report bound (1 s) gets a 503 in the OpenAI shape
+    within it, and the next read after the stall answers."""
+    def stall(seconds: float) -> threading.Thread:
+        t = threading.Thread(target=fleet.redis.cli, args=("debug", "sleep", str(seconds)))
+        t.start()
+        time.sleep(0.05)  # the DEBUG SLEEP is in Redis before the read
+        return t
+
+    headers = {"authorization": f"Bearer {KEYS['fleet']}"}
+    url = f"{fleet.gateways[0].url}/v1/gateway/usage"
+    before = fleet.usage(KEYS["fleet"])
+
+    t = stall(0.5)
+    t0 = time.monotonic()
+    r = httpx.get(url, headers=headers, timeout=10)
+    took = time.monotonic() - t0
+    t.join(10)
+    assert r.status_code == 200, r.text
+    assert took >= 0.3, f"the read did not wait on the stalled Redis ({took:.3f} s)"
+    assert r.json()["spend"]["day"]["used_microdollars"] == before["spend"]["day"]["used_microdollars"]
+
+    t = stall(3)
+    t0 = time.monotonic()
+    r = httpx.get(url, headers=headers, timeout=10)
+    took = time.monotonic() - t0
+    t.join(10)
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "rate_limit_unavailable" and r.headers["x-genai-error-code"] == "rate_limit_unavailable"
+    assert 0.9 <= took < 2.5, f"a stalled Redis was waited on for {took:.3f} s, not the report bound"
+    assert "Redis did not answer within 1s" in fleet.service.log_text()
+    wait_until(lambda: httpx.get(url, headers=headers).status_code == 200, 10, "usage after the stall")
+
+
 def test_dashboard_panels_show_the_shared_counters(fleet, tmp_path):
     """The dashboard's rate limit panels, queried in a real Prometheus that scrapes the service
     and both gateways the way envoy/prometheus/prometheus.yml does, show per team what the

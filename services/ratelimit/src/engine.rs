@@ -230,7 +230,7 @@ impl Engine {
             .iter()
             .map(|f| Slot::new(&scope, *f, f.limit_in(&limits), now, offset))
             .collect();
-        let r = self.store.read(&slots).await?;
+        let r = self.store.read_for_report(&slots).await?;
         let get = |i: usize| r.get(i).copied().unwrap_or(Reading { used: 0, resets_in: 60 });
         let window = |i: usize| slots.get(i).and_then(|s| s.window.clone()).unwrap_or_default();
         Ok(Some(TeamUsage {

@@ -53,6 +53,14 @@ pub struct Reading {
     pub resets_in: u64,
 }
 
+/// How long a report (`GET /v1/gateway/usage`, `/metrics`) waits for Redis. The admission
+/// path's bound (`--redis-timeout-ms`, 40 ms by default) sits inside Envoy's rate-limit
+/// timeout and has a failure mode behind it; a report has neither, and nobody's model call
+/// waits on it. On a loaded host a read can take longer than 40 ms, and refusing a
+/// developer's usage page with a 503 for that would be wrong; a Redis that is really down
+/// still answers 503 within this bound.
+pub const REPORT_TIMEOUT: Duration = Duration::from_secs(1);
+
 pub struct Store {
     url: String,
     storage: RwLock<Option<AsyncRedisStorage>>,
@@ -159,13 +167,25 @@ impl Store {
         what: &str,
         f: impl Future<Output = Result<T, E>>,
     ) -> Result<T, StoreError> {
-        let r = match tokio::time::timeout(self.timeout, f).await {
+        self.within(self.timeout, what, f).await
+    }
+
+    /// The bound of a report's read: at least [`REPORT_TIMEOUT`], or the admission bound if
+    /// that is longer.
+    fn report_timeout(&self) -> Duration {
+        self.timeout.max(REPORT_TIMEOUT)
+    }
+
+    async fn within<T, E: std::fmt::Display>(
+        &self,
+        timeout: Duration,
+        what: &str,
+        f: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, StoreError> {
+        let r = match tokio::time::timeout(timeout, f).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(StoreError(format!("{what}: {e}"))),
-            Err(_) => Err(StoreError(format!(
-                "{what}: Redis did not answer within {:?}",
-                self.timeout
-            ))),
+            Err(_) => Err(StoreError(format!("{what}: Redis did not answer within {timeout:?}"))),
         };
         if r.is_err() {
             self.metrics.storage_error();
@@ -176,13 +196,23 @@ impl Store {
     /// Reads the slots' counters (one Redis round trip for the values, and a no-op write that
     /// starts a window not yet started).
     pub async fn read(&self, slots: &[Slot]) -> Result<Vec<Reading>, StoreError> {
+        self.read_within(self.timeout, slots).await
+    }
+
+    /// [`Store::read`] for a report (`GET /v1/gateway/usage`, `/metrics`), bounded by
+    /// [`Store::report_timeout`] rather than the admission bound.
+    pub async fn read_for_report(&self, slots: &[Slot]) -> Result<Vec<Reading>, StoreError> {
+        self.read_within(self.report_timeout(), slots).await
+    }
+
+    async fn read_within(&self, timeout: Duration, slots: &[Slot]) -> Result<Vec<Reading>, StoreError> {
         if slots.is_empty() {
             return Ok(Vec::new());
         }
         let storage = self.storage()?;
         let mut counters: Vec<Counter> = slots.iter().map(Slot::counter).collect();
         // Over a limit or not, the values are loaded into the counters.
-        self.deadline("read counters", async {
+        self.within(timeout, "read counters", async {
             storage.check_and_update(&mut counters, 0, true).await.map(|_| ())
         })
         .await?;
