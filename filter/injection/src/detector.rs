@@ -1,6 +1,8 @@
 //! The compiled detector: the needles for the shared automaton, the features they feed,
 //! the per-family policy; the per-request [`Accumulator`]; the [`Verdict`].
 
+use std::collections::HashMap;
+
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 use crate::family::Family;
@@ -69,6 +71,10 @@ pub struct Detector {
     features: Vec<CompiledFeature>,
     policy: [FamilyPolicy; Family::COUNT],
     automaton: Option<AhoCorasick>,
+    /// Needle text to its index, while compiling only (emptied at the end): a needle met
+    /// twice (a word in two concepts, a custom term that is also a built-in word) gets a
+    /// second entry, not a second needle, without a scan of every needle so far.
+    index: HashMap<String, usize>,
 }
 
 impl Default for Detector {
@@ -100,6 +106,7 @@ impl Detector {
                 action: Action::Log,
             }; Family::COUNT],
             automaton: None,
+            index: HashMap::new(),
         }
     }
 
@@ -177,6 +184,7 @@ impl Detector {
         for s in &mut d.subs {
             s.sort_by_key(|e| std::cmp::Reverse(e.1));
         }
+        d.index = HashMap::new();
         let texts: Vec<&str> = d.needles.iter().map(|n| n.text.as_str()).collect();
         // On a request, the detector's own automaton reads only decoded payloads (at most
         // 4 KiB; `scan_decoded`); the request's text goes through the engine's shared DFA,
@@ -201,13 +209,14 @@ impl Detector {
             mode,
             exact: (mode == Mode::Exact).then(|| word.into()),
         };
-        match self.needles.iter().position(|n| n.text == key) {
-            Some(i) => {
+        match self.index.get(&key) {
+            Some(&i) => {
                 if let Some(e) = self.entries.get_mut(i) {
                     e.push(entry);
                 }
             }
             None => {
+                self.index.insert(key.clone(), self.needles.len());
                 self.needles.push(Needle {
                     text: key,
                     case_insensitive: true,
