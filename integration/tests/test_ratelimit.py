@@ -332,30 +332,27 @@ def test_usage_waits_out_a_slow_redis_but_not_a_stalled_one(fleet):
     loaded host, the playground's first usage read once took 109 ms and got a 503) still
     gets a 200; a Redis stalled past the report bound (1 s) gets a 503 in the OpenAI shape
     within it, and the next read after the stall answers."""
-    def stall(seconds: float) -> threading.Thread:
+    headers = {"authorization": f"Bearer {KEYS['fleet']}"}
+    url = f"{fleet.gateways[0].url}/v1/gateway/usage"
+
+    def read_while_redis_sleeps(seconds: float) -> tuple[httpx.Response, float]:
+        """The usage read sent while Redis runs DEBUG SLEEP `seconds`; its time."""
         t = threading.Thread(target=fleet.redis.cli, args=("debug", "sleep", str(seconds)))
         t.start()
         time.sleep(0.05)  # the DEBUG SLEEP is in Redis before the read
-        return t
+        t0 = time.monotonic()
+        r = httpx.get(url, headers=headers, timeout=10)
+        took = time.monotonic() - t0
+        t.join(10)
+        return r, took
 
-    headers = {"authorization": f"Bearer {KEYS['fleet']}"}
-    url = f"{fleet.gateways[0].url}/v1/gateway/usage"
     before = fleet.usage(KEYS["fleet"])
-
-    t = stall(0.5)
-    t0 = time.monotonic()
-    r = httpx.get(url, headers=headers, timeout=10)
-    took = time.monotonic() - t0
-    t.join(10)
+    r, took = read_while_redis_sleeps(0.5)
     assert r.status_code == 200, r.text
     assert took >= 0.3, f"the read did not wait on the stalled Redis ({took:.3f} s)"
     assert r.json()["spend"]["day"]["used_microdollars"] == before["spend"]["day"]["used_microdollars"]
 
-    t = stall(3)
-    t0 = time.monotonic()
-    r = httpx.get(url, headers=headers, timeout=10)
-    took = time.monotonic() - t0
-    t.join(10)
+    r, took = read_while_redis_sleeps(3)
     assert r.status_code == 503, r.text
     assert r.json()["error"]["code"] == "rate_limit_unavailable" and r.headers["x-genai-error-code"] == "rate_limit_unavailable"
     assert 0.9 <= took < 2.5, f"a stalled Redis was waited on for {took:.3f} s, not the report bound"
