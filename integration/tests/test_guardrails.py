@@ -83,6 +83,24 @@ def test_redact_mode_delivers_placeholders(gateway, mock):
     assert "[EMAIL_1]" in entry["prompt"] and EMAIL not in json.dumps(entry)
 
 
+@pytest.mark.parametrize("phone", [
+    "321-280-9679x2908",   # an extension, glued (Faker's most common US form)
+    "+1-647-201-7468 ext. 14",
+    "+34868 792 174",      # the country code glued to the area code
+    "0253 879 217",        # a spaced national number in groups of three
+    "021 217 42 18",       # and of three and two
+])
+def test_international_and_extended_phone_forms_are_redacted_whole(gateway, mock, phone):
+    rid, resp = ask(gateway, "gpt-4o", f"My contact: {phone}. Thanks")
+    assert resp.choices
+    [got] = mock.requests()
+    sent = json.loads(got["body"])["messages"][0]["content"]
+    assert sent == "My contact: [PHONE_1]. Thanks", "the whole number, extension included"
+    digits = "".join(c for c in phone if c.isdigit())
+    assert digits[-6:] not in "".join(c for c in got["body"] if c.isdigit()), "no part of the number reached the provider"
+    assert access_log_entry(gateway, rid)["detected"] == "phone:1"
+
+
 def test_a_list_of_many_addresses_is_redacted_not_blocked(gateway, mock):
     # A user list (u0@…, u1@…): each address redacted and numbered, the logged prompt cut to
     # the demo's 1,024 bytes. Once read as leetspeak (`u10`) and refused as an encoded payload.

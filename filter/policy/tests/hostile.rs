@@ -95,6 +95,14 @@ fn chat(unit: &str, size: usize) -> Vec<u8> {
     format!("{head}{}{tail}", unit.repeat(n)).into_bytes()
 }
 
+/// A chat request whose user text is `head` then `unit` repeated up to `size` bytes.
+fn chat_with_tail(head: &str, unit: &str, size: usize) -> Vec<u8> {
+    let mut body = chat(unit, size.saturating_sub(head.len()));
+    let at = body.windows(unit.len()).position(|w| w == unit.as_bytes()).unwrap_or(0);
+    body.splice(at..at, head.bytes());
+    body
+}
+
 /// A request with `unit` repeated as elements of an array in `metadata`.
 fn array_of(unit: &str, size: usize) -> Vec<u8> {
     let head = r#"{"model":"default-chat","messages":[{"role":"user","content":"hi"}],"metadata":{"x":["#;
@@ -142,6 +150,18 @@ fn cases() -> Vec<(&'static str, Class, Builder)> {
         ("-----BEGIN ", Other, text("-----BEGIN PRIVATE KEY-----\\n")),
         ("e-mails (redacted)", Redacted, text("jane@example.com ")),
         ("phones (redacted)", Redacted, text("555-123-4567 ")),
+        ("phones with extensions (redacted)", Redacted, text("555-123-4567x12 ")),
+        (
+            "spaced national numbers (redacted)",
+            Redacted,
+            text("tel 0253 879 217, "),
+        ),
+        ("a row of spaced pairs", Other, text("04 11 ")),
+        (
+            "an extension of a million digits",
+            Other,
+            Box::new(|n| chat_with_tail("555-123-4567x", "1", n)),
+        ),
         ("escaped e-mails (redacted)", Redacted, text("jane@example.com\\n")),
         ("one-character strings", Named, Box::new(|n| array_of("\"a\"", n))),
         ("numbers", Other, Box::new(|n| array_of("1", n))),

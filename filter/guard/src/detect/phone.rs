@@ -132,31 +132,53 @@ fn national(b: &[u8], p: usize) -> Option<usize> {
         Some(s)
     };
     let mut digits = ge - gs;
+    // Spaced national numbers are written in groups of two or three as often as four
+    // (`0253 879 217`, `021 217 42 18`, `03 44 17 42 18`); dashed and dotted ones with a
+    // short group are dates, ISBNs and part numbers as often, so they keep the strict shape.
+    let spaced = sep == Some(b' ');
+    let (min_group, max_groups) = if spaced { (2, 4) } else { (3, 3) };
     let mut sep = sep;
     let mut last;
+    let mut shortest = usize::MAX;
+    let mut longest = 0;
     let mut groups = 0;
     loop {
         let e = digits_end(b, q);
         last = e - q;
-        if last < 3 {
+        if last < min_group {
             return None;
         }
+        shortest = shortest.min(last);
+        longest = longest.max(last);
         digits += last;
         groups += 1;
         q = e;
         let s = at(b, q);
         let more = matches!(s, b' ' | b'-' | b'.') && sep.is_none_or(|x| x == s) && is_digit(at(b, q + 1));
-        if !more || groups == 3 || digits > 11 {
+        if !more || groups == max_groups || digits > 11 {
             break;
         }
         sep = Some(s);
         q += 1;
     }
-    // Nine digits only as `0X-XXXXXXX` (Israel, Tel Aviv's `03-6123456`): split 3-6 or 5-4
-    // they are written as SSNs (`078-051121`) and ZIP+4 codes as often.
-    let count_ok = (10..=11).contains(&digits) || (digits == 9 && ge - gs == 2);
-    let ok = count_ok && last >= 4 && ends_cleanly(b, q);
-    ok.then_some(q)
+    // Nine digits only as `0X-XXXXXXX` (Israel, Tel Aviv's `03-6123456`) or spaced 3-3-3
+    // (`031 879 217`): split 3-6 or 5-4, or with a 2-digit group, they are written as SSNs
+    // (`078-051121`, `078 05 1120`) and ZIP+4 codes as often.
+    let first = ge - gs;
+    let nine = digits == 9 && (first == 2 || (spaced && first == 3 && groups == 2 && shortest == 3));
+    let count_ok = (10..=11).contains(&digits) || nine;
+    let last_ok = last >= 4 || (spaced && (digits >= 10 || nine));
+    // A spaced number inside a longer row of groups (a spaced IBAN's tail, a table) is
+    // not a phone; all pairs (`03 44 17 42 18`, France's form) are lottery numbers as often,
+    // so they need a phone word before them.
+    let in_row = spaced
+        && ((at(b, q) == b' ' && is_digit(at(b, q + 1)))
+            || (before(b, p) == b' ' && p >= 2 && is_digit(before(b, p - 1))));
+    let pairs = spaced && first == 2 && longest == 2;
+    if !(count_ok && last_ok) || in_row || (pairs && !keyword_before(b, p, KEYWORD_WINDOW, PHONE_WORDS)) {
+        return None;
+    }
+    finish(b, q)
 }
 
 /// A bare run of digits at `i` that is a phone number's whole shape and follows a phone
@@ -199,8 +221,10 @@ fn plus(b: &[u8], i: usize) -> Option<usize> {
     if at(b, i) == b'1' {
         // `+15551234567`
         let e = digits_end(b, i);
-        let ok = e - i == 11 && matches!(at(b, i + 1), b'2'..=b'9') && ends_cleanly(b, e);
-        return ok.then_some(e);
+        if e - i != 11 || !matches!(at(b, i + 1), b'2'..=b'9') {
+            return None;
+        }
+        return finish(b, e);
     }
     international(b, i)
 }
@@ -248,7 +272,7 @@ fn nanp(b: &[u8], p: usize, strict: bool) -> Option<usize> {
             return None;
         }
     }
-    ends_cleanly(b, end).then_some(end)
+    finish(b, end)
 }
 
 /// `+CC …` international number: digits after the `+` starting at `i`.
@@ -258,6 +282,8 @@ fn international(b: &[u8], i: usize) -> Option<usize> {
     let mut groups = 0;
     let mut longest = 0;
     let mut first = 0;
+    // Whether a dot separates any groups (`+20.5 12.3` is arithmetic more often).
+    let mut dotted = false;
     let mut end = i;
     loop {
         // A group is a digit run, or a parenthesised one: `(0)`, `(20)`.
@@ -291,6 +317,7 @@ fn international(b: &[u8], i: usize) -> Option<usize> {
         let s = at(b, end);
         let next = at(b, end + 1);
         if matches!(s, b' ' | b'-' | b'.') && (is_digit(next) || next == b'(') {
+            dotted |= s == b'.';
             p = end + 1;
         } else if s == b'(' || (close != ge && is_digit(s)) {
             // `+44(0)20…`, `(0)20`: a parenthesised group may touch its neighbours.
@@ -302,9 +329,38 @@ fn international(b: &[u8], i: usize) -> Option<usize> {
     let shape_ok = if groups == 1 {
         (10..=15).contains(&digits)
     } else {
-        (8..=15).contains(&digits) && first <= 3 && longest >= 2
+        // The country code is a group of its own (`+34 868 792 174`), or glued to the area
+        // code or number (`+34868 792 174`, `+44151 4960929`, `+31384-019161`): then the
+        // first group is longer, and the groups are spaced or dashed, 9 digits or more.
+        let glued = first <= 6 && !dotted && digits >= 9 && groups <= 4;
+        (8..=15).contains(&digits) && (first <= 3 || glued) && longest >= 2
     };
-    (shape_ok && ends_cleanly(b, end)).then_some(end)
+    if !shape_ok {
+        return None;
+    }
+    finish(b, end)
+}
+
+/// Where a number whose digits end at `e` ends: with the extension written after it
+/// (`555-123-4567x2908`, `… x494`, `… ext. 12`, `…ext12`: 1–6 digits), or at `e` if it ends
+/// cleanly there. A few bytes are read past `e`, never more.
+fn finish(b: &[u8], e: usize) -> Option<usize> {
+    extension(b, e).or_else(|| ends_cleanly(b, e).then_some(e))
+}
+
+fn extension(b: &[u8], e: usize) -> Option<usize> {
+    let mut p = e + usize::from(at(b, e) == b' ');
+    if at(b, p) == b'x' {
+        p += 1;
+    } else if b.get(p..p + 3).is_some_and(|w| w.eq_ignore_ascii_case(b"ext")) {
+        p += 3;
+        p += usize::from(at(b, p) == b'.');
+        p += usize::from(at(b, p) == b' ');
+    } else {
+        return None;
+    }
+    let d = digits_end(b, p);
+    ((1..=6).contains(&(d - p)) && ends_cleanly(b, d)).then_some(d)
 }
 
 #[cfg(test)]
@@ -338,6 +394,18 @@ mod tests {
         // A country code without its `+`, with the number's separator.
         assert_eq!(find("call 91-415-555-0132"), ["91-415-555-0132"]);
         assert_eq!(find("44.415.555.0132"), ["44.415.555.0132"]);
+        // Extensions are part of the number.
+        assert_eq!(find("321-280-9679x2908."), ["321-280-9679x2908"]);
+        assert_eq!(find("+1-647-201-7468x1453"), ["+1-647-201-7468x1453"]);
+        assert_eq!(find("(232) 661-6630 x494"), ["(232) 661-6630 x494"]);
+        assert_eq!(find("555.123.4567 ext. 12"), ["555.123.4567 ext. 12"]);
+        assert_eq!(find("+44 20 7946 0958 Ext 7"), ["+44 20 7946 0958 Ext 7"]);
+        assert_eq!(find("090-1234-5678x12"), ["090-1234-5678x12"]);
+        // Not an extension: no digits, too many, or glued to a word.
+        assert_eq!(find("555-123-4567 x"), ["555-123-4567"]);
+        assert_eq!(find("555-123-4567 x1234567"), ["555-123-4567"]);
+        assert_eq!(find("555-123-4567 extra")[..], ["555-123-4567"]);
+        assert_eq!(find("555-123-4567xyz")[..], [] as [&str; 0]);
     }
 
     #[test]
@@ -346,6 +414,15 @@ mod tests {
         assert_eq!(find("+44 (0)20 7946 0958"), ["+44 (0)20 7946 0958"]);
         assert_eq!(find("+91-98765-43210"), ["+91-98765-43210"]);
         assert_eq!(find("+33 1 23 45 67 89"), ["+33 1 23 45 67 89"]);
+        // The country code glued to the area code.
+        assert_eq!(find("+34868 792 174"), ["+34868 792 174"]);
+        assert_eq!(find("+44151 4960929"), ["+44151 4960929"]);
+        assert_eq!(find("+31384-019161"), ["+31384-019161"]);
+        assert_eq!(find("+38971 017 468"), ["+38971 017 468"]);
+        // But not dotted, short or long-grouped arithmetic.
+        assert_eq!(find("+2000.50 3000.25")[..], [] as [&str; 0]);
+        assert_eq!(find("+12345 678")[..], [] as [&str; 0]);
+        assert_eq!(find("+1234567 89")[..], [] as [&str; 0]);
     }
 
     #[test]
@@ -357,6 +434,12 @@ mod tests {
         assert_eq!(find("ring (0114) 4960670"), ["(0114) 4960670"]);
         assert_eq!(find("(020)7946-0958"), ["(020)7946-0958"]);
         assert_eq!(find("0 30 1234567")[..], [] as [&str; 0]);
+        // Spaced groups of two and three.
+        assert_eq!(find("0253 879 217"), ["0253 879 217"]);
+        assert_eq!(find("021 217 42 18"), ["021 217 42 18"]);
+        assert_eq!(find("tel: 03 44 17 42 18"), ["03 44 17 42 18"]);
+        assert_eq!(find("0709 67 92 90"), ["0709 67 92 90"]);
+        assert_eq!(find("031 879 217"), ["031 879 217"]);
         // Bare runs after a phone keyword only.
         assert_eq!(find("My CN number is 13812345678"), ["13812345678"]);
         assert_eq!(find("手机 13812345678"), ["13812345678"]);
@@ -401,6 +484,15 @@ mod tests {
             "078-051121",
             "07805-1121",
             "07805 1121",
+            "078 05 1120",
+            "078 051 12",
+            "031 87 217",
+            "0253 879 2",
+            "03 44 17 42 18 99",
+            "03 44 17 42 18",
+            "Lottery numbers 04 11 23 35 42 and bonus 07.",
+            "DE89 3704 0044 0532 0130 001",
+            "01 02 2024",
         ] {
             assert!(find(t).is_empty(), "{t}: {:?}", find(t));
         }
