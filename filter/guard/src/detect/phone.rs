@@ -9,6 +9,10 @@
 //!
 //! International: `+` then groups separated by single spaces, dashes or dots (an optional
 //! `(0)` trunk group), 8–15 digits in total (E.164), or 10–15 digits without separators.
+//! The country code is its own group of 1–3 digits, or glued to the area code
+//! (`+34868 792 174`, `+44151 4960929`): then a first group of 4–5 digits not starting `0`,
+//! spaced or dashed (not dotted), 10 digits or more, so coordinates (`+4339-07923`) and
+//! expanded years (`+002024-01-15`) stay out.
 //! A 2–3 digit country code without its `+` only before a dashed or dotted NANP number
 //! with the same separator (`91-415-555-0132`).
 //!
@@ -16,8 +20,14 @@
 //! `09-7625400`, `090-1234-5678`, `020 7946 0958`, `(0114) 4960670`: a first group of 2–5
 //! digits starting `0` then 1–9 (or that group in parentheses), then one to three groups of
 //! at least three digits with one consistent separator, the last of at least four, 10–11
-//! digits in all, or 9 after a 2-digit first group. So dates (`01.02.2024`), SSNs (`078-05-1120`: a 2-digit group), versions
-//! and ISBN-10s (`0-306-40615-2`) stay out.
+//! digits in all, or 9 after a 2-digit first group. So dates (`01.02.2024`), SSNs
+//! (`078-05-1120`: a 2-digit group), versions and ISBN-10s (`0-306-40615-2`) stay out.
+//! Spaced numbers may also have up to four further groups of two or more digits
+//! (`0253 879 217`, `021 217 42 18`; nine digits only after a 2-digit first group or as
+//! 3-3-3, `031 879 217`), but not inside a longer row of spaced groups, not before a time
+//! (`01 02 2024 10:30`), and all pairs (`03 44 17 42 18`) only after a phone keyword.
+//!
+//! Any of these may end with an extension: `x2908`, ` x494`, ` ext. 12` (1–6 digits).
 //!
 //! Bare digit runs are order numbers and timestamps far more often than phones; two shapes
 //! are reported only after a phone keyword (the list below plus `number`, `手机`, `电话`, `電話`) in
@@ -161,9 +171,10 @@ fn national(b: &[u8], p: usize) -> Option<usize> {
         sep = Some(s);
         q += 1;
     }
-    // Nine digits only as `0X-XXXXXXX` (Israel, Tel Aviv's `03-6123456`) or spaced 3-3-3
-    // (`031 879 217`): split 3-6 or 5-4, or with a 2-digit group, they are written as SSNs
-    // (`078-051121`, `078 05 1120`) and ZIP+4 codes as often.
+    // Nine digits only after a 2-digit first group (Israel, Tel Aviv's `03-6123456`; spaced,
+    // `02 1234 567`) or spaced 3-3-3 (`031 879 217`): split 3-6 or 5-4, or with a 2-digit
+    // group after a longer first one, they are written as SSNs (`078-051121`, `078 05 1120`)
+    // and ZIP+4 codes as often.
     let first = ge - gs;
     let nine = digits == 9 && (first == 2 || (spaced && first == 3 && groups == 2 && shortest == 3));
     let count_ok = (10..=11).contains(&digits) || nine;
@@ -174,8 +185,11 @@ fn national(b: &[u8], p: usize) -> Option<usize> {
     let in_row = spaced
         && ((at(b, q) == b' ' && is_digit(at(b, q + 1)))
             || (before(b, p) == b' ' && p >= 2 && is_digit(before(b, p - 1))));
+    // A date and its time (`01 02 2024 10:30`): the last group is an hour.
+    let before_time = spaced && at(b, q) == b':' && is_digit(at(b, q + 1));
     let pairs = spaced && first == 2 && longest == 2;
-    if !(count_ok && last_ok) || in_row || (pairs && !keyword_before(b, p, KEYWORD_WINDOW, PHONE_WORDS)) {
+    if !(count_ok && last_ok) || in_row || before_time || (pairs && !keyword_before(b, p, KEYWORD_WINDOW, PHONE_WORDS))
+    {
         return None;
     }
     finish(b, q)
@@ -331,8 +345,9 @@ fn international(b: &[u8], i: usize) -> Option<usize> {
     } else {
         // The country code is a group of its own (`+34 868 792 174`), or glued to the area
         // code or number (`+34868 792 174`, `+44151 4960929`, `+31384-019161`): then the
-        // first group is longer, and the groups are spaced or dashed, 9 digits or more.
-        let glued = first <= 6 && !dotted && digits >= 9 && groups <= 4;
+        // first group is longer (no country code starts `0`), and the groups are spaced or
+        // dashed, 10 digits or more (ISO 6709 coordinates, `+4339-07923`, have 9).
+        let glued = first <= 5 && at(b, i) != b'0' && !dotted && digits >= 10 && groups <= 4;
         (8..=15).contains(&digits) && (first <= 3 || glued) && longest >= 2
     };
     if !shape_ok {
@@ -343,7 +358,8 @@ fn international(b: &[u8], i: usize) -> Option<usize> {
 
 /// Where a number whose digits end at `e` ends: with the extension written after it
 /// (`555-123-4567x2908`, `… x494`, `… ext. 12`, `…ext12`: 1–6 digits), or at `e` if it ends
-/// cleanly there. A few bytes are read past `e`, never more.
+/// cleanly there. What is read past `e` is the extension's marker and its digit run (a run
+/// only one number can end before, so the reading stays linear).
 fn finish(b: &[u8], e: usize) -> Option<usize> {
     extension(b, e).or_else(|| ends_cleanly(b, e).then_some(e))
 }
@@ -423,6 +439,13 @@ mod tests {
         assert_eq!(find("+2000.50 3000.25")[..], [] as [&str; 0]);
         assert_eq!(find("+12345 678")[..], [] as [&str; 0]);
         assert_eq!(find("+1234567 89")[..], [] as [&str; 0]);
+        assert_eq!(find("+23456 789")[..], [] as [&str; 0]);
+        assert_eq!(find("+2345678 90")[..], [] as [&str; 0]);
+        assert_eq!(find("+234567 8901")[..], [] as [&str; 0]);
+        assert_eq!(find("+404251-0740023")[..], [] as [&str; 0]);
+        assert_eq!(find("+4339-07923")[..], [] as [&str; 0]);
+        assert_eq!(find("+002024-01-15")[..], [] as [&str; 0]);
+        assert_eq!(find("+0530 20240115")[..], [] as [&str; 0]);
     }
 
     #[test]
@@ -493,6 +516,8 @@ mod tests {
             "Lottery numbers 04 11 23 35 42 and bonus 07.",
             "DE89 3704 0044 0532 0130 001",
             "01 02 2024",
+            "01 02 2024 10:30",
+            "05 03 2024 14:30:00",
         ] {
             assert!(find(t).is_empty(), "{t}: {:?}", find(t));
         }
