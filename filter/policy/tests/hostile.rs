@@ -95,11 +95,11 @@ fn chat(unit: &str, size: usize) -> Vec<u8> {
     format!("{head}{}{tail}", unit.repeat(n)).into_bytes()
 }
 
-/// A chat request whose user text is `head` then `unit` repeated up to `size` bytes.
-fn chat_with_tail(head: &str, unit: &str, size: usize) -> Vec<u8> {
-    let mut body = chat(unit, size.saturating_sub(head.len()));
-    let at = body.windows(unit.len()).position(|w| w == unit.as_bytes()).unwrap_or(0);
-    body.splice(at..at, head.bytes());
+/// A chat request of at most `size` bytes whose user text is `lead` once, then `unit` repeated.
+fn chat_with_tail(lead: &str, unit: &str, size: usize) -> Vec<u8> {
+    let mut body = chat(unit, size.saturating_sub(lead.len()));
+    let text_at = r#"{"model":"default-chat","messages":[{"role":"user","content":""#.len();
+    body.splice(text_at..text_at, lead.bytes());
     body
 }
 

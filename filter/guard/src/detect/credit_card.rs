@@ -142,9 +142,9 @@ fn brand_ok(prefix: &[u8], len: usize) -> bool {
     // Less common brands (issuer ranges as the networks publish them): UATP, Dankort,
     // Maestro, Mir, RuPay, Verve, Troy.
     let uatp = p1 == 1 && len == 15;
+    let dankort = p4 == 5019 && len == 16;
     // Maestro also issues 12 digits, not read: a 12-digit id (an AWS account's) has a
     // Maestro prefix and passes Luhn about once in 25.
-    let dankort = p4 == 5019 && len == 16;
     let maestro = (p2 == 50 || (56..=58).contains(&p2) || matches!(p4, 6304 | 6759 | 6761..=6763) || p3 == 639)
         && (13..=19).contains(&len);
     let mir = (2200..=2204).contains(&p4) && (16..=19).contains(&len);
