@@ -89,6 +89,12 @@ def test_redact_mode_delivers_placeholders(gateway, mock):
     "+34868 792 174",      # the country code glued to the area code
     "0253 879 217",        # a spaced national number in groups of three
     "021 217 42 18",       # and of three and two
+    "00420 603 967 929",   # the 00 international prefix and a country code
+    "(+358) 146100330",    # a country code in parentheses
+    "0218-096 7929",       # mixed separators
+    "050-391-61-46",       # dashed 3-3-2-2
+    "06-9/217 4218",       # after a phone word (`contact`), any written shape
+    "5335907579",          # and a bare North American number
 ])
 def test_international_and_extended_phone_forms_are_redacted_whole(gateway, mock, phone):
     rid, resp = ask(gateway, "gpt-4o", f"My contact: {phone}. Thanks")

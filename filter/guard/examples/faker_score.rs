@@ -2,6 +2,8 @@
 //! configuration on a Faker-generated corpus (`faker_corpus.py`; `scripts/faker-report`
 //! runs both). Each value is put in one of three sentences and scanned as plain text and
 //! with its digits fullwidth; a value counts as found when a finding of its type overlaps it.
+//! Recall is also given apart for the values after a phone word (`call`, `contact`) and
+//! alone (phones only: a phone word lets the phone detector accept looser shapes).
 
 // A report tool, not code that runs in Envoy.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
@@ -27,6 +29,8 @@ fn main() {
     let data = std::fs::read_to_string(path).unwrap();
     let engine = GuardConfig::default().compile().unwrap();
     let templates = ["Please call {} tomorrow.", "My contact: {}", "{}"];
+    // Whether the template has a phone word before the value (`call`, `contact`).
+    let context = ["after a phone word", "after a phone word", "alone"];
     // (type and form, locale or "" for all) -> (values, found, misses)
     let mut by: BTreeMap<(String, String), (usize, usize, Vec<String>)> = BTreeMap::new();
     for (n, line) in data.lines().enumerate() {
@@ -41,10 +45,17 @@ fn main() {
                 .scan(&text)
                 .iter()
                 .any(|f| engine.kind_name(f.kind) == kind && f.start < at + v.len() && at < f.end);
-            for key in [
+            let mut keys = vec![
                 (format!("{kind}, {form}"), String::new()),
                 (format!("{kind}, {form}"), locale.to_string()),
-            ] {
+            ];
+            if kind == "phone" {
+                keys.push((
+                    format!("{kind}, {form}, {}", context[n % templates.len()]),
+                    String::new(),
+                ));
+            }
+            for key in keys {
                 let e = by.entry(key).or_default();
                 e.0 += 1;
                 if hit {

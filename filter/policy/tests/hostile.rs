@@ -157,6 +157,14 @@ fn cases() -> Vec<(&'static str, Class, Builder)> {
             text("tel 0253 879 217, "),
         ),
         ("a row of spaced pairs", Other, text("04 11 ")),
+        ("phone words and short groups", Other, text("call 1-2/3 (4) ")),
+        ("a phone word before every digit", Other, text("phone 1")),
+        (
+            "00 and a country code (redacted)",
+            Redacted,
+            text("00420 603 967 929, "),
+        ),
+        ("country codes in parentheses", Other, text("(+358)(+")),
         (
             "an extension of a million digits",
             Other,

@@ -39,7 +39,7 @@ pub(crate) fn structured(b: &[u8], enabled: u8, out: &mut Vec<Hit>) {
 
 /// How far around a detected value its neighbours are judged again: more than any
 /// candidate reads from its trigger (an e-mail's local part, 64 bytes back from its `@`; an
-/// IBAN with spaces, 42 forward; a phone, 35) and than an SSN or phone keyword's window
+/// IBAN with spaces, 42 forward; a phone, 40) and than an SSN or phone keyword's window
 /// (48, 32).
 const NEIGHBOURHOOD: usize = 80;
 /// Rounds of [`reveal`]: each needs a value that only a neighbour's placeholder revealed.

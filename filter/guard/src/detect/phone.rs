@@ -14,13 +14,16 @@
 //! spaced or dashed (not dotted), 10 digits or more, so coordinates (`+4339-07923`) and
 //! expanded years (`+002024-01-15`) stay out.
 //! A 2–3 digit country code without its `+` only before a dashed or dotted NANP number
-//! with the same separator (`91-415-555-0132`).
+//! with the same separator (`91-415-555-0132`). The `00` prefix is a `+` when an ITU country
+//! code follows as its own group (`00420 603 967 929`, `001-579-526-2243`), and so is a
+//! `(+CC)` or `+(CC)` (`(+358) 146100330`).
 //!
 //! National numbers with a trunk `0` (most of the world outside North America):
 //! `09-7625400`, `090-1234-5678`, `020 7946 0958`, `(0114) 4960670`: a first group of 2–5
 //! digits starting `0` then 1–9 (or that group in parentheses), then one to three groups of
-//! at least three digits with one consistent separator, the last of at least four, 10–11
-//! digits in all, or 9 after a 2-digit first group. So dates (`01.02.2024`), SSNs
+//! at least three digits with one consistent separator (which may differ from the first
+//! one when either is a space, `0218-096 7929`), the last of at least four, 10–11 digits in
+//! all, or 9 after a 2-digit first group; dashed 3-3-2-2 too (`050-391-61-46`). So dates (`01.02.2024`), SSNs
 //! (`078-05-1120`: a 2-digit group), versions and ISBN-10s (`0-306-40615-2`) stay out.
 //! Spaced numbers may also have up to four further groups of two or more digits
 //! (`0253 879 217`, `021 217 42 18`; nine digits only after a 2-digit first group or as
@@ -29,13 +32,17 @@
 //!
 //! Any of these may end with an extension: `x2908`, ` x494`, ` ext. 12` (1–6 digits).
 //!
+//! Right after a phone word ([`SAID_WORDS`], whole words, no digit between), any written
+//! shape of 7–15 digits in two to six groups ([`said`]): `Phone: 0 2916 1461`,
+//! `call 06-9/217 4218`; still not dates, decimals, IPv4 addresses or rows of groups.
+//!
 //! Bare digit runs are order numbers and timestamps far more often than phones; two shapes
 //! are reported only after a phone keyword (the list below plus `number`, `手机`, `电话`, `電話`) in
-//! the 32 bytes before them: a trunk-`0` run of 10–11 digits (`05321234567`) and a Chinese
-//! mobile, 11 digits `1[3-9]…` (`13812345678`).
+//! the 32 bytes before them: a trunk-`0` run of 10–11 digits (`05321234567`), a Chinese
+//! mobile, 11 digits `1[3-9]…` (`13812345678`), and a North American `NXXNXXXXXX`.
 //!
-//! Not reported: other bare digit runs, 7-digit local numbers, dates, ZIP+4, SSNs, card
-//! numbers.
+//! Not reported: other bare digit runs, 7-digit local numbers without a phone word, dates,
+//! ZIP+4, SSNs, card numbers.
 
 use crate::text::bytes::{at, before, digits_end, ends_cleanly, is_digit, is_word, keyword_before, starts_cleanly};
 
@@ -81,16 +88,36 @@ pub(super) fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
             if is_word(p) || matches!(p, b'+' | b'-' | b'.' | b'*' | b'/' | b'^') {
                 return None;
             }
-            plus(b, i).map(|e| (i - 1, e))
+            // `(+358) 146100330`: the token starts at the parenthesis.
+            let s = if p == b'(' { i - 2 } else { i - 1 };
+            if p == b'(' && !is_word(before(b, s)) {
+                if let Some(e) = paren_code(b, i) {
+                    return Some((s, e));
+                }
+            }
+            plus(b, i).map(|e| (i - 1, e)).or_else(|| said(b, s).map(|e| (s, e)))
         }
         b'(' => {
             if i >= 2 && is_word(before(b, i - 1)) {
                 return None;
             }
-            if at(b, i) == b'0' {
-                return national(b, i - 1).map(|e| (i - 1, e));
+            // `+(370) 92174218`: the token starts at the `+`.
+            let s = if i >= 2 && before(b, i - 1) == b'+' && !is_word(before(b, i - 2)) {
+                i - 2
+            } else {
+                i - 1
+            };
+            if s + 2 == i {
+                if let Some(e) = paren_code(b, i) {
+                    return Some((s, e));
+                }
             }
-            nanp(b, i - 1, false).map(|e| (i - 1, e))
+            let found = if at(b, i) == b'0' {
+                national(b, i - 1)
+            } else {
+                nanp(b, i - 1, false)
+            };
+            found.map(|e| (i - 1, e)).or_else(|| said(b, s).map(|e| (s, e)))
         }
         _ => {
             if !starts_cleanly(b, i) {
@@ -103,14 +130,254 @@ pub(super) fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
                 }
             }
             if at(b, i) == b'0' {
-                return national(b, i).or_else(|| bare(b, i)).map(|e| (i, e));
+                return national(b, i)
+                    .or_else(|| double_zero(b, i))
+                    .or_else(|| bare(b, i))
+                    .or_else(|| said(b, i))
+                    .map(|e| (i, e));
             }
             nanp(b, i, true)
                 .or_else(|| with_country_code(b, i))
                 .or_else(|| bare(b, i))
+                .or_else(|| said(b, i))
                 .map(|e| (i, e))
         }
     }
+}
+
+/// Words that, just before a number, say it is a phone number: whole words, matched
+/// without case. Read by [`said`], which accepts a looser shape after one of them.
+const SAID_WORDS: &[&[u8]] = &[
+    b"phone",
+    b"phones",
+    b"telephone",
+    b"tel",
+    b"mobile",
+    b"cell",
+    b"cellphone",
+    b"fax",
+    b"whatsapp",
+    b"contact",
+    b"sms",
+    b"call",
+    b"dial",
+    b"ring",
+    b"telefon",
+    b"telefono",
+    b"tlf",
+];
+const SAID_CJK: &[&[u8]] = &["手机".as_bytes(), "电话".as_bytes(), "電話".as_bytes()];
+/// The longest number [`said`] reads, extension apart (`+(370) 921 742 18`).
+const SAID_SPAN: usize = 24;
+
+/// Whether one of [`SAID_WORDS`] is a whole word in the 32 bytes before `s`, with no digit
+/// between it and `s` (`Phone: `, `call me on `, `phone number `, `home_phone=`; not
+/// `called`, `telescope`), and not a word of a redaction placeholder (`[PHONE_1]`), or a
+/// CJK phone word is in that window.
+fn said_before(b: &[u8], s: usize) -> bool {
+    let from = s.saturating_sub(KEYWORD_WINDOW);
+    let mut j = s;
+    while j > from {
+        let c = before(b, j);
+        if is_digit(c) {
+            return false;
+        }
+        if !c.is_ascii_alphabetic() {
+            j -= 1;
+            continue;
+        }
+        let we = j;
+        while j > from && before(b, j).is_ascii_alphabetic() {
+            j -= 1;
+        }
+        let whole = !before(b, j).is_ascii_alphabetic();
+        let placeholder = matches!(before(b, j), b'[' | b'_') && at(b, we) == b'_';
+        let word = b.get(j..we).unwrap_or_default();
+        if whole && !placeholder && SAID_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w)) {
+            return true;
+        }
+    }
+    keyword_before(b, s, KEYWORD_WINDOW, SAID_CJK)
+}
+
+/// A number right after a phone word ([`said_before`]) may take any of the shapes numbers
+/// are written in across the world (`Phone: 0 2916 1461`, `call 06-9/217 4218`,
+/// `tel (+358) 146100330`, `contact: 090 757-93-83`): from `s` (a `+`, `(` or digit), an
+/// optional `+`, then two to six digit groups (one of them may be in parentheses) separated
+/// by one or two of space, `-`, `.`, `/`, 7–15 digits in all, at most 24 bytes. Still not:
+/// a bare run (the shapes of [`bare`] only), a date (`1/15/2024`, `2024-01-15`), a decimal
+/// (`12.50`), an IPv4 address, a number followed by a time or by more digit groups.
+fn said(b: &[u8], s: usize) -> Option<usize> {
+    if !said_before(b, s) {
+        return None;
+    }
+    let mut p = s;
+    let plus = at(b, p) == b'+';
+    p += usize::from(plus);
+    let mut paren_used = false;
+    let (mut digits, mut groups, mut dots) = (0, 0, 0);
+    let mut lens = [0usize; 6];
+    let end = loop {
+        let open = at(b, p) == b'(' && !paren_used;
+        if open {
+            paren_used = true;
+            p += 1;
+            if groups == 0 && !plus && at(b, p) == b'+' {
+                p += 1;
+            }
+        }
+        let e = digits_end(b, p);
+        let n = e - p;
+        let slot = lens.get_mut(groups)?;
+        if n == 0 || digits + n > 15 {
+            return None;
+        }
+        *slot = n;
+        digits += n;
+        groups += 1;
+        p = e;
+        if open {
+            if at(b, p) != b')' {
+                return None;
+            }
+            p += 1;
+        }
+        let group_end = p;
+        let mut q = p;
+        let mut dot = 0;
+        while q - p < 2 && matches!(at(b, q), b' ' | b'-' | b'.' | b'/') {
+            dot += usize::from(at(b, q) == b'.');
+            q += 1;
+        }
+        let more = (is_digit(at(b, q)) && (q > p || open)) || (at(b, q) == b'(' && !paren_used);
+        if !more {
+            break group_end;
+        }
+        dots += dot;
+        p = q;
+    };
+    let [g0, g1, g2, ..] = lens;
+    let date = groups == 3 && ((g0 <= 2 && g1 <= 2 && g2 == 4) || (g0 == 4 && g1 <= 2 && g2 <= 2));
+    let decimal = groups == 2 && dots > 0;
+    let ipv4 = groups == 4 && dots == 3 && lens.iter().all(|&n| n <= 3);
+    let time = at(b, end) == b':' && is_digit(at(b, end + 1));
+    let shape = (7..=15).contains(&digits) && (groups >= 2 || paren_used) && end - s <= SAID_SPAN;
+    if !shape || date || decimal || ipv4 || time {
+        return None;
+    }
+    finish(b, end)
+}
+
+/// Whether `d` (digits) is a country calling code assigned by the ITU (E.164).
+fn country_code(d: &[u8]) -> bool {
+    const TWO: &[u16] = &[
+        20, 27, 30, 31, 32, 33, 34, 36, 39, 40, 41, 43, 44, 45, 46, 47, 48, 49, 51, 52, 53, 54, 55, 56, 57, 58, 60, 61,
+        62, 63, 64, 65, 66, 81, 82, 84, 86, 90, 91, 92, 93, 94, 95, 98,
+    ];
+    // Three-digit codes, as ranges of assigned codes.
+    const THREE: &[(u16, u16)] = &[
+        (211, 213),
+        (216, 216),
+        (218, 258),
+        (260, 269),
+        (290, 291),
+        (297, 299),
+        (350, 359),
+        (370, 383),
+        (385, 387),
+        (389, 389),
+        (420, 421),
+        (423, 423),
+        (500, 509),
+        (590, 599),
+        (670, 670),
+        (672, 683),
+        (685, 692),
+        (800, 800),
+        (808, 808),
+        (850, 850),
+        (852, 853),
+        (855, 856),
+        (870, 870),
+        (878, 878),
+        (880, 883),
+        (886, 886),
+        (888, 888),
+        (960, 968),
+        (970, 977),
+        (979, 979),
+        (992, 996),
+        (998, 998),
+    ];
+    // At most three digits are read (a longer run is no code, and would overflow).
+    if d.len() > 3 {
+        return false;
+    }
+    let Some(n) = d
+        .iter()
+        .try_fold(0u16, |acc, &c| is_digit(c).then(|| acc * 10 + u16::from(c - b'0')))
+    else {
+        return false;
+    };
+    match d.len() {
+        1 => n == 1 || n == 7,
+        2 => TWO.contains(&n),
+        3 => THREE.iter().any(|&(lo, hi)| (lo..=hi).contains(&n)),
+        _ => false,
+    }
+}
+
+/// `00`, the international prefix most of the world dials, then a country code as its own
+/// group (`00420 603 967 929`, `00971 50 033 9075`, `001-579-526-2243`): read as the same
+/// number after `+` would be, and not inside a longer row of groups. A run glued to its
+/// code (`00972590339075`) is a padded id as often: only [`said`] after a phone word.
+fn double_zero(b: &[u8], i: usize) -> Option<usize> {
+    let e = digits_end(b, i);
+    let code = b.get(i + 2..e)?;
+    if at(b, i + 1) != b'0' || !country_code(code) || !matches!(at(b, e), b' ' | b'-' | b'.') {
+        return None;
+    }
+    let end = if code == b"1" {
+        nanp(b, e + 1, false)?
+    } else {
+        international(b, i + 2)?
+    };
+    let row = (at(b, end) == b' ' && is_digit(at(b, end + 1)))
+        || (before(b, i) == b' ' && i >= 2 && is_digit(before(b, i - 1)));
+    (!row).then_some(end)
+}
+
+/// A country code in parentheses with its `+` (`(+358) 146100330`, `+(370) 92174218`,
+/// `(+57)6086003390`), its digits starting at `cs`: then the national number, one group or
+/// several with one separator, 6–13 digits, 8–15 in all.
+fn paren_code(b: &[u8], cs: usize) -> Option<usize> {
+    let ce = digits_end(b, cs);
+    if at(b, ce) != b')' || !country_code(b.get(cs..ce)?) {
+        return None;
+    }
+    let mut q = ce + 1;
+    q += usize::from(at(b, q) == b' ');
+    let (mut national, mut sep) = (0, None);
+    let end = loop {
+        let e = digits_end(b, q);
+        if e - q < 2 {
+            return None;
+        }
+        national += e - q;
+        let s = at(b, e);
+        let more = matches!(s, b' ' | b'-' | b'.') && sep.is_none_or(|x| x == s) && is_digit(at(b, e + 1));
+        if !more || national > 13 {
+            break e;
+        }
+        sep = Some(s);
+        q = e + 1;
+    };
+    let row = at(b, end) == b' ' && is_digit(at(b, end + 1));
+    let ok = (6..=13).contains(&national) && (8..=15).contains(&(national + ce - cs)) && !row;
+    if !ok {
+        return None;
+    }
+    finish(b, end)
 }
 
 /// A national number with a trunk `0` at `p` (or `(` then the `0`): the end offset.
@@ -122,17 +389,16 @@ fn national(b: &[u8], p: usize) -> Option<usize> {
         return None;
     }
     let mut q = ge;
-    let sep = if paren {
+    // The separator after the first group; after a parenthesis it is optional
+    // (`(0114) 4960670`, `(020)7946 0958`, `(0929)-081003`).
+    let first_sep = if paren {
         if at(b, q) != b')' {
             return None;
         }
         q += 1;
-        // `(0114) 4960670`, `(020)7946 0958`: the space after the parenthesis is optional,
-        // the groups after it may use one separator of their own.
-        if at(b, q) == b' ' {
-            q += 1;
-        }
-        None
+        let s = at(b, q);
+        q += usize::from(matches!(s, b' ' | b'-'));
+        matches!(s, b' ' | b'-').then_some(s)
     } else {
         let s = at(b, q);
         if !matches!(s, b' ' | b'-' | b'.') {
@@ -142,21 +408,22 @@ fn national(b: &[u8], p: usize) -> Option<usize> {
         Some(s)
     };
     let mut digits = ge - gs;
-    // Spaced national numbers are written in groups of two or three as often as four
-    // (`0253 879 217`, `021 217 42 18`, `03 44 17 42 18`); dashed and dotted ones with a
-    // short group are dates, ISBNs and part numbers as often, so they keep the strict shape.
-    let spaced = sep == Some(b' ');
-    let (min_group, max_groups) = if spaced { (2, 4) } else { (3, 3) };
-    let mut sep = sep;
+    // The groups after the first share one separator, which may differ from the first
+    // one if either is a space (`0666 193-451`, `0218-096 7929`, `090 757-93-83`).
+    let mut rest: Option<u8> = None;
     let mut last;
+    let mut second = 0;
     let mut shortest = usize::MAX;
     let mut longest = 0;
     let mut groups = 0;
     loop {
         let e = digits_end(b, q);
         last = e - q;
-        if last < min_group {
+        if last < 2 {
             return None;
+        }
+        if groups == 0 {
+            second = last;
         }
         shortest = shortest.min(last);
         longest = longest.max(last);
@@ -164,21 +431,34 @@ fn national(b: &[u8], p: usize) -> Option<usize> {
         groups += 1;
         q = e;
         let s = at(b, q);
-        let more = matches!(s, b' ' | b'-' | b'.') && sep.is_none_or(|x| x == s) && is_digit(at(b, q + 1));
-        if !more || groups == max_groups || digits > 11 {
+        let mixed_ok = |s: u8| first_sep.is_none_or(|f| f == s || f == b' ' || s == b' ');
+        let more = matches!(s, b' ' | b'-' | b'.')
+            && rest.is_none_or(|x| x == s)
+            && (rest.is_some() || mixed_ok(s))
+            && is_digit(at(b, q + 1));
+        if !more || groups == 4 || digits > 11 {
             break;
         }
-        sep = Some(s);
+        rest = Some(s);
         q += 1;
     }
+    // Spaced national numbers are written in groups of two or three as often as four
+    // (`0253 879 217`, `021 217 42 18`, `03 44 17 42 18`); dashed and dotted ones with a
+    // short group are dates, ISBNs and part numbers as often, so they keep the strict
+    // shape: groups of three or more, at most three of them, the last of four or more,
+    // but for the 3-3-2-2 form of Eastern Europe and Central Asia (`050-391-61-46`).
+    let spaced = first_sep == Some(b' ') || rest == Some(b' ');
+    let first = ge - gs;
+    let pairs_tail =
+        !spaced && first_sep == Some(b'-') && first == 3 && second == 3 && groups == 3 && last == 2 && shortest == 2;
+    let strict_ok = spaced || (shortest >= 3 && groups <= 3) || pairs_tail;
     // Nine digits only after a 2-digit first group (Israel, Tel Aviv's `03-6123456`; spaced,
     // `02 1234 567`) or spaced 3-3-3 (`031 879 217`): split 3-6 or 5-4, or with a 2-digit
     // group after a longer first one, they are written as SSNs (`078-051121`, `078 05 1120`)
     // and ZIP+4 codes as often.
-    let first = ge - gs;
     let nine = digits == 9 && (first == 2 || (spaced && first == 3 && groups == 2 && shortest == 3));
     let count_ok = (10..=11).contains(&digits) || nine;
-    let last_ok = last >= 4 || (spaced && (digits >= 10 || nine));
+    let last_ok = last >= 4 || pairs_tail || (spaced && (digits >= 10 || nine));
     // A spaced number inside a longer row of groups (a spaced IBAN's tail, a table) is
     // not a phone; all pairs (`03 44 17 42 18`, France's form) are lottery numbers as often,
     // so they need a phone word before them.
@@ -188,24 +468,36 @@ fn national(b: &[u8], p: usize) -> Option<usize> {
     // A date and its time (`01 02 2024 10:30`): the last group is an hour.
     let before_time = spaced && at(b, q) == b':' && is_digit(at(b, q + 1));
     let pairs = spaced && first == 2 && longest == 2;
-    if !(count_ok && last_ok) || in_row || before_time || (pairs && !keyword_before(b, p, KEYWORD_WINDOW, PHONE_WORDS))
-    {
+    if !(count_ok && last_ok && strict_ok) || in_row || before_time || (pairs && !said_before(b, p)) {
         return None;
     }
     finish(b, q)
 }
 
 /// A bare run of digits at `i` that is a phone number's whole shape and follows a phone
-/// keyword: a trunk-`0` national number of 10–11 digits or a Chinese mobile.
+/// keyword: a trunk-`0` national number of 10–11 digits, a Chinese mobile or a North
+/// American number.
 fn bare(b: &[u8], i: usize) -> Option<usize> {
-    let lengths = match (at(b, i), at(b, i + 1)) {
-        (b'0', b'1'..=b'9') => 10..=11,
-        (b'1', b'3'..=b'9') => 11..=11,
+    let (lengths, nanp) = match (at(b, i), at(b, i + 1)) {
+        (b'0', b'1'..=b'9') => (10..=11, false),
+        (b'1', b'3'..=b'9') => (11..=11, false),
+        // A North American number, `NXXNXXXXXX`.
+        (b'2'..=b'9', _) if matches!(at(b, i + 3), b'2'..=b'9') => (10..=10, true),
         _ => return None,
     };
     let e = digits_end(b, i);
     let shape = lengths.contains(&(e - i));
-    let ok = shape && ends_cleanly(b, e) && keyword_before(b, i, KEYWORD_WINDOW, BARE_WORDS);
+    // Ten digits not starting 0 or 1 are most integers of that size (`4294967295`, a port
+    // `number`'s maximum): only right after a phone word itself, not after `number`.
+    // (The window is read last: most digit runs fail on their shape.)
+    let said = || {
+        if nanp {
+            said_before(b, i)
+        } else {
+            keyword_before(b, i, KEYWORD_WINDOW, BARE_WORDS)
+        }
+    };
+    let ok = shape && ends_cleanly(b, e) && said();
     ok.then_some(e)
 }
 
@@ -471,6 +763,90 @@ mod tests {
     }
 
     #[test]
+    fn country_codes_after_00_and_in_parentheses() {
+        assert_eq!(find("00420 603 967 929"), ["00420 603 967 929"]);
+        assert_eq!(find("00971 50 033 9075"), ["00971 50 033 9075"]);
+        assert_eq!(find("001-579-526-2243x4330"), ["001-579-526-2243x4330"]);
+        assert_eq!(find("(+358) 146100330"), ["(+358) 146100330"]);
+        assert_eq!(find("+(370) 92174218"), ["+(370) 92174218"]);
+        assert_eq!(find("(+57)6086003390"), ["(+57)6086003390"]);
+        for t in [
+            // No such country code (`+3` is not one; 3x codes have two digits), a padded id,
+            // a row of groups, a short national part.
+            "003 42699102",
+            "00999 123 456 789",
+            "00420 00421 00422 00423",
+            "00420 603 967 929 111 222",
+            "00972590339075",
+            "(+999) 146100330",
+            "(+358) 14610",
+            "(+358) 146 100 330 111 222",
+            "f(+358) 146100330",
+            "a+(370) 92174218",
+        ] {
+            assert!(find(t).is_empty(), "{t}: {:?}", find(t));
+        }
+        assert!(country_code(b"1") && country_code(b"44") && country_code(b"420") && country_code(b"998"));
+        assert!(!country_code(b"3") && !country_code(b"42") && !country_code(b"999") && !country_code(b"0"));
+        // A fuzz finding: a long run after `00` overflowed the code's value.
+        assert!(!country_code(b"0000000001015299734") && !country_code(b"4200"));
+        assert!(find("route ::/0000000001015299734 via gw").is_empty());
+    }
+
+    #[test]
+    fn mixed_separators_and_dashed_pairs() {
+        assert_eq!(find("0666 193-451"), ["0666 193-451"]);
+        assert_eq!(find("0218-096 7929"), ["0218-096 7929"]);
+        assert_eq!(find("090 757-93-83"), ["090 757-93-83"]);
+        assert_eq!(find("012-3456 7890"), ["012-3456 7890"]);
+        assert_eq!(find("050-391-61-46"), ["050-391-61-46"]);
+        assert_eq!(find("(0921) 742-180"), ["(0921) 742-180"]);
+        assert_eq!(find("(0929)-081003"), ["(0929)-081003"]);
+        for t in [
+            // Dashed and dotted mixes stay out, and so do dashed pairs in other shapes.
+            "012-345.67890",
+            "05.03.2024 1430",
+            "050-39-61-46",
+            "0503-391-61-46",
+            "050-391-61-46-11",
+        ] {
+            assert!(find(t).is_empty(), "{t}: {:?}", find(t));
+        }
+    }
+
+    #[test]
+    fn after_a_phone_word_any_written_shape() {
+        assert_eq!(find("Phone: 0 2916 1461"), ["0 2916 1461"]);
+        assert_eq!(find("call 06-9/217 4218."), ["06-9/217 4218"]);
+        assert_eq!(find("tel 446-1003"), ["446-1003"]);
+        assert_eq!(find("Contact: 86 9217-4218"), ["86 9217-4218"]);
+        assert_eq!(find("home_phone=09/ 290 07 54"), ["09/ 290 07 54"]);
+        assert_eq!(find("call me on (287) 92174"), ["(287) 92174"]);
+        assert_eq!(find("My contact: 5335907579"), ["5335907579"]);
+        assert_eq!(find("电话: 0 347 921 742"), ["0 347 921 742"]);
+        for t in [
+            // Not a phone word, not the last word before the number, or not its shape.
+            "Bingo numbers called: 04 11 23 35 42",
+            "telescope 0 2916 1461",
+            "[PHONE_1] 0 2916 1461",
+            "call 2: 0 2916 1461",
+            "call on 1/15/2024",
+            "call it 2024-01-15",
+            "call 192.168.10.200",
+            "call 1500.2500",
+            "call 0 2916 1461 3322 11 00 22",
+            "call 01 02 2024 10:30",
+            "phone 12 34",
+            "phone 123 456 789 012 345 678",
+            "contact 5551234567",
+            "port number, maximum 4294967295",
+            "number 4294967295",
+        ] {
+            assert!(find(t).is_empty(), "{t}: {:?}", find(t));
+        }
+    }
+
+    #[test]
     fn national_near_misses() {
         for t in [
             // Bare runs without a keyword, or of the wrong shape after one.
@@ -496,7 +872,6 @@ mod tests {
             "090-1234-5678-9",
             "090-1234-56789",
             "090-123-456-789",
-            "012-3456 7890",
             "012345-678901",
             "v09-7625400",
             "09-7625400x",
