@@ -159,6 +159,7 @@ fn cases() -> Vec<(&'static str, Class, Builder)> {
         ("a row of spaced pairs", Other, text("04 11 ")),
         ("phone words and short groups", Other, text("call 1-2/3 (4) ")),
         ("a phone word before every digit", Other, text("phone 1")),
+        ("phone words and the words between", Other, text("call me on the ")),
         (
             "00 and a country code (redacted)",
             Redacted,

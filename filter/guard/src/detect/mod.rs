@@ -39,8 +39,9 @@ pub(crate) fn structured(b: &[u8], enabled: u8, out: &mut Vec<Hit>) {
 
 /// How far around a detected value its neighbours are judged again: more than any
 /// candidate reads from its trigger (an e-mail's local part, 64 bytes back from its `@`; an
-/// IBAN with spaces, 42 forward; a phone, 40) and than an SSN or phone keyword's window
-/// (48, 32).
+/// IBAN with spaces, 42 forward; a phone, about 70 with its extension) and than an SSN or
+/// phone keyword's window (48; 32 from a phone's start, which may be 2 bytes before its
+/// trigger, `(+358)`).
 const NEIGHBOURHOOD: usize = 80;
 /// Rounds of [`reveal`]: each needs a value that only a neighbour's placeholder revealed.
 const MAX_ROUNDS: usize = 4;

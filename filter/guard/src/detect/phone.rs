@@ -28,23 +28,30 @@
 //! Spaced numbers may also have up to four further groups of two or more digits
 //! (`0253 879 217`, `021 217 42 18`; nine digits only after a 2-digit first group or as
 //! 3-3-3, `031 879 217`), but not inside a longer row of spaced groups, not before a time
-//! (`01 02 2024 10:30`), and all pairs (`03 44 17 42 18`) only after a phone keyword.
+//! (`01 02 2024 10:30`), and all pairs (`03 44 17 42 18`) only after a phone word
+//! ([`said_before`]). Mixed separators never include a dot and are not followed by a date.
 //!
 //! Any of these may end with an extension: `x2908`, ` x494`, ` ext. 12` (1–6 digits).
 //!
-//! Right after a phone word ([`SAID_WORDS`], whole words, no digit between), any written
-//! shape of 7–15 digits in two to six groups ([`said`]): `Phone: 0 2916 1461`,
-//! `call 06-9/217 4218`; still not dates, decimals, IPv4 addresses or rows of groups.
+//! After a phone word ([`said_before`]: a word of [`SAID_WORDS`] within 32 bytes, with only
+//! connecting words such as `me`, `on`, `number` and no digit between), any written shape of
+//! 7–15 digits ([`said`]): `Phone: 0 2916 1461`, `call 06-9/217 4218`, `tel (+358) 146100330`;
+//! still not dates, years, decimals, thousands, times, coordinates, IPv4 addresses, long rows
+//! of pairs, or a number followed by more groups than a phone has.
 //!
-//! Bare digit runs are order numbers and timestamps far more often than phones; two shapes
-//! are reported only after a phone keyword (the list below plus `number`, `手机`, `电话`, `電話`) in
-//! the 32 bytes before them: a trunk-`0` run of 10–11 digits (`05321234567`), a Chinese
-//! mobile, 11 digits `1[3-9]…` (`13812345678`), and a North American `NXXNXXXXXX`.
+//! Bare digit runs are order numbers and timestamps far more often than phones; three shapes
+//! are reported only after a keyword: a trunk-`0` run of 10–11 digits (`05321234567`) and a
+//! Chinese mobile, 11 digits `1[3-9]…` (`13812345678`), after [`BARE_WORDS`] (the phone words
+//! plus `number`, `手机`, `电话`, `電話`) in the 32 bytes before them; a North American
+//! `NXXNXXXXXX` only after a phone word as [`said_before`] reads it (not `number`: a port
+//! `number`'s maximum `4294967295` is an integer).
 //!
 //! Not reported: other bare digit runs, 7-digit local numbers without a phone word, dates,
 //! ZIP+4, SSNs, card numbers.
 
-use crate::text::bytes::{at, before, digits_end, ends_cleanly, is_digit, is_word, keyword_before, starts_cleanly};
+use crate::text::bytes::{
+    at, before, digits_end, ends_cleanly, is_digit, is_word, keyword_before, starts_cleanly, starts_with_ci,
+};
 
 const KEYWORD_WINDOW: usize = 32;
 const PHONE_WORDS: &[&[u8]] = &[
@@ -145,8 +152,9 @@ pub(super) fn find_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
     }
 }
 
-/// Words that, just before a number, say it is a phone number: whole words, matched
-/// without case. Read by [`said`], which accepts a looser shape after one of them.
+/// Words that say the number after them is a phone number: whole words (or the head or
+/// tail of a camelCase one, `phoneNumber`, `homePhone`), matched without case. Read by
+/// [`said_before`].
 const SAID_WORDS: &[&[u8]] = &[
     b"phone",
     b"phones",
@@ -155,25 +163,55 @@ const SAID_WORDS: &[&[u8]] = &[
     b"mobile",
     b"cell",
     b"cellphone",
+    b"cellular",
     b"fax",
     b"whatsapp",
     b"contact",
+    b"contacts",
     b"sms",
     b"call",
     b"dial",
     b"ring",
     b"telefon",
     b"telefono",
+    b"telefonnummer",
     b"tlf",
 ];
+/// Words that may stand between a phone word and its number (`call me on`, `phone number`,
+/// `contact us at`, `mobile (work):`); any other word between them (`Call ID`, `Cell tower
+/// at`, `Mobile subscriptions`, `contact the gateway at`) says the number is something else.
+const SAID_BETWEEN: &[&[u8]] = &[
+    b"me", b"us", b"him", b"her", b"them", b"at", b"on", b"is", b"to", b"via", b"by", b"or", b"and", b"my", b"our",
+    b"your", b"his", b"their", b"the", b"a", b"number", b"no", b"nr", b"num", b"back", b"free", b"toll", b"home",
+    b"work", b"office", b"direct", b"line", b"main", b"reach", b"please", b"we", b"i", b"can", b"be", b"reached",
+];
 const SAID_CJK: &[&[u8]] = &["手机".as_bytes(), "电话".as_bytes(), "電話".as_bytes()];
-/// The longest number [`said`] reads, extension apart (`+(370) 921 742 18`).
+/// The longest number [`said`] accepts, extension apart (`+(370) 921 742 18`); it reads a
+/// few bytes more before it refuses a longer one.
 const SAID_SPAN: usize = 24;
 
-/// Whether one of [`SAID_WORDS`] is a whole word in the 32 bytes before `s`, with no digit
-/// between it and `s` (`Phone: `, `call me on `, `phone number `, `home_phone=`; not
-/// `called`, `telescope`), and not a word of a redaction placeholder (`[PHONE_1]`), or a
-/// CJK phone word is in that window.
+/// Whether `word` (ASCII letters) names a phone: one of [`SAID_WORDS`], or a camelCase word
+/// that starts with one (`phoneNumber`, `mobileNo`) or ends with one (`homePhone`).
+fn names_phone(word: &[u8]) -> bool {
+    SAID_WORDS.iter().any(|w| {
+        let n = w.len();
+        word.eq_ignore_ascii_case(w)
+            || (word.len() > n
+                && word.get(..n).is_some_and(|h| h.eq_ignore_ascii_case(w))
+                && at(word, n).is_ascii_uppercase())
+            || (word.len() > n
+                && word.get(word.len() - n..).is_some_and(|t| t.eq_ignore_ascii_case(w))
+                && at(word, word.len() - n).is_ascii_uppercase()
+                && at(word, word.len() - n - 1).is_ascii_lowercase())
+    })
+}
+
+/// Whether a phone word ([`names_phone`]) comes before `s` within 32 bytes, with only
+/// punctuation and the words of [`SAID_BETWEEN`] between them and no digit (`Phone: `,
+/// `call me on `, `phone number `, `home_phone=`, `"phoneNumber": "`; not `called`,
+/// `telescope`, `Call ID `), and is not a word of a redaction placeholder (`[PHONE_1]`) nor
+/// the head of a snake_case name (`contact_id`, `call_count`; `phone_number`, `phone_no`
+/// are phones); or a CJK phone word is in that window.
 fn said_before(b: &[u8], s: usize) -> bool {
     let from = s.saturating_sub(KEYWORD_WINDOW);
     let mut j = s;
@@ -190,11 +228,19 @@ fn said_before(b: &[u8], s: usize) -> bool {
         while j > from && before(b, j).is_ascii_alphabetic() {
             j -= 1;
         }
-        let whole = !before(b, j).is_ascii_alphabetic();
-        let placeholder = matches!(before(b, j), b'[' | b'_') && at(b, we) == b'_';
+        if before(b, j).is_ascii_alphabetic() {
+            break; // a word cut by the window
+        }
         let word = b.get(j..we).unwrap_or_default();
-        if whole && !placeholder && SAID_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w)) {
+        let tail = at(b, we) == b'_';
+        let placeholder = tail && is_digit(at(b, we + 1));
+        let snake_head =
+            tail && !placeholder && !(starts_with_ci(b, we + 1, b"num") || starts_with_ci(b, we + 1, b"no"));
+        if names_phone(word) && !placeholder && !snake_head {
             return true;
+        }
+        if !SAID_BETWEEN.iter().any(|w| word.eq_ignore_ascii_case(w)) && !names_phone(word) {
+            break;
         }
     }
     keyword_before(b, s, KEYWORD_WINDOW, SAID_CJK)
@@ -203,20 +249,27 @@ fn said_before(b: &[u8], s: usize) -> bool {
 /// A number right after a phone word ([`said_before`]) may take any of the shapes numbers
 /// are written in across the world (`Phone: 0 2916 1461`, `call 06-9/217 4218`,
 /// `tel (+358) 146100330`, `contact: 090 757-93-83`): from `s` (a `+`, `(` or digit), an
-/// optional `+`, then two to six digit groups (one of them may be in parentheses) separated
-/// by one or two of space, `-`, `.`, `/`, 7–15 digits in all, at most 24 bytes. Still not:
-/// a bare run (the shapes of [`bare`] only), a date (`1/15/2024`, `2024-01-15`), a decimal
-/// (`12.50`), an IPv4 address, a number followed by a time or by more digit groups.
+/// optional `+`, then up to six digit groups (one of them may be in parentheses; a single
+/// group only if it is that one, `(+358)146100330`) separated by one or two of space, `-`,
+/// `.`, `/`, 7–15 digits in all, at most 24 bytes. Still not: a bare run (the shapes of
+/// [`bare`] only), a date (`1/15/2024`, `2024-01-15`), two years (`2015-2023`), dots with
+/// another separator (`09.00-17.00`, `40.7128 -74.0060`), a decimal (`12.50`), thousands
+/// (`12.345.678`, `1 250 000`), an IPv4 address, more than ten digits in pairs (a hex dump),
+/// a number followed by a time or by a seventh group.
 fn said(b: &[u8], s: usize) -> Option<usize> {
-    if !said_before(b, s) {
+    // The token starts at `s`: not glued to a word, nor to a `+` or `(` the caller left out
+    // because it was glued to one (`a+(370) …`).
+    // (The phone word is looked for last: most digit runs fail on their shape.)
+    if is_word(before(b, s)) || matches!(before(b, s), b'+' | b'(') {
         return None;
     }
     let mut p = s;
     let plus = at(b, p) == b'+';
     p += usize::from(plus);
     let mut paren_used = false;
-    let (mut digits, mut groups, mut dots) = (0, 0, 0);
+    let (mut digits, mut groups, mut dots, mut others, mut years) = (0, 0, 0, 0, 0);
     let mut lens = [0usize; 6];
+    let mut lead = 0;
     let end = loop {
         let open = at(b, p) == b'(' && !paren_used;
         if open {
@@ -233,8 +286,12 @@ fn said(b: &[u8], s: usize) -> Option<usize> {
             return None;
         }
         *slot = n;
+        if groups == 0 {
+            lead = at(b, p);
+        }
         digits += n;
         groups += 1;
+        years += usize::from(n == 4 && matches!((at(b, p), at(b, p + 1)), (b'1', b'9') | (b'2', b'0')));
         p = e;
         if open {
             if at(b, p) != b')' {
@@ -244,9 +301,10 @@ fn said(b: &[u8], s: usize) -> Option<usize> {
         }
         let group_end = p;
         let mut q = p;
-        let mut dot = 0;
+        let (mut dot, mut other) = (0, 0);
         while q - p < 2 && matches!(at(b, q), b' ' | b'-' | b'.' | b'/') {
             dot += usize::from(at(b, q) == b'.');
+            other += usize::from(at(b, q) != b'.');
             q += 1;
         }
         let more = (is_digit(at(b, q)) && (q > p || open)) || (at(b, q) == b'(' && !paren_used);
@@ -254,15 +312,27 @@ fn said(b: &[u8], s: usize) -> Option<usize> {
             break group_end;
         }
         dots += dot;
+        others += other;
         p = q;
     };
     let [g0, g1, g2, ..] = lens;
+    let tail = lens.get(1..groups).unwrap_or_default();
     let date = groups == 3 && ((g0 <= 2 && g1 <= 2 && g2 == 4) || (g0 == 4 && g1 <= 2 && g2 <= 2));
+    // Dots with another separator are times, decimals, coordinates or a date and its time
+    // (`09.00-17.00`, `45.2 38.1`, `40.7128 -74.0060`, `15.01.2024 14.30`, `10.0.0.1 443`).
+    let dotted_mix = dots > 0 && others > 0;
     let decimal = groups == 2 && dots > 0;
     let ipv4 = groups == 4 && dots == 3 && lens.iter().all(|&n| n <= 3);
+    // Thousands (`12.345.678`, `1 250 000`), years (`2015-2023`, `2022 2023 2024`), and a
+    // row of pairs longer than a phone's (`07 91 44 77 58 10`, a hex dump).
+    let thousands = !tail.is_empty() && tail.iter().all(|&n| n == 3) && (dots > 0 || g0 <= 2) && lead != b'0';
+    let pairs = lens.iter().all(|&n| n <= 2) && digits > 10;
     let time = at(b, end) == b':' && is_digit(at(b, end + 1));
     let shape = (7..=15).contains(&digits) && (groups >= 2 || paren_used) && end - s <= SAID_SPAN;
-    if !shape || date || decimal || ipv4 || time {
+    if !shape || date || dotted_mix || decimal || ipv4 || thousands || years >= 2 || pairs || time {
+        return None;
+    }
+    if !said_before(b, s) {
         return None;
     }
     finish(b, end)
@@ -344,7 +414,12 @@ fn double_zero(b: &[u8], i: usize) -> Option<usize> {
     };
     let row = (at(b, end) == b' ' && is_digit(at(b, end + 1)))
         || (before(b, i) == b' ' && i >= 2 && is_digit(before(b, i - 1)));
-    (!row).then_some(end)
+    // Ten digits or more after the `00` (`0044-2024-01`, `007-123-4567` are ids), and not
+    // only groups of four (`0045 0615 1230 1845` are times, `0031 0032 0033` code units).
+    let span = b.get(i..end).unwrap_or_default();
+    let digits = span.iter().filter(|c| is_digit(**c)).count();
+    let fours = span.split(|c| !is_digit(*c)).all(|g| g.len() == 4);
+    (!row && digits >= 12 && !fours).then_some(end)
 }
 
 /// A country code in parentheses with its `+` (`(+358) 146100330`, `+(370) 92174218`,
@@ -373,7 +448,7 @@ fn paren_code(b: &[u8], cs: usize) -> Option<usize> {
         q = e + 1;
     };
     let row = at(b, end) == b' ' && is_digit(at(b, end + 1));
-    let ok = (6..=13).contains(&national) && (8..=15).contains(&(national + ce - cs)) && !row;
+    let ok = (7..=13).contains(&national) && (9..=15).contains(&(national + ce - cs)) && !row;
     if !ok {
         return None;
     }
@@ -411,6 +486,7 @@ fn national(b: &[u8], p: usize) -> Option<usize> {
     // The groups after the first share one separator, which may differ from the first
     // one if either is a space (`0666 193-451`, `0218-096 7929`, `090 757-93-83`).
     let mut rest: Option<u8> = None;
+    let mut tail = [0usize; 4];
     let mut last;
     let mut second = 0;
     let mut shortest = usize::MAX;
@@ -421,6 +497,9 @@ fn national(b: &[u8], p: usize) -> Option<usize> {
         last = e - q;
         if last < 2 {
             return None;
+        }
+        if let Some(l) = tail.get_mut(groups) {
+            *l = last;
         }
         if groups == 0 {
             second = last;
@@ -452,6 +531,12 @@ fn national(b: &[u8], p: usize) -> Option<usize> {
     let pairs_tail =
         !spaced && first_sep == Some(b'-') && first == 3 && second == 3 && groups == 3 && last == 2 && shortest == 2;
     let strict_ok = spaced || (shortest >= 3 && groups <= 3) || pairs_tail;
+    // Mixed separators never with a dot, and not before a date (`01 2024-03-15`, an index
+    // and a date; `0421 15-03-24`).
+    let mixed = rest.is_some() && rest != first_sep;
+    let [t0, t1, t2, _] = tail;
+    let date_tail = groups == 3 && ((t0 == 4 && t1 <= 2 && t2 <= 2) || (t0 <= 2 && t1 <= 2 && (t2 == 4 || t2 <= 2)));
+    let mix_ok = !mixed || (first_sep != Some(b'.') && rest != Some(b'.') && !date_tail);
     // Nine digits only after a 2-digit first group (Israel, Tel Aviv's `03-6123456`; spaced,
     // `02 1234 567`) or spaced 3-3-3 (`031 879 217`): split 3-6 or 5-4, or with a 2-digit
     // group after a longer first one, they are written as SSNs (`078-051121`, `078 05 1120`)
@@ -468,7 +553,7 @@ fn national(b: &[u8], p: usize) -> Option<usize> {
     // A date and its time (`01 02 2024 10:30`): the last group is an hour.
     let before_time = spaced && at(b, q) == b':' && is_digit(at(b, q + 1));
     let pairs = spaced && first == 2 && longest == 2;
-    if !(count_ok && last_ok && strict_ok) || in_row || before_time || (pairs && !said_before(b, p)) {
+    if !(count_ok && last_ok && strict_ok && mix_ok) || in_row || before_time || (pairs && !said_before(b, p)) {
         return None;
     }
     finish(b, q)
@@ -778,6 +863,13 @@ mod tests {
             "00420 00421 00422 00423",
             "00420 603 967 929 111 222",
             "00972590339075",
+            "Departures: 0045 0615 1230 1845",
+            "0030 0600 1200",
+            "0031 0032 0033",
+            "0044-2024-01",
+            "Lot 0049 1234 5678",
+            "007-123-4567",
+            "(+1) 555 1234",
             "(+999) 146100330",
             "(+358) 14610",
             "(+358) 146 100 330 111 222",
@@ -809,6 +901,10 @@ mod tests {
             "050-39-61-46",
             "0503-391-61-46",
             "050-391-61-46-11",
+            "01 2024-03-15 Initial release",
+            "03 15.01.2024 Kickoff",
+            "045 12.03.2024",
+            "0421 15-03-24",
         ] {
             assert!(find(t).is_empty(), "{t}: {:?}", find(t));
         }
@@ -824,6 +920,11 @@ mod tests {
         assert_eq!(find("call me on (287) 92174"), ["(287) 92174"]);
         assert_eq!(find("My contact: 5335907579"), ["5335907579"]);
         assert_eq!(find("电话: 0 347 921 742"), ["0 347 921 742"]);
+        assert_eq!(find("Please call me on 0 2916 1461"), ["0 2916 1461"]);
+        assert_eq!(find(r#""phoneNumber": "06 12 34 56 78""#), ["06 12 34 56 78"]);
+        assert_eq!(find("home_phone_number: 0 2916 1461"), ["0 2916 1461"]);
+        assert_eq!(find("mobile phone (work): 0 2916 1461"), ["0 2916 1461"]);
+        assert_eq!(find("call 601 809 679"), ["601 809 679"]);
         for t in [
             // Not a phone word, not the last word before the number, or not its shape.
             "Bingo numbers called: 04 11 23 35 42",
@@ -841,6 +942,31 @@ mod tests {
             "contact 5551234567",
             "port number, maximum 4294967295",
             "number 4294967295",
+            // A review's list: another word between, years, times, decimals, coordinates,
+            // thousands, addresses, hex dumps, snake_case heads, glued starts.
+            "Mobile subscriptions 2015-2023",
+            "Cell phone use 2010-2020",
+            "SMS 2022 2023 2024",
+            "Mobile 2023/24 2024/25",
+            "Call us Mon-Fri 09.00-17.00",
+            "Call 15.01.2024 14.30",
+            "call 2024-01-15 10.30",
+            "SMS sent: 12.345.678",
+            "call volume 1 250 000",
+            "Call charges: 12 345.67",
+            "Cell tower at 40.7128 -74.0060",
+            "Mobile 45.2 38.1 16.7",
+            "Contact angle 105.3 98.7 101.2",
+            "Cell density 1.25 2.50 3.75",
+            "contact the gateway at 192.168.100.0/24",
+            "contact 10.0.0.1 443",
+            "SMS PDU: 07 91 44 77 58 10",
+            "call f(+358) 146100330",
+            "call a+(370) 92174218",
+            r#"{"contact_id": 5123456789}"#,
+            r#"{"ring_size": 4294967295}"#,
+            r#""call_count": 2147483647"#,
+            "Call ID 7391846205",
         ] {
             assert!(find(t).is_empty(), "{t}: {:?}", find(t));
         }
